@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// collab-operator's single entry point: each subcommand lives in its own module and is loaded only when used.
+const commands: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
+  crd: {
+    summary: "print the CollabTrainingJob CustomResourceDefinition (YAML)",
+    load: async () => (await import("./api/crd-cli.ts")).main,
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ["usage: collab-operator <command> [flags]", "", "commands:", ...rows, "", "Run a command with --help for its flags."].join("\n");
+}
+
+const [name, ...rest] = process.argv.slice(2);
+const command = name ? commands[name] : undefined;
+if (!command) {
+  const asked = name === "--help" || name === "-h" || name === "help";
+  (asked ? process.stdout : process.stderr).write(`${usage()}\n`);
+  process.exit(asked ? 0 : 2);
+}
+process.exitCode = await (await command.load())(rest);
