@@ -5,6 +5,10 @@ const commands: Record<string, { summary: string; load: () => Promise<(argv: str
     summary: "print the CollabTrainingJob CustomResourceDefinition (YAML)",
     load: async () => (await import("./api/crd-cli.ts")).main,
   },
+  gateway: {
+    summary: "run the user-simulator or judge sidecar (OpenAI-compatible gateway on 127.0.0.1)",
+    load: async () => (await import("./gateway/gateway.ts")).main,
+  },
 };
 
 function usage(): string {

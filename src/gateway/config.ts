@@ -1,0 +1,210 @@
+// Gateway configuration: one table of options, each settable by a flag or by its COLLAB_GATEWAY_* env var (the flag
+// wins). Secrets are deliberately NOT in the table: flags show up in `ps`, so the upstream key and the job token are
+// read from the environment only.
+import { hostname } from "node:os";
+
+export const ROLES = ["user-simulator", "judge"] as const;
+export type Role = (typeof ROLES)[number];
+
+const DEFAULT_PORT: Record<Role, number> = { "user-simulator": 4001, judge: 4002 };
+
+export const API_KEY_ENV = "COLLAB_GATEWAY_UPSTREAM_API_KEY";
+export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
+
+type Kind = "string" | "number" | "bool";
+interface Option {
+  flag: string;
+  kind: Kind;
+  help: string;
+}
+
+// Order here is the order of --help.
+const OPTIONS = {
+  role: { flag: "role", kind: "string", help: "user-simulator | judge (required)" },
+  listen: { flag: "listen", kind: "string", help: "host:port (default 127.0.0.1:4001 user-simulator, :4002 judge)" },
+  model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
+  upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },
+  upstreamModel: { flag: "upstream-model", kind: "string", help: "model name sent upstream (required)" },
+  temperature: { flag: "temperature", kind: "number", help: "temperature when a request has none" },
+  maxTokens: { flag: "max-tokens", kind: "number", help: "max_tokens when a request has none" },
+  retries: { flag: "retries", kind: "number", help: "retries per request after the first attempt (default 6)" },
+  timeoutSeconds: { flag: "timeout-seconds", kind: "number", help: "timeout of one upstream attempt (default 120)" },
+  deadlineSeconds: {
+    flag: "deadline-seconds",
+    kind: "number",
+    help: "overall deadline of a request, queueing and retries included (default 600)",
+  },
+  requestsPerMinute: { flag: "requests-per-minute", kind: "number", help: "job-wide RPM limit (0 = none)" },
+  tokensPerMinute: { flag: "tokens-per-minute", kind: "number", help: "job-wide TPM limit (0 = none)" },
+  maxConcurrency: { flag: "max-concurrency", kind: "number", help: "job-wide in-flight limit (0 = none)" },
+  share: { flag: "share", kind: "number", help: "this pod's fraction of the job's limits and budget (default 1)" },
+  pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
+  queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
+  budgetTokens: { flag: "budget-tokens", kind: "number", help: "job-wide token budget (0 = none)" },
+  cacheEntries: { flag: "cache-entries", kind: "number", help: "cache of temperature-0 answers (0 = off)" },
+  followLog: { flag: "follow-log", kind: "string", help: "trainer log to parse for progress (head pod only)" },
+  totalSteps: { flag: "total-steps", kind: "number", help: "total training steps, if known in advance" },
+  reportUrl: { flag: "report-url", kind: "string", help: "operator endpoint to POST usage and progress to" },
+  reportIntervalSeconds: { flag: "report-interval-seconds", kind: "number", help: "report period (default 15)" },
+  pod: { flag: "pod", kind: "string", help: "pod name in reports (default: hostname)" },
+  logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
+  logRequestBodies: { flag: "log-request-bodies", kind: "bool", help: "log request bodies at debug level" },
+} as const satisfies Record<string, Option>;
+
+type Key = keyof typeof OPTIONS;
+
+export function envName(key: Key): string {
+  return `COLLAB_GATEWAY_${OPTIONS[key].flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+export interface GatewayConfig {
+  role: Role;
+  host: string;
+  port: number;
+  model: string;
+  upstreamBaseUrl: string;
+  upstreamModel: string;
+  /** null: no key; the upstream (e.g. an in-cluster vLLM) takes anonymous requests. */
+  upstreamApiKey: string | null;
+  token: string;
+  temperature: number | undefined;
+  maxTokens: number | undefined;
+  retries: number;
+  timeoutMs: number;
+  deadlineMs: number;
+  /** Already multiplied by share; 0 = unlimited. */
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  maxConcurrency: number;
+  share: number;
+  queueSize: number;
+  budgetTokens: number;
+  cacheEntries: number;
+  followLog: string | undefined;
+  totalSteps: number | undefined;
+  reportUrl: string | undefined;
+  reportIntervalMs: number;
+  pod: string;
+  logLevel: string;
+  logRequestBodies: boolean;
+}
+
+export function helpText(): string {
+  const rows = Object.entries(OPTIONS).map(([key, o]) => {
+    const flag = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "number" ? "n" : "v"}>`;
+    return `  ${flag.padEnd(30)} ${envName(key as Key).padEnd(42)} ${o.help}`;
+  });
+  return [
+    "usage: collab-operator gateway [flags]",
+    "",
+    "OpenAI-compatible sidecar for the user simulator or the judge: auth, model mapping, limits, retries, usage, progress.",
+    "",
+    `  ${"flag".padEnd(30)} ${"env".padEnd(42)} meaning`,
+    ...rows,
+    "",
+    "Secrets come from the environment only:",
+    `  ${API_KEY_ENV.padEnd(73)} upstream API key (optional)`,
+    `  ${TOKEN_ENV.padEnd(73)} token clients must send as 'Authorization: Bearer' (required)`,
+  ].join("\n");
+}
+
+type Raw = Partial<Record<Key, string>>;
+
+function readRaw(argv: string[], env: NodeJS.ProcessEnv): Raw {
+  const byFlag = new Map<string, Key>(Object.entries(OPTIONS).map(([key, o]) => [o.flag, key as Key]));
+  const raw: Raw = {};
+  for (const key of Object.keys(OPTIONS) as Key[]) {
+    const value = env[envName(key)];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--")) throw new Error(`unexpected argument ${arg}`);
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const key = byFlag.get(name);
+    if (!key) throw new Error(`unknown flag --${name}`);
+    if (OPTIONS[key].kind === "bool" && inline === undefined) {
+      raw[key] = "true";
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    raw[key] = value;
+  }
+  return raw;
+}
+
+function num(raw: Raw, key: Key, fallback: number, min?: number): number;
+function num(raw: Raw, key: Key, fallback: undefined, min?: number): number | undefined;
+function num(raw: Raw, key: Key, fallback: number | undefined, min = 0): number | undefined {
+  const text = raw[key];
+  if (text === undefined) return fallback;
+  // Accept fractions like 1/3 for --share.
+  const parts = text.split("/");
+  const value = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(text);
+  if (!Number.isFinite(value) || value < min)
+    throw new Error(`--${OPTIONS[key].flag}: ${text} is not a number >= ${min}`);
+  return value;
+}
+
+function required(raw: Raw, key: Key): string {
+  const value = raw[key];
+  if (!value) throw new Error(`--${OPTIONS[key].flag} (or ${envName(key)}) is required`);
+  return value;
+}
+
+/** Splits a job-wide limit to this pod; a limit never rounds down to 0 (which would mean "unlimited"). */
+function perPod(limit: number, share: number): number {
+  return limit === 0 ? 0 : Math.max(1, Math.floor(limit * share));
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
+  const raw = readRaw(argv, env);
+  const role = required(raw, "role");
+  if (!(ROLES as readonly string[]).includes(role)) throw new Error(`--role must be one of ${ROLES.join(", ")}`);
+  const typedRole = role as Role;
+  const listen = raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`;
+  const colon = listen.lastIndexOf(":");
+  const port = Number(listen.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port)) throw new Error(`--listen: ${listen} is not host:port`);
+  const upstreamBaseUrl = required(raw, "upstreamBaseUrl");
+  new URL(upstreamBaseUrl); // throws on a malformed URL, before any request is served
+  const token = env[TOKEN_ENV];
+  if (!token) throw new Error(`${TOKEN_ENV} must be set: clients authenticate with it`);
+  const pods = num(raw, "pods", undefined, 1);
+  const share = pods !== undefined ? 1 / pods : num(raw, "share", 1);
+  if (share <= 0 || share > 1) throw new Error("--share must be in (0, 1]");
+  const logLevel = raw.logLevel ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "silent"].includes(logLevel)) {
+    throw new Error(`--log-level: unknown level ${logLevel}`);
+  }
+  return {
+    role: typedRole,
+    host: listen.slice(0, colon),
+    port,
+    model: raw.model ?? typedRole,
+    upstreamBaseUrl,
+    upstreamModel: required(raw, "upstreamModel"),
+    upstreamApiKey: env[API_KEY_ENV] || null,
+    token,
+    temperature: num(raw, "temperature", undefined),
+    maxTokens: num(raw, "maxTokens", undefined, 1),
+    retries: Math.floor(num(raw, "retries", 6)),
+    timeoutMs: num(raw, "timeoutSeconds", 120) * 1000,
+    deadlineMs: num(raw, "deadlineSeconds", 600) * 1000,
+    requestsPerMinute: perPod(num(raw, "requestsPerMinute", 0), share),
+    tokensPerMinute: perPod(num(raw, "tokensPerMinute", 0), share),
+    maxConcurrency: perPod(num(raw, "maxConcurrency", 0), share),
+    share,
+    queueSize: Math.floor(num(raw, "queueSize", 1024)),
+    budgetTokens: perPod(num(raw, "budgetTokens", 0), share),
+    cacheEntries: Math.floor(num(raw, "cacheEntries", 0)),
+    followLog: raw.followLog,
+    totalSteps: num(raw, "totalSteps", undefined, 1),
+    reportUrl: raw.reportUrl,
+    reportIntervalMs: num(raw, "reportIntervalSeconds", 15) * 1000,
+    pod: raw.pod ?? hostname(),
+    logLevel,
+    logRequestBodies: raw.logRequestBodies === "true",
+  };
+}

@@ -1,0 +1,175 @@
+// Wires a gateway process together: config -> limiter, queue, usage, cache, metrics, server; and on the head pod the
+// log follower and progress tracker; and the reporter when a report URL is set.
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+import { AdmissionQueue } from "./admission.ts";
+import { LruCache } from "./cache.ts";
+import type { ChatDeps } from "./chat.ts";
+import { type GatewayConfig, helpText, parseConfig } from "./config.ts";
+import { SlidingWindowLimiter } from "./limiter.ts";
+import { LogFollower } from "./log-follower.ts";
+import { createMetrics } from "./metrics.ts";
+import { makeRedactor, type Redact } from "./redact.ts";
+import type { GatewayReport } from "./report.ts";
+import { Reporter } from "./reporter.ts";
+import { type Backoff, DEFAULT_BACKOFF } from "./retry-policy.ts";
+import { createGatewayServer } from "./server.ts";
+import { createUpstreamClient } from "./upstream.ts";
+import { emptyUsage, overBudget } from "./usage.ts";
+import { ProgressTracker } from "./verl-log.ts";
+
+const FOLLOW_INTERVAL_MS = 1000;
+
+export interface Gateway {
+  url: string;
+  buildReport: () => GatewayReport;
+  close: () => Promise<void>;
+}
+
+export interface StartOptions {
+  /** For tests: shorter backoff than production's. */
+  backoff?: Omit<Backoff, "retries">;
+  /** Where log lines go (default stdout); tests collect them to check that no secret is written. */
+  logDestination?: DestinationStream;
+}
+
+export function createLogger(level: string, redact: Redact, destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
+    level,
+    base: { component: "gateway" },
+    // Every log call passes through the redactor, whatever library text it carries.
+    hooks: {
+      logMethod(args, method) {
+        const clean = args.map((arg) =>
+          typeof arg === "string"
+            ? redact(arg)
+            : arg && typeof arg === "object"
+              ? JSON.parse(redact(JSON.stringify(arg)))
+              : arg,
+        );
+        return method.apply(this, clean as Parameters<typeof method>);
+      },
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
+  const redact = makeRedactor([config.upstreamApiKey, config.token]);
+  const log = createLogger(config.logLevel, redact, options.logDestination);
+  const limiter = new SlidingWindowLimiter(config);
+  const queue = new AdmissionQueue(limiter, config.queueSize);
+  const usage = emptyUsage();
+  let operatorSaysOverBudget = false;
+  const budgetExceeded = () => operatorSaysOverBudget || overBudget(usage, config.budgetTokens);
+  const metrics = createMetrics({
+    role: config.role,
+    usage,
+    waiting: () => queue.waiting,
+    inFlight: () => queue.active,
+    budgetExceeded,
+  });
+  const deps: ChatDeps = {
+    config,
+    client: createUpstreamClient({
+      baseURL: config.upstreamBaseUrl,
+      apiKey: config.upstreamApiKey,
+      timeoutMs: config.timeoutMs,
+    }),
+    queue,
+    usage,
+    cache: config.cacheEntries > 0 ? new LruCache(config.cacheEntries) : undefined,
+    metrics,
+    log,
+    redact,
+    backoff: { retries: config.retries, ...(options.backoff ?? DEFAULT_BACKOFF) },
+    random: Math.random,
+    budgetExceeded,
+  };
+  const server = createGatewayServer(deps);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+
+  const tracker = new ProgressTracker(config.totalSteps);
+  const startId = randomUUID();
+  const startedAt = new Date().toISOString();
+  const buildReport = (): GatewayReport => ({
+    pod: config.pod,
+    role: config.role,
+    startId,
+    startedAt,
+    sentAt: new Date().toISOString(),
+    usage: { [config.role]: { ...usage } },
+    budgetTokens: config.budgetTokens,
+    budgetExceeded: budgetExceeded(),
+    ...(tracker.progress && { progress: tracker.progress }),
+  });
+  const reporter = config.reportUrl
+    ? new Reporter({
+        url: config.reportUrl,
+        token: config.token,
+        intervalMs: config.reportIntervalMs,
+        build: buildReport,
+        onBudgetVerdict: (exceeded) => {
+          operatorSaysOverBudget = exceeded;
+        },
+        log,
+      })
+    : undefined;
+  const follower = config.followLog
+    ? new LogFollower(config.followLog, (line) => {
+        if (tracker.feed(line, new Date())) reporter?.changed();
+      })
+    : undefined;
+  follower?.start(FOLLOW_INTERVAL_MS);
+  reporter?.start();
+  log.info(
+    {
+      role: config.role,
+      listen: `${address.address}:${address.port}`,
+      upstream: config.upstreamBaseUrl,
+      upstreamModel: config.upstreamModel,
+      limits: { rpm: config.requestsPerMinute, tpm: config.tokensPerMinute, concurrency: config.maxConcurrency },
+      upstreamKey: config.upstreamApiKey ? "set" : "none",
+      followLog: config.followLog ?? null,
+      report: Boolean(config.reportUrl),
+    },
+    "gateway listening",
+  );
+  return {
+    url: `http://${address.address}:${address.port}`,
+    buildReport,
+    close: async () => {
+      await follower?.stop();
+      await reporter?.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** `collab-operator gateway`: runs until SIGTERM/SIGINT, then sends a last report and exits. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  let config: GatewayConfig;
+  try {
+    config = parseConfig(argv, process.env);
+  } catch (error) {
+    process.stderr.write(`gateway: ${(error as Error).message}\n\n${helpText()}\n`);
+    return 2;
+  }
+  const gateway = await startGateway(config);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  await gateway.close();
+  return 0;
+}

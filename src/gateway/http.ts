@@ -1,0 +1,66 @@
+// Small HTTP helpers for the gateway server: bodies, OpenAI-shaped error answers, bearer-token checks.
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, type: string, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.type = type;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, "invalid_request_error", "body_too_large", "body too large");
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "invalid_request_error", "invalid_json", "request body is not valid JSON");
+  }
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function errorBody(type: string, code: string, message: string): { error: Record<string, unknown> } {
+  return { error: { message, type, code, param: null } };
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  sendJson(res, error.status, errorBody(error.type, error.code, error.message), error.headers);
+}
+
+/** Constant-time comparison, so response timing does not leak how much of a guessed token was right. */
+export function hasBearer(req: IncomingMessage, token: string): boolean {
+  const header = req.headers.authorization ?? "";
+  const given = Buffer.from(header.startsWith("Bearer ") ? header.slice(7).trim() : "");
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}

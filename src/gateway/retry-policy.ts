@@ -1,0 +1,50 @@
+// Pure retry policy: which upstream failures are worth another attempt, and how long to wait before it.
+// Exponential backoff with full jitter (AWS architecture blog), except that a Retry-After from the upstream is
+// honoured exactly; a wait that would cross the request's deadline is not taken at all.
+
+export interface Backoff {
+  /** Retries after the first attempt; the total number of attempts is retries + 1. */
+  retries: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
+
+export type Failure =
+  | { kind: "status"; status: number; retryAfterMs: number | undefined }
+  | { kind: "timeout" }
+  | { kind: "connection" };
+
+export function isRetryable(failure: Failure): boolean {
+  return failure.kind !== "status" || failure.status === 429 || failure.status >= 500;
+}
+
+/** Reads `retry-after-ms` (OpenAI's), else `retry-after` as seconds or an HTTP date. */
+export function parseRetryAfter(headers: { get(name: string): string | null }, nowMs: number): number | undefined {
+  const ms = Number(headers.get("retry-after-ms") ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers.get("retry-after");
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/**
+ * The wait before retry number `retriesDone + 1`, or null when the request must give up: the failure is not
+ * retryable, the retries are used up, or the wait would not end before the deadline.
+ */
+export function nextDelay(
+  backoff: Backoff,
+  retriesDone: number,
+  failure: Failure,
+  remainingMs: number,
+  random: () => number,
+): number | null {
+  if (!isRetryable(failure) || retriesDone >= backoff.retries) return null;
+  const retryAfter = failure.kind === "status" ? failure.retryAfterMs : undefined;
+  const delay = retryAfter ?? random() * Math.min(backoff.maxMs, backoff.baseMs * 2 ** retriesDone);
+  return delay < remainingMs ? delay : null;
+}

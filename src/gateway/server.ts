@@ -1,0 +1,61 @@
+// The gateway's HTTP surface: /healthz and /metrics are open (loopback only, nothing secret in them); everything
+// under /v1 needs the job's token.
+import { createServer, type Server } from "node:http";
+import { type ChatDeps, handleChat } from "./chat.ts";
+import { HttpError, hasBearer, sendError, sendJson } from "./http.ts";
+
+export function createGatewayServer(deps: ChatDeps): Server {
+  const { config } = deps;
+  const modelIds = [...new Set([config.model, config.upstreamModel])];
+  const models = {
+    object: "list",
+    data: modelIds.map((id) => ({ id, object: "model", created: 0, owned_by: "collab-operator" })),
+  };
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    const route = `${req.method} ${path}`;
+    if (route === "GET /healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    if (route === "GET /metrics") {
+      deps.metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { "content-type": deps.metrics.registry.contentType }).end(text);
+      });
+      return;
+    }
+    if (!path?.startsWith("/v1/")) {
+      sendError(res, new HttpError(404, "invalid_request_error", "not_found", `no route ${route}`));
+      return;
+    }
+    if (!hasBearer(req, config.token)) {
+      sendError(
+        res,
+        new HttpError(
+          401,
+          "invalid_request_error",
+          "invalid_api_key",
+          "missing or wrong bearer token for this gateway",
+        ),
+      );
+      return;
+    }
+    if (route === "GET /v1/models") {
+      sendJson(res, 200, models);
+      return;
+    }
+    if (route === "POST /v1/chat/completions") {
+      handleChat(deps, req, res).catch((error) => {
+        deps.log.error({ error: deps.redact(String(error)) }, "unexpected failure in a chat request");
+        if (!res.headersSent) sendError(res, new HttpError(500, "server_error", "internal", "internal gateway error"));
+        else res.destroy();
+      });
+      return;
+    }
+    sendError(res, new HttpError(404, "invalid_request_error", "not_found", `no route ${route}`));
+  });
+  // Upstream calls can legitimately take minutes; the client's own timeout governs the connection.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  return server;
+}

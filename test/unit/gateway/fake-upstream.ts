@@ -1,0 +1,124 @@
+// A local OpenAI-compatible upstream for tests and benchmarks. Each request takes the next scripted fault (or answers
+// normally when the script is empty) and is recorded, headers included, so tests can check what the gateway sent.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type Fault =
+  | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
+  /** Sends the headers at once and the body only after delayMs. */
+  | { kind: "slow"; delayMs: number }
+  /** Streams `chunks` content chunks, then destroys the connection. */
+  | { kind: "broken-stream"; chunks: number }
+  /** Destroys the connection before answering. */
+  | { kind: "reset" }
+  /** Never answers. */
+  | { kind: "hang" };
+
+export interface Recorded {
+  headers: IncomingMessage["headers"];
+  body: Record<string, unknown>;
+}
+
+export interface FakeUpstream {
+  url: string;
+  requests: Recorded[];
+  script: (...faults: Fault[]) => void;
+  /** Token counts the next answers report. */
+  usage: { prompt_tokens: number; completion_tokens: number };
+  close: () => Promise<void>;
+}
+
+const ANSWER = "Sure, here is what I think about that.";
+
+function completion(model: unknown, usage: FakeUpstream["usage"]) {
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion",
+    created: 1_700_000_000,
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content: ANSWER }, finish_reason: "stop", logprobs: null }],
+    usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+  };
+}
+
+function chunk(model: unknown, delta: Record<string, unknown>, finish: string | null) {
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created: 1_700_000_000,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  };
+}
+
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const faults: Fault[] = [];
+  const requests: Recorded[] = [];
+  const usage = { prompt_tokens: 11, completion_tokens: 7 };
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    if (req.method === "GET" && req.url?.endsWith("/models")) {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"object":"list","data":[]}');
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
+    requests.push({ headers: req.headers, body });
+    const fault = faults.shift();
+    if (fault?.kind === "hang") return;
+    if (fault?.kind === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === "status") {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter;
+      const payload = fault.body ?? {
+        error: { message: `fake ${fault.status}`, type: "fake", code: String(fault.status) },
+      };
+      res.writeHead(fault.status, headers).end(JSON.stringify(payload));
+      return;
+    }
+    if (body.stream === true) {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      const words = ANSWER.split(" ");
+      const limit = fault?.kind === "broken-stream" ? fault.chunks : words.length;
+      for (const [i, word] of words.slice(0, limit).entries()) {
+        res.write(`data: ${JSON.stringify(chunk(body.model, { content: i === 0 ? word : ` ${word}` }, null))}\n\n`);
+      }
+      if (fault?.kind === "broken-stream") {
+        // Let the written chunks reach the gateway before the connection dies.
+        setTimeout(() => req.socket.destroy(), 20);
+        return;
+      }
+      res.write(`data: ${JSON.stringify(chunk(body.model, {}, "stop"))}\n\n`);
+      const options = body.stream_options as { include_usage?: boolean } | undefined;
+      if (options?.include_usage) {
+        const last = { ...chunk(body.model, {}, null), choices: [], usage: completion(body.model, usage).usage };
+        res.write(`data: ${JSON.stringify(last)}\n\n`);
+      }
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    const text = JSON.stringify(completion(body.model, usage));
+    if (fault?.kind === "slow") {
+      res.writeHead(200, { "content-type": "application/json" });
+      setTimeout(() => res.end(text), fault.delayMs);
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (...more) => faults.push(...more),
+    usage,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
