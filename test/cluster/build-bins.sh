@@ -78,5 +78,7 @@ for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
 done
 ln -s "$(resolve etcd "${ETCD_VERSION#v}" "$etcd_dir" build_etcd)" "$tmp_links/etcd"
 ln -s "$(resolve kwok "${KWOK_VERSION#v}" "$kwok_dir" build_kwok)" "$tmp_links/kwok"
+# KWOK v0.8 ships no built-in stages; the harness reads upstream's from the module it was built from.
+ln -s "$(cd "$here/tools/kwok" && go mod download -json sigs.k8s.io/kwok | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/kustomize/stage" "$tmp_links/kwok-stages"
 rm -rf "$links"; mv "$tmp_links" "$links"
 printf '%s\n' "$links"

@@ -1,0 +1,98 @@
+// Generates the CollabTrainingJob CustomResourceDefinition from the zod schemas: one source of truth, so the
+// apiserver's defaults and validation are the operator's. Pure: returns an object; src/api/crd-cli.ts prints it.
+import { z } from "zod";
+import { GROUP, KIND, MAX_JOB_NAME_LENGTH, PLURAL, Spec, Status, VERSION } from "./schema.ts";
+
+type JsonSchema = { [key: string]: unknown };
+
+/** Rules on the whole object (the only place the apiserver lets a CRD constrain metadata.name). */
+const ROOT_VALIDATIONS = [
+  {
+    rule: `self.metadata.name.size() <= ${MAX_JOB_NAME_LENGTH}`,
+    message: `metadata.name must be at most ${MAX_JOB_NAME_LENGTH} characters: the job's pods and Service are named after it`,
+    fieldPath: ".metadata.name",
+    reason: "FieldValueInvalid",
+  },
+  {
+    rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    message:
+      "metadata.name must start with a letter and contain only lowercase letters, digits and '-' (it names the job's headless Service)",
+    fieldPath: ".metadata.name",
+    reason: "FieldValueInvalid",
+  },
+];
+
+export function collabTrainingJobCRD() {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${PLURAL}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: KIND.toLowerCase(),
+        shortNames: ["ctj"],
+        categories: ["collabllm"],
+      },
+      scope: "Namespaced",
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: "Phase", type: "string", jsonPath: ".status.phase" },
+            { name: "Step", type: "string", jsonPath: ".status.progress.stepOfTotal", description: "step/total" },
+            { name: "Reward", type: "number", jsonPath: ".status.progress.reward", description: "critic/score/mean" },
+            { name: "Restarts", type: "integer", jsonPath: ".status.restarts" },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+            { name: "Stage", type: "string", jsonPath: ".status.stage", priority: 1 },
+            { name: "Model", type: "string", jsonPath: ".spec.model", priority: 1 },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: "CollabTrainingJob trains a model with CollabLLM's multiturn-aware reward on veRL.",
+              required: ["spec"],
+              properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                metadata: { type: "object" },
+                spec: structural(Spec, "input"),
+                status: structural(Status, "output"),
+              },
+              "x-kubernetes-validations": ROOT_VALIDATIONS,
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * zod -> OpenAPI v3 structural schema. For the spec the input shape is used, so defaulted fields are optional and
+ * carry their defaults; the apiserver fills them in.
+ */
+function structural(schema: z.ZodType, io: "input" | "output"): JsonSchema {
+  const json = z.toJSONSchema(schema, { io, target: "openapi-3.0", unrepresentable: "throw" }) as JsonSchema;
+  return clean(json) as JsonSchema;
+}
+
+/** Drops what structural schemas forbid or what only adds noise (zod's safe-integer bounds). */
+function clean(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(clean);
+  if (node === null || typeof node !== "object") return node;
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "$schema" || key === "propertyNames") continue;
+    if (key === "additionalProperties" && value === false) continue; // unknown fields are pruned or rejected anyway
+    if ((key === "maximum" || key === "minimum") && Math.abs(value as number) === Number.MAX_SAFE_INTEGER) continue;
+    out[key] = key === "x-kubernetes-validations" || key === "enum" || key === "default" ? value : clean(value);
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { crdYAML } from "../../../src/api/crd-cli.ts";
+import { validateJob } from "../../../src/api/validate.ts";
+import { INVALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
+
+const ROOT = join(import.meta.dirname, "../../..");
+
+function exampleJobs() {
+  return readdirSync(join(ROOT, "examples"))
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(join(ROOT, "examples", f), "utf8"))
+        .map((d) => d.toJS())
+        .filter((o) => o?.kind === "CollabTrainingJob")
+        .map((job) => ({ file: f, job })),
+    );
+}
+
+describe("CollabTrainingJob schema", () => {
+  it("the CRD in crds/ is the one the schema generates (run `npm run crd` after changing src/api)", () => {
+    expect(readFileSync(join(ROOT, "crds/collabllm.io_collabtrainingjobs.yaml"), "utf8")).toBe(crdYAML());
+  });
+
+  it.each(exampleJobs())("accepts example $file and fills in defaults", ({ job }) => {
+    const result = validateJob(job);
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (!result.ok) return;
+    expect(result.job.spec.runtime.verl).toBe("0.6.0");
+    expect(result.job.spec.rollout.multiTurn.futureConversations).toBeGreaterThan(0);
+    expect(result.job.spec.scheduling.startupTimeoutSeconds).toBe(1800);
+  });
+
+  it("fills in the recipe's values for everything left out", () => {
+    const result = validateJob(validJob());
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const { spec } = result.job;
+    expect(spec.rl).toMatchObject({
+      algorithm: "grpo",
+      batchSize: 16,
+      miniBatchSize: 8,
+      learningRate: 1e-6,
+      epochs: 20,
+    });
+    expect(spec.rollout).toMatchObject({ samplesPerPrompt: 8, tensorParallelSize: 1, gpuMemoryUtilization: 0.7 });
+    expect(spec.rollout.multiTurn).toEqual({ maxUserTurns: 2, maxAssistantTurns: 3, futureConversations: 3 });
+    expect(spec.userSimulator).toMatchObject({ temperature: 1, maxTokens: 512, retries: 3 });
+    expect(spec.judge).toMatchObject({ temperature: 0, maxTokens: 2048, retries: 6 });
+    expect(spec.storage.reclaimPolicy).toBe("Retain");
+  });
+
+  it("has at least 30 invalid cases", () => expect(INVALID_CASES.length).toBeGreaterThanOrEqual(30));
+
+  it.each(INVALID_CASES)("rejects $name at $field", ({ change, field }) => {
+    const job = validJob();
+    change(job);
+    const result = validateJob(job);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.field)).toContain(field);
+  });
+});
