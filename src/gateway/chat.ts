@@ -154,7 +154,10 @@ async function attempt(
   // A failed attempt used no tokens; a broken stream is charged its estimate.
   let spent = 0;
   try {
-    const options = { signal, timeout: Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now())) };
+    const options = {
+      signal,
+      timeout: Math.ceil(Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now()))),
+    };
     if (body.stream === true) {
       spent = tokens;
       spent = await stream(deps, body, options, res);
@@ -245,6 +248,10 @@ function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void 
       ? JSON.parse(deps.redact(JSON.stringify(raw)))
       : errorBody("upstream_error", "upstream_error", message);
     sendJson(res, failure.status, passed);
+    return;
+  }
+  if (failure.kind === "internal") {
+    sendError(res, new HttpError(500, "server_error", "internal", `gateway error: ${message}`));
     return;
   }
   const timeout = failure.kind === "timeout";

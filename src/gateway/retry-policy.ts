@@ -14,10 +14,13 @@ export const DEFAULT_BACKOFF = { baseMs: 500, maxMs: 30_000 } as const;
 export type Failure =
   | { kind: "status"; status: number; retryAfterMs: number | undefined }
   | { kind: "timeout" }
-  | { kind: "connection" };
+  | { kind: "connection" }
+  /** Anything else (a bug, a refused argument): retrying would fail the same way. */
+  | { kind: "internal" };
 
 export function isRetryable(failure: Failure): boolean {
-  return failure.kind !== "status" || failure.status === 429 || failure.status >= 500;
+  if (failure.kind === "status") return failure.status === 429 || failure.status >= 500;
+  return failure.kind !== "internal";
 }
 
 /** Reads `retry-after-ms` (OpenAI's), else `retry-after` as seconds or an HTTP date. */

@@ -1,6 +1,6 @@
 // The only place that talks to the upstream: the official openai SDK with its own retries switched off (the gateway
 // retries, with its limiter and metering in the loop), and the translation of its errors into retry-policy failures.
-import OpenAI, { APIConnectionTimeoutError, APIError } from "openai";
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
 import type { Failure } from "./retry-policy.ts";
 import { parseRetryAfter } from "./retry-policy.ts";
 
@@ -33,7 +33,7 @@ export function describeFailure(error: unknown, nowMs: number): Failure {
       retryAfterMs: error.headers ? parseRetryAfter(error.headers, nowMs) : undefined,
     };
   }
-  return { kind: "connection" };
+  return error instanceof APIConnectionError ? { kind: "connection" } : { kind: "internal" };
 }
 
 /** The upstream's own error object, for answers that pass its 4xx through to the client. */
