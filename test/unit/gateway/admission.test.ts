@@ -11,7 +11,12 @@ describe("AdmissionQueue", () => {
     const queue = queueOf(1, 10);
     const first = await queue.acquire(1);
     const order: number[] = [];
-    const waiting = [1, 2, 3].map((n) => queue.acquire(1).then((ticket) => (order.push(n), ticket)));
+    const waiting = [1, 2, 3].map((n) =>
+      queue.acquire(1).then((ticket) => {
+        order.push(n);
+        return ticket;
+      }),
+    );
     expect(queue.waiting).toBe(3);
     queue.release(first);
     for (const promise of waiting) queue.release(await promise);
