@@ -4,6 +4,8 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault =
+  /** Answers normally (to place faults later in a sequence). */
+  | { kind: "ok" }
   | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
   /** Sends the headers at once and the body only after delayMs. */
   | { kind: "slow"; delayMs: number }
