@@ -9,6 +9,10 @@ const commands: Record<string, { summary: string; load: () => Promise<(argv: str
     summary: "run the user-simulator or judge sidecar (OpenAI-compatible gateway on 127.0.0.1)",
     load: async () => (await import("./gateway/gateway.ts")).main,
   },
+  render: {
+    summary: "print what a CollabTrainingJob would create, or its veRL overrides (--verl-args), without a cluster",
+    load: async () => (await import("./render-cli.ts")).main,
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,76 @@
+// Validates the expert escape hatch (spec.rl.overrides, spec.sft.overrides) before any pod exists: an override may
+// tune what the recipe fixed, but not rewire what the operator owns (paths, sidecars, resumption, logging), not
+// shadow a spec field (the schema's cross-field rules would be bypassed), and not carry a secret (main_ppo prints its
+// resolved config, and wandb stores it).
+import type { Spec } from "../api/schema.ts";
+import { parseOverride } from "./hydra.ts";
+import type { Entry, OwnedKey } from "./runtime.ts";
+import { runtimeFor } from "./versions.ts";
+
+export interface OverrideProblem {
+  /** Path of the offending override, e.g. spec.rl.overrides[2]. */
+  field: string;
+  message: string;
+}
+
+// Matched against the last key segment; narrow enough to leave max_tokens, pad_token and the like alone.
+const SECRET_KEY =
+  /^(api[_-]?key|.*[_-]api[_-]?key|token|(access|auth|bearer|hf|wandb|gh|github)[_-]?token|.*[_-]secret|secret.*|passw(or)?d|credentials?|authorization)$/i;
+const SECRET_VALUE = [
+  /\bsk-[A-Za-z0-9_-]{16,}/, // OpenAI, Anthropic (sk-ant-...), and OpenAI-compatible providers
+  /\bhf_[A-Za-z0-9]{20,}/, // Hugging Face
+  /\bAKIA[0-9A-Z]{16}\b/, // AWS access key id
+  /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub
+  /\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./, // a JWT
+  /\bBearer\s+\S{16,}/i,
+];
+
+/** Keys the user may not touch: the non-recipe entries the operator renders for this spec, and the reserved ones. */
+function ownedKeys(entries: readonly Entry[], reserved: readonly OwnedKey[]): OwnedKey[] {
+  const rendered = entries.flatMap((e) => (e.owner === "recipe" ? [] : [{ key: e.key, owner: e.owner }]));
+  return [{ key: "hydra", owner: "operator" }, ...rendered, ...reserved];
+}
+
+/** A key touches an owned key when it is that key, a parent replacing its subtree, or a key inside it. */
+function touches(key: string, owned: string): boolean {
+  return key === owned || owned.startsWith(`${key}.`) || key.startsWith(`${owned}.`);
+}
+
+function problemOf(text: string, owned: readonly OwnedKey[]): string | undefined {
+  if (/[\r\n]/.test(text)) return "must be a single line";
+  const parsed = parseOverride(text);
+  if (!parsed) return "must be a Hydra override: [+|++|~]key=value";
+  if (parsed.prefix !== "~" && parsed.value === undefined) return "needs a value (key=value)";
+  const hit = owned.find((o) => touches(parsed.key, o.key));
+  if (hit?.owner === "operator")
+    return `${hit.key} is set by the operator (docs/verl.md lists why); it cannot be overridden`;
+  if (hit) return `${hit.key} comes from ${hit.owner}; set that field instead`;
+  const last = parsed.key.split(".").at(-1) ?? "";
+  if (SECRET_KEY.test(last)) return "looks like a credential; give secrets through Secrets, never in overrides";
+  if (SECRET_VALUE.some((re) => re.test(parsed.value ?? ""))) return "the value looks like a secret; use a Secret";
+  return undefined;
+}
+
+/** Problems with the spec's extra Hydra overrides, each at its field; empty when all are acceptable. */
+export function checkOverrides(spec: Spec): OverrideProblem[] {
+  const runtime = runtimeFor(spec);
+  const ctx = { jobName: "job" }; // the owned keys do not depend on the name
+  const stages = [
+    {
+      field: "spec.rl.overrides",
+      list: spec.rl.overrides,
+      owned: ownedKeys(runtime.rlEntries(spec, ctx), runtime.reservedRl),
+    },
+    {
+      field: "spec.sft.overrides",
+      list: spec.sft.overrides,
+      owned: ownedKeys(runtime.sftEntries(spec, ctx), runtime.reservedSft),
+    },
+  ];
+  return stages.flatMap(({ field, list, owned }) =>
+    (list ?? []).flatMap((text, i) => {
+      const message = problemOf(text, owned);
+      return message === undefined ? [] : [{ field: `${field}[${i}]`, message }];
+    }),
+  );
+}

@@ -1,0 +1,58 @@
+// `collab-operator render`, pure: a job manifest's text in, the text to print out. The I/O shell is src/render-cli.ts.
+import { parseAllDocuments, stringify } from "yaml";
+import { CollabTrainingJob, KIND } from "../api/schema.ts";
+import { rlArgs, sftArgs } from "./args.ts";
+import { checkOverrides } from "./check.ts";
+import { renderConfigFiles } from "./files.ts";
+import type { RenderContext } from "./runtime.ts";
+
+export type Job = CollabTrainingJob;
+
+export type Parsed = { ok: true; job: Job; ctx: RenderContext } | { ok: false; errors: string[] };
+
+/**
+ * Parses the manifest's CollabTrainingJob with the API schema (defaults applied); each error names its field. Other
+ * documents beside it (a Namespace, a Secret) are skipped.
+ */
+export function parseJob(text: string): Parsed {
+  const docs = parseAllDocuments(text);
+  const all = Array.isArray(docs) ? docs : [docs];
+  const yamlErrors = all.flatMap((d) => d.errors.map((e) => `YAML: ${e.message}`));
+  if (yamlErrors.length > 0) return { ok: false, errors: yamlErrors };
+  const jobs = all.map((d) => d.toJS() as unknown).filter((o) => (o as { kind?: unknown } | null)?.kind === KIND);
+  if (jobs.length !== 1) return { ok: false, errors: [`expected one ${KIND} document, found ${jobs.length}`] };
+  const result = CollabTrainingJob.safeParse(jobs[0]);
+  if (!result.success) {
+    return { ok: false, errors: result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
+  }
+  const name = result.data.metadata.name;
+  if (name === undefined) return { ok: false, errors: ["metadata.name: required"] };
+  const problems = checkOverrides(result.data.spec).map((p) => `${p.field}: ${p.message}`);
+  if (problems.length > 0) return { ok: false, errors: problems };
+  return { ok: true, job: result.data, ctx: { jobName: name } };
+}
+
+/** A stage's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */
+export function verlArgsText(job: Job, ctx: RenderContext, stage: "rl" | "sft"): string {
+  const args = stage === "rl" ? rlArgs(job.spec, ctx) : sftArgs(job.spec, ctx);
+  return `${args.join("\n")}\n`;
+}
+
+/** The objects the job would create that this module renders; the pod builders' objects join them here. */
+export function renderObjects(job: Job, ctx: RenderContext): Record<string, unknown>[] {
+  return [
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: `${ctx.jobName}-config`,
+        ...(job.metadata.namespace ? { namespace: job.metadata.namespace } : {}),
+      },
+      data: renderConfigFiles(job.spec, ctx),
+    },
+  ];
+}
+
+export function objectsText(objects: readonly Record<string, unknown>[]): string {
+  return objects.map((o) => stringify(o, { lineWidth: 0 })).join("---\n");
+}

@@ -1,0 +1,204 @@
+// The launch scripts of each stage, put into the job's ConfigMap and run as `bash /etc/collab/<script>`. Every stage is
+// safe to run again after a crash or a restart: finished work is detected on the volume and skipped, partial output is
+// written beside its final place and moved there only when complete.
+import type { Spec } from "../api/schema.ts";
+import { rlArgs, sftArgs } from "./args.ts";
+import { ENV, PATHS, RAY_DASHBOARD_PORT, RAY_GCS_PORT, TRAINER_LOG, TRAINER_LOG_DIR, VERL_ROOT } from "./layout.ts";
+import type { RenderContext, VerlRuntime } from "./runtime.ts";
+import { type Raw, shellCommand, shellQuote } from "./shell.ts";
+
+/** Written by a training stage when veRL exited 0; a restart then goes straight to the export. */
+export const DONE_MARKER = "collab-done";
+
+function preamble(stage: string, spec: Spec, runtime: VerlRuntime): string {
+  const entity = spec.integrations.wandb?.entity;
+  return [
+    "#!/usr/bin/env bash",
+    `# ${stage}: rendered by collab-operator for veRL ${runtime.version}. The operator owns this file.`,
+    "set -euo pipefail",
+    "export VLLM_USE_V1=1  # as train_rl_collabllm.sh",
+    `export PYTHONPATH=${VERL_ROOT}  # recipe/ is a namespace package under the verl root, imported on every node`,
+    "export PYTHONUNBUFFERED=1  # the console logger's lines reach the log file as they are printed",
+    "export HYDRA_FULL_ERROR=1",
+    `export HF_HOME=${PATHS.hfHome}`,
+    ...(entity ? [`export WANDB_ENTITY=${shellQuote(entity)}`] : []),
+    `cd ${VERL_ROOT}`,
+    "",
+  ].join("\n");
+}
+
+/** Runs a trainer with its output on the console, in the gateway's log file and on the volume; keeps its exit code. */
+function logged(argv: readonly (string | Raw)[], logName: string): string {
+  return `${shellCommand(argv)} \\\n  2>&1 | tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log"`;
+}
+
+interface Stage {
+  checkpointDir: string;
+  /** Where the exported Hugging Face model goes. */
+  target: string;
+  train: string;
+  /** Writes the model of checkpoint `${step}` to `"$partial"`. */
+  produce: string;
+}
+
+/**
+ * Train unless a previous run finished, then export. The export is written beside its target and renamed into place,
+ * so the target's presence means the stage is complete.
+ */
+function trainAndExport({ checkpointDir, target, train, produce }: Stage): string {
+  return [
+    `mkdir -p ${checkpointDir} ${PATHS.logs} ${TRAINER_LOG_DIR} ${target.slice(0, target.lastIndexOf("/"))}`,
+    `if [[ ! -f ${checkpointDir}/${DONE_MARKER} ]]; then`,
+    train.replace(/^/gm, "  "),
+    `  touch ${checkpointDir}/${DONE_MARKER}`,
+    "fi",
+    `step=$(cat ${checkpointDir}/latest_checkpointed_iteration.txt)`,
+    `partial=${target}.partial`,
+    'rm -rf "$partial"',
+    produce,
+    `mv -T "$partial" ${target}`,
+    `echo "[collab] model of step \${step} exported to ${target}"`,
+    "",
+  ].join("\n");
+}
+
+function skipIfExported(target: string): string {
+  return `if [[ -d ${target} ]]; then echo "[collab] ${target} is already there"; exit 0; fi`;
+}
+
+export function prepareScript(spec: Spec, runtime: VerlRuntime): string {
+  const kinds = spec.sft.enabled ? (["rl", "sft"] as const) : (["rl"] as const);
+  const split = (kind: "rl" | "sft") => {
+    const train = `${PATHS.data}/${kind}_train.parquet`;
+    const validation = `${PATHS.data}/${kind}_validation.parquet`;
+    const partial = `${PATHS.data}/.${kind}.partial`;
+    return [
+      `if [[ -f ${train} && -f ${validation} ]]; then`,
+      `  echo "[collab] ${kind} data already prepared"`,
+      "else",
+      `  rm -rf ${partial}`,
+      shellCommand([
+        "python3",
+        runtime.processDatasetScript,
+        "--dataset",
+        spec.dataset.source,
+        "--local_dir",
+        partial,
+        "--dataset_type",
+        kind,
+        "--task_desc",
+        spec.dataset.taskDescription,
+        "--validation_size",
+        String(spec.dataset.validationFraction),
+        "--seed",
+        String(spec.dataset.seed),
+      ]).replace(/^/gm, "  "),
+      // The train file last: its presence with the validation file marks the split complete.
+      `  mv ${partial}/${kind}_validation.parquet ${validation}`,
+      `  mv ${partial}/${kind}_train.parquet ${train}`,
+      `  rm -rf ${partial}`,
+      "fi",
+    ].join("\n");
+  };
+  // Download a Hub model once into the shared HF_HOME, so the GPU pods do not each fetch it at the same time.
+  const prefetch = spec.model.startsWith("/")
+    ? []
+    : [
+        shellCommand([
+          "python3",
+          "-c",
+          "import sys; from huggingface_hub import snapshot_download; print(snapshot_download(sys.argv[1]))",
+          spec.model,
+        ]),
+      ];
+  return [
+    preamble("prepare", spec, runtime),
+    `mkdir -p ${PATHS.data} ${PATHS.hfHome}`,
+    ...kinds.map(split),
+    ...prefetch,
+    "",
+  ].join("\n");
+}
+
+export function sftScript(spec: Spec, ctx: RenderContext, runtime: VerlRuntime): string {
+  const torchrun = [
+    "torchrun",
+    "--standalone",
+    "--nnodes=1",
+    `--nproc_per_node=${spec.resources.gpusPerNode}`,
+    "-m",
+    runtime.sftModule,
+    ...sftArgs(spec, ctx),
+  ];
+  // The checkpoint's hf_model copy (huggingface/) is complete HF weights with the tokenizer: RL's model path.
+  const copy = `cp -r "${PATHS.sftCheckpoints}/global_step_\${step}/huggingface" "$partial"`;
+  return [
+    preamble("sft", spec, runtime),
+    skipIfExported(PATHS.sftModel),
+    trainAndExport({
+      checkpointDir: PATHS.sftCheckpoints,
+      target: PATHS.sftModel,
+      train: logged(torchrun, "sft"),
+      produce: copy,
+    }),
+  ].join("\n");
+}
+
+export function rlHeadScript(spec: Spec, ctx: RenderContext, runtime: VerlRuntime): string {
+  const { nodes, gpusPerNode } = spec.resources;
+  const timeout = spec.scheduling.startupTimeoutSeconds;
+  const merge = runtime.mergeCommand<Raw>(
+    { raw: `"${PATHS.rlCheckpoints}/global_step_\${step}/actor"` },
+    { raw: '"$partial"' },
+  );
+  return [
+    preamble("rl-head", spec, runtime),
+    skipIfExported(PATHS.finalModel),
+    shellCommand([
+      "ray",
+      "start",
+      "--head",
+      `--port=${RAY_GCS_PORT}`,
+      "--dashboard-host=0.0.0.0",
+      `--dashboard-port=${RAY_DASHBOARD_PORT}`,
+      "--disable-usage-stats",
+    ]),
+    `# veRL asks Ray for one STRICT_PACK group of ${gpusPerNode} GPUs on each of ${nodes} node(s): wait until they have joined.`,
+    `python3 - ${nodes} ${gpusPerNode} ${timeout} <<'PY'`,
+    "import sys, time, ray",
+    "nodes, gpus, timeout = map(int, sys.argv[1:4])",
+    'ray.init(address="auto", logging_level="ERROR")',
+    "deadline = time.monotonic() + timeout",
+    "while True:",
+    '    ready = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU", 0) >= gpus]',
+    "    if len(ready) >= nodes:",
+    '        print(f"[collab] {len(ready)} of {nodes} Ray nodes ready", flush=True)',
+    "        break",
+    "    if time.monotonic() > deadline:",
+    '        sys.exit(f"[collab] only {len(ready)} of {nodes} Ray nodes joined within {timeout}s")',
+    "    time.sleep(5)",
+    "ray.shutdown()",
+    "PY",
+    trainAndExport({
+      checkpointDir: PATHS.rlCheckpoints,
+      target: PATHS.finalModel,
+      train: logged(["python3", "-m", runtime.ppoModule, ...rlArgs(spec, ctx)], "rl"),
+      produce: shellCommand(merge),
+    }),
+  ].join("\n");
+}
+
+export function rlWorkerScript(spec: Spec, runtime: VerlRuntime): string {
+  const head = `$\{head}`; // the variable the script sets below
+  return [
+    preamble("rl-worker", spec, runtime),
+    `head=\${${ENV.rayHead}:?set by the operator}`,
+    `deadline=$((SECONDS + ${spec.scheduling.startupTimeoutSeconds}))`,
+    `until (exec 3<>"/dev/tcp/${head}/${RAY_GCS_PORT}") 2>/dev/null; do`,
+    `  if ((SECONDS > deadline)); then echo "[collab] Ray head ${head}:${RAY_GCS_PORT} unreachable" >&2; exit 1; fi`,
+    "  sleep 5",
+    "done",
+    `exec ${shellCommand(["ray", "start", { raw: `--address="${head}:${RAY_GCS_PORT}"` }, "--block", "--disable-usage-stats"])}`,
+    "",
+  ].join("\n");
+}

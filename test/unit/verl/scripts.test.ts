@@ -1,0 +1,65 @@
+// The rendered launch scripts: valid bash, the contracts the pod builders and the gateway rely on, and no secrets.
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { renderConfigFiles } from "../../../src/verl/files.ts";
+import { CONFIG_FILES, outputs, PATHS, stageCommand, TRAINER_LOG } from "../../../src/verl/layout.ts";
+import { cases, exampleCase } from "./cases.ts";
+
+describe("launch scripts", () => {
+  for (const c of cases()) {
+    it(`${c.name}: every script parses with bash -n`, () => {
+      for (const [name, text] of Object.entries(renderConfigFiles(c.job.spec, c.ctx))) {
+        if (!name.endsWith(".sh")) continue;
+        const r = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
+        expect(r.stderr, name).toBe("");
+        expect(r.status, name).toBe(0);
+      }
+    });
+
+    it(`${c.name}: no API key in any rendered file`, () => {
+      const all = Object.values(renderConfigFiles(c.job.spec, c.ctx)).join("\n");
+      expect(all).not.toMatch(/api_key|sk-[A-Za-z0-9]{8}|WANDB_API_KEY=|OPENAI_API_KEY=/);
+    });
+  }
+
+  const { job, ctx } = exampleCase("math-hard");
+  const files = renderConfigFiles(job.spec, ctx);
+  const head = files[CONFIG_FILES.rlHead]!;
+
+  it("runs main_ppo with pipefail and its output tee'd to the gateway's log", () => {
+    expect(head).toContain("set -euo pipefail");
+    expect(head).toMatch(
+      /python3 \\\n {4}-m verl\.trainer\.main_ppo[\s\S]*2>&1 \| tee -a \/var\/run\/collab\/trainer\.log /,
+    );
+    expect(TRAINER_LOG).toBe("/var/run/collab/trainer.log");
+  });
+
+  it("merges the last RL checkpoint into the documented model directory", () => {
+    expect(head).toContain(`--local_dir "/collab/checkpoints/rl/global_step_$\{step}/actor"`);
+    expect(head).toContain('mv -T "$partial" /collab/models/final');
+    expect(outputs(job.spec)).toEqual({ checkpointDir: "/collab/checkpoints/rl", modelDir: "/collab/models/final" });
+  });
+
+  it("starts RL from the SFT model and exports the SFT model for it", () => {
+    expect(head).toContain(`actor_rollout_ref.model.path=${PATHS.sftModel}`);
+    expect(files[CONFIG_FILES.sft]).toContain("--nproc_per_node=8");
+    expect(files[CONFIG_FILES.sft]).toContain(`mv -T "$partial" ${PATHS.sftModel}`);
+  });
+
+  it("has no SFT script when SFT is off, and prepares only rl data", () => {
+    const two = exampleCase("two-node");
+    const f = renderConfigFiles(two.job.spec, two.ctx);
+    expect(f[CONFIG_FILES.sft]).toBeUndefined();
+    expect(f[CONFIG_FILES.prepare]).toContain("--dataset_type rl");
+    expect(f[CONFIG_FILES.prepare]).not.toContain("--dataset_type sft");
+    expect(f[CONFIG_FILES.rlHead]).toContain("python3 - 2 8 1800 <<'PY'");
+    expect(f[CONFIG_FILES.rlWorker]).toContain(`exec ray start --address="$\{head}:6379" --block`);
+  });
+
+  it("maps each stage to its script in the ConfigMap", () => {
+    expect(stageCommand("prepare")).toEqual(["bash", "/etc/collab/prepare.sh"]);
+    expect(stageCommand("sft")).toEqual(["bash", "/etc/collab/sft.sh"]);
+    expect(stageCommand("rl-head")).toEqual(["bash", "/etc/collab/train-head.sh"]);
+    expect(stageCommand("rl-worker")).toEqual(["bash", "/etc/collab/train-worker.sh"]);
+  });
+});
