@@ -1,0 +1,188 @@
+// Wires informers to a work queue and the queue to a Reconciler, with controller-runtime's contract: keys are
+// "namespace/name", a key never reconciles in two workers at once, a thrown error re-queues it with per-key backoff,
+// `requeueAfterMs` schedules a timed re-run, and success forgets the key's failures. Reconcilers are level-triggered:
+// they get only the key and read the world from the caches, never from the event that woke them.
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import { type Clock, realClock, sleep } from "./clock.ts";
+import { type Cache, Informer } from "./informer.ts";
+import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
+import { WorkQueue } from "./queue.ts";
+import { RateLimiter, type RateLimiterOptions } from "./rate-limit.ts";
+
+export interface ObjectKey {
+  namespace: string;
+  name: string;
+}
+
+export interface ReconcileResult {
+  /** Reconcile this key again after this long (the earliest pending requeue wins). */
+  requeueAfterMs?: number;
+}
+
+export interface Reconciler {
+  /**
+   * Converges the object named by `key`. Throw to retry with backoff. `signal` aborts when the controller stops
+   * (shutdown or lost leadership): finish or give up soon. `logger` carries the controller and namespace/name.
+   */
+  reconcile(key: ObjectKey, signal: AbortSignal, logger: Logger): Promise<ReconcileResult | undefined>;
+}
+
+export interface WatchSpec {
+  /** Names the cache (`controller.cache(name)`) and labels its metrics and logs. */
+  name: string;
+  /** Collection path to LIST and WATCH, e.g. /api/v1/pods or /apis/g/v1/namespaces/ns/things. */
+  listPath: string;
+  labelSelector?: string;
+  /** Which reconcile keys a change to `obj` concerns; e.g. a child maps to its owner through a label. */
+  toKeys: (obj: KubernetesObject) => ObjectKey[];
+}
+
+export interface ControllerOptions {
+  kc: KubeConfig;
+  name: string;
+  watches: WatchSpec[];
+  reconciler: Reconciler;
+  /** Concurrent reconciles (distinct keys). Default 1. */
+  workers?: number;
+  logger: Logger;
+  metrics: Registry;
+  /** Relist every watch and reconcile every object this often; 0 turns it off. Default 5 min. */
+  resyncMs?: number;
+  /** Restart a watch silent (no event, no bookmark) for this long. Default 3 min. */
+  watchdogMs?: number;
+  /** `start()` fails if the caches have not synced by then. Default 2 min (controller-runtime's CacheSyncTimeout). */
+  syncTimeoutMs?: number;
+  rateLimiter?: RateLimiterOptions;
+  clock?: Clock;
+}
+
+export const keyString = (key: ObjectKey): string => `${key.namespace}/${key.name}`;
+
+export function parseKey(key: string): ObjectKey {
+  const slash = key.indexOf("/");
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export class Controller {
+  readonly name: string;
+  readonly #o: ControllerOptions;
+  readonly #clock: Clock;
+  readonly #metrics: RuntimeMetrics;
+  readonly #logger: Logger;
+  readonly #informers = new Map<string, Informer>();
+  #queue: WorkQueue | undefined;
+  #stop: AbortController | undefined;
+  #workers: Promise<void>[] = [];
+
+  constructor(opts: ControllerOptions) {
+    this.name = opts.name;
+    this.#o = opts;
+    this.#clock = opts.clock ?? realClock;
+    this.#metrics = runtimeMetrics(opts.metrics);
+    this.#logger = opts.logger.child({ controller: opts.name });
+    for (const spec of opts.watches) {
+      if (this.#informers.has(spec.name)) throw new Error(`duplicate watch name ${spec.name}`);
+      const informer = new Informer({
+        kc: opts.kc,
+        name: spec.name,
+        listPath: spec.listPath,
+        labelSelector: spec.labelSelector,
+        logger: this.#logger,
+        metrics: this.#metrics,
+        resyncMs: opts.resyncMs,
+        watchdogMs: opts.watchdogMs,
+        clock: this.#clock,
+      });
+      informer.on((event, obj, old) => {
+        const keys = new Set(spec.toKeys(obj).map(keyString));
+        // A change can move an object to another owner (say, a relabelled child): wake the old one too.
+        if (event === "update" && old) for (const k of spec.toKeys(old)) keys.add(keyString(k));
+        for (const k of keys) this.#queue?.add(k);
+      });
+      this.#informers.set(spec.name, informer);
+    }
+  }
+
+  cache<T extends KubernetesObject = KubernetesObject>(name: string): Cache<T> {
+    const informer = this.#informers.get(name);
+    if (!informer) throw new Error(`controller ${this.name} has no watch named ${name}`);
+    return informer as unknown as Cache<T>;
+  }
+
+  /** True once every cache has listed successfully. */
+  hasSynced(): boolean {
+    return [...this.#informers.values()].every((i) => i.hasSynced());
+  }
+
+  enqueue(key: ObjectKey): void {
+    this.#queue?.add(keyString(key));
+  }
+
+  /** Starts the watches, waits until every cache has synced, then starts the workers. Can run again after stop(). */
+  async start(): Promise<void> {
+    if (this.#stop) return;
+    const stop = new AbortController();
+    this.#stop = stop;
+    const depth = this.#metrics.depth.labels({ name: this.name });
+    const queue = new WorkQueue(this.#clock, new RateLimiter(this.#clock, this.#o.rateLimiter), (d) => depth.set(d));
+    this.#queue = queue;
+    for (const informer of this.#informers.values()) informer.start();
+    const deadline = this.#clock.now() + (this.#o.syncTimeoutMs ?? 120_000);
+    while (!this.hasSynced() && !stop.signal.aborted) {
+      if (this.#clock.now() >= deadline) {
+        await this.stop();
+        throw new Error(`controller ${this.name}: caches did not sync in time`);
+      }
+      await sleep(this.#clock, 100, stop.signal);
+    }
+    if (stop.signal.aborted) return;
+    this.#logger.info({ workers: this.#o.workers ?? 1 }, "caches synced; starting workers");
+    this.#workers = Array.from({ length: this.#o.workers ?? 1 }, () => this.#work(queue, stop.signal));
+  }
+
+  /** Stops the watches and the queue; reconciles in flight see their signal abort and are awaited. */
+  async stop(): Promise<void> {
+    const stop = this.#stop;
+    if (!stop) return;
+    stop.abort();
+    await Promise.all([...this.#informers.values()].map((i) => i.stop()));
+    await this.#queue?.shutDown();
+    await Promise.all(this.#workers);
+    this.#workers = [];
+    this.#queue = undefined;
+    this.#stop = undefined;
+    this.#logger.info("stopped");
+  }
+
+  async #work(queue: WorkQueue, signal: AbortSignal): Promise<void> {
+    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+      await this.#reconcileOne(queue, key, signal);
+      queue.done(key);
+    }
+  }
+
+  async #reconcileOne(queue: WorkQueue, key: string, signal: AbortSignal): Promise<void> {
+    const objectKey = parseKey(key);
+    const logger = this.#logger.child(objectKey);
+    const { reconciles, reconcileDuration } = this.#metrics;
+    const endTimer = reconcileDuration.startTimer({ controller: this.name });
+    let result: "success" | "error" | "requeue" = "success";
+    try {
+      const out = await this.#o.reconciler.reconcile(objectKey, signal, logger);
+      queue.forget(key);
+      if (out?.requeueAfterMs !== undefined && out.requeueAfterMs > 0) {
+        result = "requeue";
+        queue.addAfter(key, out.requeueAfterMs);
+      }
+    } catch (err) {
+      result = "error";
+      queue.addRateLimited(key);
+      logger.error({ err, retries: queue.numRequeues(key) }, "reconcile failed");
+    } finally {
+      endTimer();
+      reconciles.inc({ controller: this.name, result });
+    }
+  }
+}

@@ -1,0 +1,12 @@
+// The generic controller runtime: informer caches, a work queue, controllers, writes, events, leader election and
+// the manager that runs them. It knows nothing about CollabTrainingJobs.
+
+export {
+  Controller,
+  type ControllerOptions,
+  type ObjectKey,
+  type ReconcileResult,
+  type Reconciler,
+  type WatchSpec,
+} from "./controller.ts";
+export type { Cache } from "./informer.ts";

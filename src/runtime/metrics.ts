@@ -1,0 +1,60 @@
+// Metrics shared by every controller in a process. prom-client refuses to register a name twice, so the first
+// controller creates each metric and later ones reuse it.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+export interface RuntimeMetrics {
+  watchRestarts: Counter<"kind" | "reason">;
+  reconciles: Counter<"controller" | "result">;
+  reconcileDuration: Histogram<"controller">;
+  depth: Gauge<"name">;
+}
+
+export function runtimeMetrics(registry: Registry): RuntimeMetrics {
+  const registers = [registry];
+  return {
+    watchRestarts: getOrCreate(
+      registry,
+      "watch_restarts_total",
+      () =>
+        new Counter({
+          name: "watch_restarts_total",
+          help: "Watches restarted, by watched kind and reason (closed, gone, watchdog, resync, error)",
+          labelNames: ["kind", "reason"],
+          registers,
+        }),
+    ),
+    reconciles: getOrCreate(
+      registry,
+      "reconcile_total",
+      () =>
+        new Counter({
+          name: "reconcile_total",
+          help: "Reconciles by controller and result (success, error, requeue)",
+          labelNames: ["controller", "result"],
+          registers,
+        }),
+    ),
+    reconcileDuration: getOrCreate(
+      registry,
+      "reconcile_duration_seconds",
+      () =>
+        new Histogram({
+          name: "reconcile_duration_seconds",
+          help: "Time spent in one reconcile",
+          labelNames: ["controller"],
+          buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+          registers,
+        }),
+    ),
+    depth: getOrCreate(
+      registry,
+      "workqueue_depth",
+      () =>
+        new Gauge({ name: "workqueue_depth", help: "Keys waiting in a work queue", labelNames: ["name"], registers }),
+    ),
+  };
+}

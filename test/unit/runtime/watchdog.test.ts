@@ -1,0 +1,22 @@
+import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { watchIsSilent, watchTimeoutSeconds } from "../../../src/runtime/watchdog.ts";
+
+describe("watchdog", () => {
+  it("declares a watch dead only after the full silence", () => {
+    expect(watchIsSilent(1000, 1000 + 179_999, 180_000)).toBe(false);
+    expect(watchIsSilent(1000, 1000 + 180_000, 180_000)).toBe(true);
+  });
+
+  it("spreads server-side watch timeouts over [min, 2*min)", () => {
+    expect(watchTimeoutSeconds(300, 0)).toBe(300);
+    expect(watchTimeoutSeconds(300, 0.999)).toBe(599);
+  });
+
+  // The informer widens client-node's inactivity timeout through this private field; an upgrade that renames it
+  // must fail here rather than silently bring back restarts every 30 s.
+  it("client-node's Watch still has the inactivity timeout the informer overrides", () => {
+    const watch = new Watch(new KubeConfig()) as unknown as { requestTimeoutMs?: number };
+    expect(watch.requestTimeoutMs).toBe(30_000);
+  });
+});
