@@ -5,19 +5,20 @@ import { GROUP, KIND, MAX_JOB_NAME_LENGTH, PLURAL, Spec, Status, VERSION } from 
 
 type JsonSchema = { [key: string]: unknown };
 
-/** Rules on the whole object (the only place the apiserver lets a CRD constrain metadata.name). */
+/**
+ * Rules on the whole object (the only place the apiserver lets a CRD constrain metadata.name). The apiserver takes
+ * no fieldPath into metadata, so the message itself names the field.
+ */
 const ROOT_VALIDATIONS = [
   {
     rule: `self.metadata.name.size() <= ${MAX_JOB_NAME_LENGTH}`,
     message: `metadata.name must be at most ${MAX_JOB_NAME_LENGTH} characters: the job's pods and Service are named after it`,
-    fieldPath: ".metadata.name",
     reason: "FieldValueInvalid",
   },
   {
     rule: "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
     message:
       "metadata.name must start with a letter and contain only lowercase letters, digits and '-' (it names the job's headless Service)",
-    fieldPath: ".metadata.name",
     reason: "FieldValueInvalid",
   },
 ];

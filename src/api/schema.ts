@@ -217,7 +217,7 @@ const SpecFields = z.strictObject({
             {
               rule: `self.all(k, k in ${JSON.stringify(REWARD_METRICS)})`,
               message: `metric names must be among ${REWARD_METRICS.join(", ")}`,
-              reason: "FieldValueNotSupported",
+              reason: "FieldValueInvalid",
             },
           ],
         })

@@ -7,6 +7,7 @@
 #   3. the cache, keyed by version       built here when missing: $COLLAB_CACHE_DIR (default ~/.cache/collab-operator)
 # The printed directory holds a symlink per binary. Progress goes to stderr; only the directory goes to stdout.
 set -euo pipefail
+shopt -s inherit_errexit  # a failed build inside $(resolve ...) must stop the script
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
@@ -20,17 +21,17 @@ etcd_dir=$cache/bin/etcd-$ETCD_VERSION
 kwok_dir=$cache/bin/kwok-$KWOK_VERSION
 links=$cache/bin/links-$KUBERNETES_VERSION-$ETCD_VERSION-$KWOK_VERSION
 
-# build <out-dir> <wrapper-dir> <ldflags> <packages...>: builds into a scratch dir and renames it into place, so an
-# interrupted build never leaves a half-filled cache entry behind.
+# build <out-dir> <wrapper-dir> <ldflags> <output-name|""> <packages...>: builds into a scratch dir and renames it into
+# place, so an interrupted build never leaves a half-filled cache entry behind. With several packages the binaries
+# are named after them; a single package may be given its own name.
 build() {
-  local out=$1 wrapper=$2 ldflags=$3; shift 3
-  [ -d "$out" ] && return 0
+  local out=$1 wrapper=$2 ldflags=$3 name=$4; shift 4
   local tmp="$out.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
   log "building $(basename "$out") from the Go module proxy (cold builds take minutes; see README)"
   local start=$SECONDS
-  (cd "$here/tools/$wrapper" && go build -p 2 -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$tmp/" "$@")
-  mv "$tmp" "$out"
+  (cd "$here/tools/$wrapper" && go build -p 2 -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$tmp/$name" "$@")
+  rm -rf "$out"; mv "$tmp" "$out"
   log "built $(basename "$out") in $((SECONDS - start)) s"
 }
 
@@ -60,12 +61,12 @@ resolve() {
 }
 
 build_k8s() {
-  build "$k8s_dir" k8s "$(k8s_ldflags)" \
+  build "$k8s_dir" k8s "$(k8s_ldflags)" "" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 }
-build_etcd() { build "$etcd_dir" etcd "-s -w" go.etcd.io/etcd/server/v3; [ -x "$etcd_dir/etcd" ] || mv "$etcd_dir/v3" "$etcd_dir/etcd"; }
-build_kwok() { build "$kwok_dir" kwok "-s -w" sigs.k8s.io/kwok/cmd/kwok; }
+build_etcd() { build "$etcd_dir" etcd "-s -w" etcd go.etcd.io/etcd/server/v3; }
+build_kwok() { build "$kwok_dir" kwok "-s -w" kwok sigs.k8s.io/kwok/cmd/kwok; }
 
 mkdir -p "$cache/bin"
 exec 9>"$cache/bin/.lock"

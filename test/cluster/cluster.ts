@@ -189,10 +189,15 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 export function kubectl(bin: string, args: string[], input?: string): string {
-  return execFileSync(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, ...args], {
-    input,
-    stdio: ["pipe", "pipe", "pipe"],
-  }).toString();
+  try {
+    return execFileSync(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, ...args], {
+      input,
+      stdio: ["pipe", "pipe", "pipe"],
+    }).toString();
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`kubectl ${args.join(" ")} failed: ${stderr || String(error)}`);
+  }
 }
 
 function startEtcd(bin: string): void {
@@ -283,12 +288,8 @@ function writeKwokConfig(bin: string): string {
     "pod/fast/pod-ready.yaml",
     "pod/fast/pod-delete.yaml",
   ].map((f) => join(upstream, f));
+  // No KwokConfiguration document: with one, kwok v0.8 leaves unset options at zero instead of their defaults.
   const docs = [
-    stringify({
-      kind: "KwokConfiguration",
-      apiVersion: "config.kwok.x-k8s.io/v1alpha1",
-      options: { nodeLeaseDurationSeconds: 40 },
-    }),
     ...files.map((f) => readFileSync(f, "utf8")),
     readFileSync(join(ROOT, "test/cluster/sim-stages.yaml"), "utf8"),
   ];
