@@ -1,7 +1,7 @@
 // Clients for the local control plane and a namespace per test, so tests never see each other's objects.
 import { randomBytes } from "node:crypto";
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { afterEach } from "vitest";
+import { afterAll } from "vitest";
 import { KUBECONFIG } from "../cluster/cluster.ts";
 
 export function kubeConfig(): KubeConfig {
@@ -14,13 +14,18 @@ export const kc = kubeConfig();
 export const core = kc.makeApiClient(CoreV1Api);
 export const custom = kc.makeApiClient(CustomObjectsApi);
 
-/** Creates a fresh namespace for the calling test and deletes it after the test. */
+const created: string[] = [];
+
+// Registered once per test file (modules are isolated per file): whatever namespaces the file made go with it.
+afterAll(async () => {
+  await Promise.all(created.map((name) => core.deleteNamespace({ name }).catch(() => undefined)));
+});
+
+/** Creates a fresh namespace for the calling test or suite; it is deleted when the test file ends. */
 export async function testNamespace(prefix = "t"): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString("hex")}`;
   await core.createNamespace({ body: { metadata: { name, labels: { "collabllm.io/test": "true" } } } });
-  afterEach(async () => {
-    await core.deleteNamespace({ name }).catch(() => undefined);
-  });
+  created.push(name);
   return name;
 }
 
