@@ -21,8 +21,8 @@ interface Resource {
 const cache = new WeakMap<KubeConfig, Map<string, Map<string, Resource>>>();
 
 async function resources(kc: KubeConfig, apiVersion: string, refresh: boolean): Promise<Map<string, Resource>> {
-  let perKc = cache.get(kc);
-  if (!perKc) cache.set(kc, (perKc = new Map()));
+  const perKc = cache.get(kc) ?? new Map<string, Map<string, Resource>>();
+  cache.set(kc, perKc);
   const known = perKc.get(apiVersion);
   if (known && !refresh) return known;
   const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
