@@ -17,7 +17,14 @@ const commands: Record<string, { summary: string; load: () => Promise<(argv: str
 
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return ["usage: collab-operator <command> [flags]", "", "commands:", ...rows, "", "Run a command with --help for its flags."].join("\n");
+  return [
+    "usage: collab-operator <command> [flags]",
+    "",
+    "commands:",
+    ...rows,
+    "",
+    "Run a command with --help for its flags.",
+  ].join("\n");
 }
 
 const [name, ...rest] = process.argv.slice(2);
