@@ -13,5 +13,7 @@ export { type ObjectRef, resourcePath } from "./discovery.ts";
 export { EventRecorder, type EventRecorderOptions, type EventType } from "./events.ts";
 export { request, statusCode } from "./http.ts";
 export type { Cache } from "./informer.ts";
+export { loadKubeConfig } from "./kubeconfig.ts";
 export { type LeaderElectionOptions, LeaderElector } from "./leader-elector.ts";
+export { Manager, type ManagerLeaderElection, type ManagerOptions } from "./manager.ts";
 export { type ApplyOptions, applyObject, type DeleteOptions, deleteObject, patchStatus } from "./writes.ts";

@@ -1,0 +1,163 @@
+// Runs controllers in a process: leader election (controllers run only while this replica leads), /healthz,
+// /readyz and /metrics, and graceful shutdown. On lost leadership the controllers are stopped (in-flight reconciles
+// finish, their signals abort) and the replica becomes a candidate again, rather than exiting as controller-runtime
+// does: our controllers can be restarted, and staying up keeps the standby's caches and metrics endpoint alive.
+// Shutdown order: stop the controllers (drain), then release the lease, so the next leader never overlaps our writes.
+
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { Gauge, type Registry } from "prom-client";
+import type { Controller } from "./controller.ts";
+import { LeaderElector } from "./leader-elector.ts";
+
+export interface ManagerLeaderElection {
+  namespace: string;
+  /** Lease name, e.g. "collab-operator". */
+  name: string;
+  /** Default: hostname plus a random suffix. */
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export interface ManagerOptions {
+  kc: KubeConfig;
+  logger: Logger;
+  registry: Registry;
+  controllers: Controller[];
+  /** Health and metrics port; 0 picks a free one (see `port`). Default 8080. */
+  port?: number;
+  host?: string;
+  /** Omit to run the controllers at once (a single replica, or tests). */
+  leaderElection?: ManagerLeaderElection;
+}
+
+export class Manager {
+  readonly #o: ManagerOptions;
+  readonly #server: Server;
+  readonly #elector: LeaderElector | undefined;
+  readonly #isLeader: Gauge;
+  #running = false;
+  #stopping: Promise<void> | undefined;
+  #failed: (err: unknown) => void = () => {};
+  /** Rejects if the controllers could not start while leading (say, caches never synced); the process should exit non-zero. */
+  readonly failed: Promise<never>;
+
+  constructor(opts: ManagerOptions) {
+    this.#o = opts;
+    this.failed = new Promise<never>((_, reject) => {
+      this.#failed = reject;
+    });
+    this.failed.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    this.#isLeader = new Gauge({
+      name: "leader_election_is_leader",
+      help: "1 while this replica holds the leader lease (or runs without election)",
+      registers: [opts.registry],
+    });
+    const le = opts.leaderElection;
+    this.#elector = le
+      ? new LeaderElector({
+          kc: opts.kc,
+          namespace: le.namespace,
+          name: le.name,
+          identity: le.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`,
+          leaseDurationMs: le.leaseDurationMs,
+          renewDeadlineMs: le.renewDeadlineMs,
+          retryPeriodMs: le.retryPeriodMs,
+          logger: opts.logger,
+          onStartedLeading: () => this.#startControllers(),
+          onStoppedLeading: () => this.#stopControllers(),
+        })
+      : undefined;
+    this.#server = createServer((req, res) => {
+      void this.#serve(req.url ?? "/").then(({ status, type, body }) => {
+        res.writeHead(status, { "content-type": type });
+        res.end(body);
+      });
+    });
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  get port(): number {
+    const addr = this.#server.address();
+    return typeof addr === "object" && addr ? addr.port : 0;
+  }
+
+  /** Ready when standing by, or when leading with every controller's caches synced. */
+  ready(): boolean {
+    if (this.#elector && !this.#elector.isLeader()) return true;
+    return this.#running && this.#o.controllers.every((c) => c.hasSynced());
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(this.#o.port ?? 8080, this.#o.host, resolve);
+    });
+    this.#o.logger.info({ port: this.port }, "serving /healthz, /readyz and /metrics");
+    if (this.#elector) this.#elector.start();
+    else void this.#startControllers();
+  }
+
+  /** Stops the controllers, releases the lease and closes the server. Safe to call more than once. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#elector)
+        await this.#elector.stop({ release: true }); // runs #stopControllers before releasing
+      else await this.#stopControllers();
+      await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#o.logger.info("manager stopped");
+    })();
+    return this.#stopping;
+  }
+
+  /** SIGTERM/SIGINT: stop gracefully, then exit 0 (or 1 if stopping failed). */
+  handleSignals(): void {
+    const onSignal = (signal: string) => {
+      this.#o.logger.info({ signal }, "shutting down");
+      this.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          this.#o.logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
+
+  async #startControllers(): Promise<void> {
+    this.#running = true;
+    this.#isLeader.set(1);
+    try {
+      await Promise.all(this.#o.controllers.map((c) => c.start()));
+    } catch (err) {
+      this.#o.logger.error({ err }, "controllers failed to start");
+      this.#failed(err);
+    }
+  }
+
+  async #stopControllers(): Promise<void> {
+    this.#running = false;
+    this.#isLeader.set(0);
+    await Promise.all(this.#o.controllers.map((c) => c.stop()));
+  }
+
+  async #serve(url: string): Promise<{ status: number; type: string; body: string }> {
+    const path = url.split("?")[0];
+    if (path === "/healthz") return { status: 200, type: "text/plain", body: "ok" };
+    if (path === "/readyz") {
+      const ok = this.ready();
+      return { status: ok ? 200 : 503, type: "text/plain", body: ok ? "ok" : "caches not synced" };
+    }
+    if (path === "/metrics") {
+      return { status: 200, type: this.#o.registry.contentType, body: await this.#o.registry.metrics() };
+    }
+    return { status: 404, type: "text/plain", body: "not found" };
+  }
+}

@@ -1,0 +1,86 @@
+// The manager on the real cluster: health, readiness and metrics endpoints, controllers running only on the
+// leader, and a graceful stop that drains the controllers and releases the lease.
+
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { Controller, Manager } from "../../../src/runtime/index.ts";
+import { core, kc, testNamespace } from "../kube.ts";
+import { logger, registry, waitFor } from "./helpers.ts";
+
+const get = async (port: number, path: string) => {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+};
+
+describe("Manager", () => {
+  it("serves health, readiness and metrics, runs controllers only while leading, and releases on stop", async () => {
+    const ns = await testNamespace("mgr");
+    const reconciled: string[][] = [[], []];
+    const managers = [0, 1].map((i) => {
+      const metrics = registry();
+      const controller = new Controller({
+        kc,
+        name: "cm",
+        watches: [
+          {
+            name: "configmaps",
+            listPath: `/api/v1/namespaces/${ns}/configmaps`,
+            toKeys: (o) => [{ namespace: ns, name: o.metadata?.name ?? "" }],
+          },
+        ],
+        reconciler: {
+          async reconcile(key) {
+            reconciled[i]!.push(key.name);
+            return undefined;
+          },
+        },
+        logger,
+        metrics,
+      });
+      return new Manager({
+        kc,
+        logger,
+        registry: metrics,
+        controllers: [controller],
+        port: 0,
+        host: "127.0.0.1",
+        leaderElection: {
+          namespace: ns,
+          name: "mgr",
+          leaseDurationMs: 60_000,
+          renewDeadlineMs: 40_000,
+          retryPeriodMs: 200,
+        },
+      });
+    });
+    for (const m of managers) await m.start();
+    try {
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "work" } } });
+      const leader = await waitFor("one manager reconciled", () => {
+        const i = reconciled.findIndex((r) => r.includes("work"));
+        return i >= 0 ? i : undefined;
+      });
+      const standby = 1 - leader;
+      expect(reconciled[standby]).toEqual([]); // the standby never runs its controllers
+
+      for (const m of managers) {
+        expect(await get(m.port, "/healthz")).toEqual({ status: 200, body: "ok" });
+        expect((await get(m.port, "/readyz")).status).toBe(200); // leader synced, standby ready to take over
+      }
+      const metrics = (await get(managers[leader]!.port, "/metrics")).body;
+      expect(metrics).toMatch(/reconcile_total\{controller="cm",result="success"\} [1-9]/);
+      expect(metrics).toMatch(/workqueue_depth\{name="cm"\} 0/);
+      expect(metrics).toMatch(/leader_election_is_leader 1/);
+      expect((await get(managers[standby]!.port, "/metrics")).body).toMatch(/leader_election_is_leader 0/);
+
+      // Graceful stop of the leader: the lease is released and the standby takes over long before it could expire.
+      await managers[leader]!.stop();
+      const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: ns, name: "mgr" });
+      expect(lease.spec?.holderIdentity).not.toBe(`m${leader}`); // released, or already taken by the standby
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "more" } } });
+      await waitFor("the standby reconciles after the handover", () => reconciled[standby]!.includes("more"), 20_000);
+    } finally {
+      for (const m of managers) await m.stop();
+    }
+  });
+});
