@@ -23,13 +23,17 @@ const CONVERTED = /^(true|false|null|inf|nan)$/i;
 /** A string value; quoted only when Hydra would otherwise parse it as something else. */
 export function str(value: string): string {
   if (BARE.test(value) && !CONVERTED.test(value)) return value;
-  // Inside single quotes Hydra treats backslashes literally except in runs before a quote or at the end (doubled),
-  // and resolves ${...} unless escaped.
-  const escaped = value
-    .replace(/\\+(?='|$)/g, (run) => run + run)
-    .replaceAll("'", "\\'")
-    .replaceAll("${", "\\${");
+  // Inside single quotes Hydra reads backslashes literally, except runs before a quote, before ${ or at the end,
+  // which it halves; a quote and ${ are escaped with one more backslash.
+  const escaped = value.replace(/(\\*)('|\$\{|$)/g, (_, run: string, tail: string) => {
+    return run + run + (tail === "" ? "" : `\\${tail}`);
+  });
   return `'${escaped}'`;
+}
+
+/** A string OmegaConf keeps as is when loading YAML: ${ (and the backslashes before it) escaped. */
+export function omegaconfLiteral(value: string): string {
+  return value.replace(/(\\*)\$\{/g, (_, run: string) => `${run}${run}\\$\{`);
 }
 
 /** An int or a float as JavaScript prints it (Hydra reads 1e-07 and 0.000001 alike). */

@@ -2,6 +2,7 @@
 // config/agent.yaml, with the user simulator reached through the gateway sidecar.
 import { stringify } from "yaml";
 import type { Spec } from "../../api/schema.ts";
+import { omegaconfLiteral } from "../hydra.ts";
 import { USER_SIMULATOR_URL } from "../layout.ts";
 
 /** The interaction's name; process_dataset.py writes it into every row's extra_info.interaction_kwargs.name. */
@@ -25,7 +26,7 @@ export function interactionConfig(spec: Spec): string {
         name: INTERACTION_NAME,
         class_name: INTERACTION_CLASS,
         config: {
-          user_model: `openai/${sim.model}`,
+          user_model: omegaconfLiteral(`openai/${sim.model}`),
           api_base: USER_SIMULATOR_URL,
           num_retries: sim.retries,
           max_tokens: sim.maxTokens,
@@ -35,9 +36,14 @@ export function interactionConfig(spec: Spec): string {
       },
     ],
   };
-  return stringify(config, { lineWidth: 0 });
+  return yamlText(config);
+}
+
+/** Strings double-quoted: PyYAML (which OmegaConf uses) rejects some plain scalars YAML 1.2 allows, e.g. with tabs. */
+function yamlText(value: unknown): string {
+  return stringify(value, { lineWidth: 0, defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" });
 }
 
 export function agentConfig(): string {
-  return stringify([{ name: AGENT_NAME, _target_: AGENT_LOOP_CLASS }], { lineWidth: 0 });
+  return yamlText([{ name: AGENT_NAME, _target_: AGENT_LOOP_CLASS }]);
 }
