@@ -51,6 +51,38 @@ function problemOf(text: string, owned: readonly OwnedKey[]): string | undefined
   return undefined;
 }
 
+const escapeRe = (s: string) => s.replace(/[.+*?^$()[\]{}|\\]/g, "\\$&");
+
+/**
+ * The owned-key part of checkOverrides as a CEL rule for the CRD (on spec.rl.overrides or spec.sft.overrides), for a
+ * typical spec: keys owned only for some specs are caught by checkOverrides in the operator. RE2 syntax.
+ */
+export function ownedKeysCel(stage: "rl" | "sft", spec: Spec): { rule: string; message: string } {
+  const runtime = runtimeFor(spec);
+  const ctx = { jobName: "job" };
+  const owned =
+    stage === "rl"
+      ? ownedKeys(runtime.rlEntries(spec, ctx), runtime.reservedRl)
+      : ownedKeys(runtime.sftEntries(spec, ctx), runtime.reservedSft);
+  const keys = [...new Set(owned.map((o) => o.key))];
+  const parents = [
+    ...new Set(
+      keys.flatMap((k) =>
+        k
+          .split(".")
+          .slice(0, -1)
+          .map((_, i, a) => a.slice(0, i + 1).join(".")),
+      ),
+    ),
+  ];
+  const inside = `^(\\+\\+|\\+|~)?(${keys.map(escapeRe).join("|")})([.=]|$)`;
+  const above = `^(\\+\\+|\\+|~)?(${parents.map(escapeRe).join("|")})(=|$)`;
+  return {
+    rule: `self.all(o, !o.matches(${JSON.stringify(inside)}) && !o.matches(${JSON.stringify(above)}))`,
+    message: "overrides may not set keys the operator owns or that come from spec fields (docs/verl.md)",
+  };
+}
+
 /** Problems with the spec's extra Hydra overrides, each at its field; empty when all are acceptable. */
 export function checkOverrides(spec: Spec): OverrideProblem[] {
   const runtime = runtimeFor(spec);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Spec } from "../../../src/api/schema.ts";
-import { checkOverrides } from "../../../src/verl/check.ts";
+import { checkOverrides, ownedKeysCel } from "../../../src/verl/check.ts";
 import { minimalSpec } from "./specs.ts";
 
 const rl = (...overrides: string[]) => checkOverrides(Spec.parse({ ...minimalSpec(), rl: { overrides } }));
@@ -56,5 +56,31 @@ describe("checkOverrides", () => {
 
   it("leaves keys that merely contain 'token' alone", () => {
     expect(rl("actor_rollout_ref.rollout.max_num_batched_tokens=8192", "data.tokenizer=null")).toEqual([]);
+  });
+});
+
+describe("ownedKeysCel", () => {
+  // The rule's two regular expressions, as the apiserver's CEL would evaluate them (RE2 and JS agree on this syntax).
+  const { rule } = ownedKeysCel("rl", Spec.parse(minimalSpec()));
+  const patterns = [...rule.matchAll(/o\.matches\(("(?:[^"\\]|\\.)*")\)/g)].map((m) => new RegExp(JSON.parse(m[1]!)));
+  const celRejects = (o: string) => patterns.some((p) => p.test(o));
+
+  it("rejects the owned keys checkOverrides rejects", () => {
+    for (const o of [
+      "trainer.nnodes=4",
+      "trainer={}",
+      "+reward_model.reward_kwargs.llm_judge_kwargs.api_key=x",
+      "hydra.run.dir=x",
+    ])
+      expect(celRejects(o), o).toBe(true);
+  });
+
+  it("accepts what checkOverrides accepts", () => {
+    for (const o of [
+      "trainer.max_actor_ckpt_to_keep=2",
+      "actor_rollout_ref.actor.fsdp_config.param_offload=False",
+      "trainer.nnodes_x=1",
+    ])
+      expect(celRejects(o), o).toBe(false);
   });
 });
