@@ -66,14 +66,7 @@ export class Informer implements Cache {
   #cancelResync: Cancel | undefined;
 
   constructor(opts: InformerOptions) {
-    this.#o = {
-      resyncMs: 5 * 60_000,
-      watchdogMs: 3 * 60_000,
-      backoff: { baseMs: 1000, maxMs: 30_000 },
-      clock: realClock,
-      ...opts,
-      logger: opts.logger.child({ informer: opts.name }),
-    };
+    this.#o = withDefaults(opts);
     this.#watch = new Watch(opts.kc);
     // client-node 2.0.1 aborts a watch after 30 s without data (its inactivity timer, #3022). Quiet collections get
     // a bookmark only about once a minute, so that would restart healthy watches every 30 s; our watchdog judges
@@ -258,4 +251,19 @@ export class Informer implements Cache {
       }
     }
   }
+}
+
+/**
+ * Options with defaults filled in, field by field: callers pass options through as explicit `undefined`, which a
+ * spread of defaults would keep (a NaN watch timeout then aborted every watch the moment it started).
+ */
+export function withDefaults(opts: InformerOptions) {
+  return {
+    ...opts,
+    resyncMs: opts.resyncMs ?? 5 * 60_000,
+    watchdogMs: opts.watchdogMs ?? 3 * 60_000,
+    backoff: opts.backoff ?? { baseMs: 1000, maxMs: 30_000 },
+    clock: opts.clock ?? realClock,
+    logger: opts.logger.child({ informer: opts.name }),
+  };
 }

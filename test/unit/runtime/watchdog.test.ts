@@ -1,5 +1,9 @@
 import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { withDefaults } from "../../../src/runtime/informer.ts";
+import { runtimeMetrics } from "../../../src/runtime/metrics.ts";
 import { watchIsSilent, watchTimeoutSeconds } from "../../../src/runtime/watchdog.ts";
 
 describe("watchdog", () => {
@@ -18,5 +22,23 @@ describe("watchdog", () => {
   it("client-node's Watch still has the inactivity timeout the informer overrides", () => {
     const watch = new Watch(new KubeConfig()) as unknown as { requestTimeoutMs?: number };
     expect(watch.requestTimeoutMs).toBe(30_000);
+  });
+});
+
+describe("informer options", () => {
+  // The controller passes its options through as explicit undefined; a spread of defaults kept them undefined and
+  // the NaN timeout aborted every watch the moment it started.
+  it("falls back to defaults for options passed as undefined", () => {
+    const o = withDefaults({
+      kc: new KubeConfig(),
+      name: "x",
+      listPath: "/api/v1/configmaps",
+      logger: pino({ level: "silent" }),
+      metrics: runtimeMetrics(new Registry()),
+      resyncMs: undefined,
+      watchdogMs: undefined,
+    });
+    expect(o.watchdogMs).toBe(180_000);
+    expect(o.resyncMs).toBe(300_000);
   });
 });
