@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // collab-operator's single entry point: each subcommand lives in its own module and is loaded only when used.
 const commands: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
+  run: {
+    summary: "run the operator (kubeconfig or in-cluster)",
+    load: async () => (await import("./operator/run.ts")).main,
+  },
   crd: {
     summary: "print the CollabTrainingJob CustomResourceDefinition (YAML)",
     load: async () => (await import("./api/crd-cli.ts")).main,

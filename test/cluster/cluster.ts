@@ -287,6 +287,11 @@ function writeKwokConfig(bin: string): string {
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "pod/fast/pod-ready.yaml",
     "pod/fast/pod-delete.yaml",
+    // A default StorageClass whose claims KWOK binds to made-up volumes, so pods mounting a PVC can schedule.
+    "volume/fast/pvc-provision.yaml",
+    "volume/fast/pv-bind.yaml",
+    "volume/fast/pvc-delete.yaml",
+    "volume/fast/pv-delete.yaml",
   ].map((f) => join(upstream, f));
   // No KwokConfiguration document: with one, kwok v0.8 leaves unset options at zero instead of their defaults.
   const docs = [
@@ -326,6 +331,13 @@ export async function up(): Promise<void> {
   await poll(async () => (await apiGet("/readyz")).status === 200, 120_000, "kube-apiserver /readyz");
   // CRDs go in before the controller manager starts, so its garbage collector knows them from the first sync.
   kubectl(bin, ["apply", "--server-side", "--force-conflicts", "-f", join(ROOT, "crds")]);
+  kubectl(bin, [
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "-f",
+    join(bin, "kwok-stages/volume/fast/storage-class.yaml"),
+  ]);
   startControllers(bin);
   kubectl(
     bin,

@@ -1,0 +1,235 @@
+// Pods of each stage, pure: the dataset preparation pod (CPU), the SFT pod (one GPU node) and the training pods
+// (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
+import type { CollabTrainingJob, Spec } from "../api/schema.ts";
+import { envName, API_KEY_ENV as GATEWAY_KEY_ENV, TOKEN_ENV as GATEWAY_TOKEN_ENV } from "../gateway/config.ts";
+import {
+  CONFIG_MOUNT,
+  ENV,
+  JUDGE_PORT,
+  RAY_DASHBOARD_PORT,
+  RAY_GCS_PORT,
+  type Stage,
+  stageCommand,
+  TRAINER_LOG,
+  TRAINER_LOG_DIR,
+  USER_SIMULATOR_PORT,
+  VERL_ROOT,
+  VOLUME_MOUNT,
+} from "../verl/layout.ts";
+import { childMeta, childName, jobName, podLabels, type Role } from "./meta.ts";
+import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
+
+/** What the operator was started with; the same for every job. */
+export interface BuildContext {
+  /** The operator's own image: the gateway sidecars run `collab-operator gateway` from it. */
+  operatorImage: string;
+  /** Trainer image used when spec.runtime.image is unset. */
+  trainerImage: string;
+  /** Base URL the gateways report progress and usage to (the operator's report endpoint). */
+  reportBaseURL: string;
+}
+
+export const GPU_RESOURCE = "nvidia.com/gpu";
+export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
+export const TRAINER_CONTAINER = "trainer";
+export const SIDECARS = { userSimulator: "user-simulator", judge: "judge" } as const;
+
+/** Annotations that keep autoscalers from evicting a pod mid-run (a lost GPU pod costs the whole step). */
+const DO_NOT_DISRUPT = {
+  "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+  "karpenter.sh/do-not-disrupt": "true",
+};
+
+const VOLUMES = { data: "data", config: "config", shm: "shm", trainerLog: "trainer-log" } as const;
+
+interface PodPlan {
+  role: Role;
+  stage: Stage;
+  attempt: number;
+  rank: number;
+  gpu: boolean;
+  sidecars: boolean;
+}
+
+export function preparePod(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
+  return pod(job, ctx, { role: "prepare", stage: "prepare", attempt, rank: 0, gpu: false, sidecars: false });
+}
+
+export function sftPod(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
+  return pod(job, ctx, { role: "sft", stage: "sft", attempt, rank: 0, gpu: true, sidecars: false });
+}
+
+/** Rank 0 is the Ray head and runs veRL's driver; the others join it as workers. */
+export function trainingPod(job: CollabTrainingJob, ctx: BuildContext, attempt: number, rank: number) {
+  const head = rank === 0;
+  return pod(job, ctx, {
+    role: head ? "head" : "worker",
+    stage: head ? "rl-head" : "rl-worker",
+    attempt,
+    rank,
+    gpu: true,
+    sidecars: true,
+  });
+}
+
+export function trainingPods(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
+  return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank));
+}
+
+function pod(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+  const { spec } = job;
+  const name = jobName(job);
+  const meta = childMeta(job, childName.pod(name, plan.role, plan.attempt, plan.rank));
+  const queueLabel = spec.scheduling.queueName ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName } : {};
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      ...meta,
+      labels: { ...podLabels(name, plan.role, plan.attempt, plan.rank), ...queueLabel },
+      ...(plan.gpu ? { annotations: DO_NOT_DISRUPT } : {}),
+    },
+    spec: {
+      restartPolicy: "Never",
+      // Training pods never talk to the Kubernetes API: progress goes out through the gateway's report.
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      ...(spec.scheduling.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+      nodeSelector: nodeSelector(spec, plan.gpu),
+      tolerations: tolerations(spec, plan.gpu),
+      ...(plan.sidecars ? { initContainers: sidecars(job, ctx, plan) } : {}),
+      containers: [trainer(job, ctx, plan)],
+      volumes: volumes(job, plan),
+    },
+  };
+}
+
+function nodeSelector(spec: Spec, gpu: boolean): Record<string, string> {
+  const selector: Record<string, string> = { ...spec.scheduling.nodeSelector };
+  if (gpu && spec.resources.gpuProduct) selector[GPU_PRODUCT_LABEL] = spec.resources.gpuProduct;
+  return selector;
+}
+
+function tolerations(spec: Spec, gpu: boolean) {
+  const own = gpu ? [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }] : [];
+  return [...own, ...(spec.scheduling.tolerations ?? [])];
+}
+
+function volumes(job: CollabTrainingJob, plan: PodPlan) {
+  const name = jobName(job);
+  return [
+    { name: VOLUMES.data, persistentVolumeClaim: { claimName: claimName(job) } },
+    { name: VOLUMES.config, configMap: { name: childName.config(name) } },
+    ...(plan.gpu
+      ? [{ name: VOLUMES.shm, emptyDir: { medium: "Memory", sizeLimit: job.spec.resources.sharedMemory } }]
+      : []),
+    ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
+  ];
+}
+
+function secretEnv(name: string, ref: { name: string; key: string }) {
+  return { name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } };
+}
+
+function trainer(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+  const { spec } = job;
+  const tokenRef = { name: childName.token(jobName(job)), key: TOKEN_KEY };
+  const env = [
+    { name: "PYTHONPATH", value: VERL_ROOT },
+    { name: ENV.rayHead, value: rayHeadAddress(job) },
+    { name: ENV.nnodes, value: String(spec.resources.nodes) },
+    { name: ENV.nodeRank, value: String(plan.rank) },
+    { name: ENV.gpusPerNode, value: String(spec.resources.gpusPerNode) },
+    // The job's internal token, not the user's key: litellm presents it to the sidecars, which alone hold the key.
+    ...(plan.sidecars ? [secretEnv(ENV.internalToken, tokenRef)] : []),
+    ...(spec.integrations.wandb ? [secretEnv(ENV.wandbKey, spec.integrations.wandb.apiKeySecretRef)] : []),
+    ...(spec.integrations.huggingFaceTokenSecretRef
+      ? [secretEnv(ENV.hfToken, spec.integrations.huggingFaceTokenSecretRef)]
+      : []),
+  ];
+  const limits: Record<string, string> = {
+    ...(plan.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
+    ...(plan.gpu && spec.resources.cpu ? { cpu: spec.resources.cpu } : {}),
+    ...(plan.gpu && spec.resources.memory ? { memory: spec.resources.memory } : {}),
+  };
+  const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
+  return {
+    name: TRAINER_CONTAINER,
+    image: spec.runtime.image ?? ctx.trainerImage,
+    ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
+    command: stageCommand(plan.stage),
+    workingDir: VERL_ROOT,
+    env,
+    resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
+    ...(plan.role === "head"
+      ? {
+          ports: [
+            { name: "gcs", containerPort: RAY_GCS_PORT },
+            { name: "dashboard", containerPort: RAY_DASHBOARD_PORT },
+          ],
+        }
+      : {}),
+    volumeMounts: [
+      { name: VOLUMES.data, mountPath: VOLUME_MOUNT },
+      { name: VOLUMES.config, mountPath: CONFIG_MOUNT, readOnly: true },
+      ...(plan.gpu ? [{ name: VOLUMES.shm, mountPath: "/dev/shm" }] : []),
+      ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR }] : []),
+    ],
+  };
+}
+
+/** The two gateways as native sidecars: they start before the trainer and stop after it. */
+function sidecars(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+  const { spec } = job;
+  const reportURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}/report`;
+  const gateway = (role: "user-simulator" | "judge", endpoint: Spec["judge"], port: number, followLog: boolean) => {
+    const setting = (key: Parameters<typeof envName>[0], value: string | number | undefined) =>
+      value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+    return {
+      name: role,
+      image: ctx.operatorImage,
+      restartPolicy: "Always",
+      args: ["gateway"],
+      env: [
+        ...setting("role", role),
+        ...setting("listen", `127.0.0.1:${port}`),
+        ...setting("model", endpoint.model),
+        ...setting("upstreamBaseUrl", endpoint.baseURL),
+        ...setting("upstreamModel", endpoint.model),
+        ...setting("temperature", endpoint.temperature),
+        ...setting("maxTokens", endpoint.maxTokens),
+        ...setting("retries", endpoint.retries),
+        ...setting("timeoutSeconds", endpoint.timeoutSeconds),
+        ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
+        ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
+        ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+        // The job's limits and budget are for all pods together; each gateway enforces its share.
+        ...setting("pods", spec.resources.nodes),
+        ...setting("budgetTokens", spec.budget.maxTokens),
+        ...setting("cacheEntries", endpoint.temperature === 0 ? 10_000 : 0),
+        ...setting("reportUrl", reportURL),
+        ...(followLog ? setting("followLog", TRAINER_LOG) : []),
+        { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
+        ...(endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : []),
+      ],
+      resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        capabilities: { drop: ["ALL"] },
+      },
+      ...(followLog
+        ? { volumeMounts: [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR, readOnly: true }] }
+        : {}),
+    };
+  };
+  // Only the head's driver prints veRL's step lines; its user-simulator gateway follows them and reports progress.
+  const head = plan.role === "head";
+  return [
+    gateway("user-simulator", spec.userSimulator, USER_SIMULATOR_PORT, head),
+    gateway("judge", spec.judge, JUDGE_PORT, false),
+  ];
+}

@@ -1,0 +1,379 @@
+// The reconciler's decision, pure: from the job and what the cache shows of its world, what to create, what to delete
+// and what the status (the part this writer owns) must say. Level-triggered: nothing here depends on which event
+// woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
+import type { V1Pod } from "@kubernetes/client-node";
+import type { CollabTrainingJob, Condition, Phase, Status } from "../api/schema.ts";
+import { childName, jobName, LABEL, type Role } from "../build/meta.ts";
+import { type BuildContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../build/pods.ts";
+import { claimName, configMap, rayService, volumeClaim } from "../build/support.ts";
+import { type ConditionInput, isTrue, setCondition } from "../status/conditions.ts";
+import { failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
+import { renderConfigFiles } from "../verl/files.ts";
+import { outputs } from "../verl/layout.ts";
+
+/** What the reconciler saw. Secrets are reduced to their key names: values never reach the planner. */
+export interface Observed {
+  job: CollabTrainingJob;
+  /** Pods labelled with the job's name. */
+  pods: V1Pod[];
+  /** Key names of each Secret in the job's namespace that the spec references; undefined when it does not exist. */
+  secretKeys: Record<string, readonly string[] | undefined>;
+  configMapData: Record<string, string> | undefined;
+  serviceExists: boolean;
+  tokenSecretExists: boolean;
+  volumeClaimExists: boolean;
+  now: string;
+}
+
+export type Stage = "Preparing" | "FineTuning" | "Training";
+
+export const CONDITION = {
+  secretsReady: "SecretsReady",
+  podsScheduled: "PodsScheduled",
+  datasetReady: "DatasetReady",
+  fineTuned: "FineTuned",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  suspended: "Suspended",
+  reconciling: "Reconciling",
+  stalled: "Stalled",
+} as const;
+
+/** The status fields this writer owns (progress and usage belong to the report endpoint). */
+export type OwnedStatus = Omit<Status, "progress" | "usage">;
+
+export interface PlannedEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+export interface Plan {
+  /** Create the internal token Secret (the shell makes the random value). */
+  createTokenSecret: boolean;
+  /** Objects to server-side apply, children before the pods that use them. */
+  apply: { kind: string; name: string; object: object }[];
+  /** Pods to delete: other attempts', and unfinished ones of a finished job. */
+  deletePods: string[];
+  status: OwnedStatus;
+  events: PlannedEvent[];
+}
+
+export function plan(observed: Observed, ctx: BuildContext): Plan {
+  const { job, now } = observed;
+  const generation = job.metadata.generation as number | undefined;
+  const previous = job.status ?? {};
+  const attempt = previous.attempt ?? 0;
+  let conditions: Condition[] = [...(previous.conditions ?? [])];
+  const set = (c: ConditionInput) => {
+    conditions = setCondition(conditions, c, now, generation);
+  };
+  const result: Plan = { createTokenSecret: false, apply: [], deletePods: [], status: {}, events: [] };
+  const podsByName = new Map(observed.pods.map((p) => [p.metadata?.name as string, p]));
+  const ofAttempt = observed.pods.filter((p) => p.metadata?.labels?.[LABEL.attempt] === String(attempt));
+  result.deletePods = observed.pods
+    .filter((p) => p.metadata?.labels?.[LABEL.attempt] !== String(attempt) && !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata?.name as string);
+
+  const finished = isTrue(conditions, CONDITION.succeeded) || isTrue(conditions, CONDITION.failed);
+  if (finished) {
+    // A finished job keeps its pods' logs but frees their GPUs.
+    result.deletePods.push(...unfinished(ofAttempt));
+    result.status = ownedStatus(observed, conditions, phaseOf(conditions, previous.stage as Stage), attempt);
+    result.events = transitions(previous.conditions ?? [], conditions);
+    return result;
+  }
+
+  const secretProblems = missingSecrets(observed);
+  set(
+    secretProblems.length === 0
+      ? {
+          type: CONDITION.secretsReady,
+          status: "True",
+          reason: "SecretsFound",
+          message: "every referenced Secret key exists",
+        }
+      : { type: CONDITION.secretsReady, status: "False", reason: "SecretNotFound", message: secretProblems.join("; ") },
+  );
+
+  if (job.spec.suspend) {
+    result.deletePods.push(...unfinished(ofAttempt));
+    set({ type: CONDITION.suspended, status: "True", reason: "Suspended", message: "spec.suspend is true" });
+    set({ type: CONDITION.reconciling, status: "False", reason: "Suspended", message: "the job is suspended" });
+    set({ type: CONDITION.stalled, status: "False", reason: "Suspended", message: "" });
+    result.status = ownedStatus(observed, conditions, "Suspended", attempt);
+    result.events = transitions(previous.conditions ?? [], conditions);
+    return result;
+  }
+  if (conditions.some((c) => c.type === CONDITION.suspended)) {
+    set({ type: CONDITION.suspended, status: "False", reason: "Resumed", message: "spec.suspend is false" });
+  }
+
+  // Walk the stages: a stage whose completion pod succeeded is recorded as a condition, so it is never run twice
+  // even after its pods are gone.
+  let stage = currentStage(job, conditions);
+  for (;;) {
+    const done = completionPod(job, stage, attempt);
+    const pod = podsByName.get(done);
+    if (!pod || podPhase(pod) !== "Succeeded") break;
+    if (stage === "Preparing") {
+      set({
+        type: CONDITION.datasetReady,
+        status: "True",
+        reason: "Prepared",
+        message: `pod ${done} prepared the dataset`,
+      });
+    } else if (stage === "FineTuning") {
+      set({
+        type: CONDITION.fineTuned,
+        status: "True",
+        reason: "FineTuned",
+        message: `pod ${done} fine-tuned the model`,
+      });
+    } else {
+      set({
+        type: CONDITION.succeeded,
+        status: "True",
+        reason: "TrainingSucceeded",
+        message: `pod ${done} finished training`,
+      });
+      return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+    }
+    stage = currentStage(job, conditions);
+  }
+
+  const desired = stagePods(job, ctx, stage, attempt);
+  const failedPod = desired.map((d) => podsByName.get(d.metadata.name)).find((p) => p && podPhase(p) === "Failed");
+  if (failedPod) {
+    set({
+      type: CONDITION.failed,
+      status: "True",
+      reason: "PodFailed",
+      message: failureDetail(failedPod, TRAINER_CONTAINER),
+    });
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+  }
+
+  // Children every stage needs; the pods come last so what they mount exists first.
+  if (!observed.tokenSecretExists) result.createTokenSecret = true;
+  const files = renderConfigFiles(job.spec, { jobName: jobName(job) });
+  if (!sameData(observed.configMapData, files)) {
+    result.apply.push({ kind: "ConfigMap", name: childName.config(jobName(job)), object: configMap(job, files) });
+  }
+  if (!observed.serviceExists) {
+    result.apply.push({ kind: "Service", name: childName.rayService(jobName(job)), object: rayService(job) });
+  }
+  const claim = volumeClaim(job);
+  if (claim && !observed.volumeClaimExists) {
+    result.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
+  }
+  // No pod is requested while a referenced Secret is missing: it could not start, and GPUs would sit idle.
+  const missing = secretProblems.length === 0 ? desired.filter((d) => !podsByName.has(d.metadata.name)) : [];
+  for (const pod of missing) result.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
+
+  const existing = desired.map((d) => podsByName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
+  const stuck = existing.map(unschedulable).find((u) => u !== undefined);
+  if (stuck) {
+    set({ type: CONDITION.podsScheduled, status: "False", reason: stuck.reason, message: stuck.message });
+  } else if (existing.length === desired.length && existing.every((p) => p.spec?.nodeName)) {
+    set({
+      type: CONDITION.podsScheduled,
+      status: "True",
+      reason: "Scheduled",
+      message: `${existing.length} pod(s) scheduled`,
+    });
+  }
+
+  const blocked = secretProblems.length > 0;
+  set({
+    type: CONDITION.reconciling,
+    status: "True",
+    reason: blocked ? "WaitingForSecrets" : stage,
+    message: blocked ? "waiting for referenced Secrets" : `stage ${stage}`,
+  });
+  set({
+    type: CONDITION.stalled,
+    status: blocked ? "True" : "False",
+    reason: blocked ? "SecretNotFound" : "Progressing",
+    message: blocked ? secretProblems.join("; ") : "",
+  });
+  const started = existing.length > 0 || previous.startTime !== undefined;
+  result.status = ownedStatus(observed, conditions, started ? stage : "Pending", attempt, stage);
+  result.events = transitions(previous.conditions ?? [], conditions);
+  return result;
+}
+
+function finish(
+  result: Plan,
+  observed: Observed,
+  conditions: Condition[],
+  stage: Stage,
+  attempt: number,
+  ofAttempt: V1Pod[],
+  previous: Status,
+): Plan {
+  const generation = observed.job.metadata.generation as number | undefined;
+  const failed = isTrue(conditions, CONDITION.failed);
+  let next = setCondition(
+    conditions,
+    {
+      type: CONDITION.reconciling,
+      status: "False",
+      reason: failed ? "Failed" : "Succeeded",
+      message: "the job finished",
+    },
+    observed.now,
+    generation,
+  );
+  const failedCondition = next.find((c) => c.type === CONDITION.failed);
+  next = setCondition(
+    next,
+    failed
+      ? { type: CONDITION.stalled, status: "True", reason: "Failed", message: failedCondition?.message ?? "" }
+      : { type: CONDITION.stalled, status: "False", reason: "Succeeded", message: "" },
+    observed.now,
+    generation,
+  );
+  result.deletePods.push(...unfinished(ofAttempt));
+  result.apply = [];
+  result.createTokenSecret = false;
+  result.status = ownedStatus(observed, next, failed ? "Failed" : "Succeeded", attempt, stage);
+  result.events = transitions(previous.conditions ?? [], next);
+  return result;
+}
+
+function currentStage(job: CollabTrainingJob, conditions: Condition[]): Stage {
+  if (!isTrue(conditions, CONDITION.datasetReady)) return "Preparing";
+  if (job.spec.sft.enabled && !isTrue(conditions, CONDITION.fineTuned)) return "FineTuning";
+  return "Training";
+}
+
+const ROLE_OF_STAGE: Record<Stage, Role> = { Preparing: "prepare", FineTuning: "sft", Training: "head" };
+
+/** The pod whose success completes a stage: the prepare pod, the SFT pod, or the head (it runs veRL's driver). */
+function completionPod(job: CollabTrainingJob, stage: Stage, attempt: number): string {
+  return childName.pod(jobName(job), ROLE_OF_STAGE[stage], attempt);
+}
+
+function stagePods(job: CollabTrainingJob, ctx: BuildContext, stage: Stage, attempt: number) {
+  if (stage === "Preparing") return [preparePod(job, ctx, attempt)];
+  if (stage === "FineTuning") return [sftPod(job, ctx, attempt)];
+  return trainingPods(job, ctx, attempt);
+}
+
+function unfinished(pods: V1Pod[]): string[] {
+  return pods.filter((p) => !isFinished(p) && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name as string);
+}
+
+function phaseOf(conditions: Condition[], stage: Stage | undefined): Phase {
+  if (isTrue(conditions, CONDITION.failed)) return "Failed";
+  if (isTrue(conditions, CONDITION.succeeded)) return "Succeeded";
+  return stage ?? "Pending";
+}
+
+/** Secrets and keys the spec references that are not there, as messages naming the field, Secret and key. */
+function missingSecrets(observed: Observed): string[] {
+  return secretReferences(observed.job).flatMap(({ field, ref }) => {
+    const keys = observed.secretKeys[ref.name];
+    if (keys === undefined) return [`${field}: Secret ${ref.name} not found`];
+    if (!keys.includes(ref.key)) return [`${field}: Secret ${ref.name} has no key ${ref.key}`];
+    return [];
+  });
+}
+
+export function secretReferences(job: CollabTrainingJob): { field: string; ref: { name: string; key: string } }[] {
+  const { spec } = job;
+  const refs: { field: string; ref: { name: string; key: string } | undefined }[] = [
+    { field: "spec.userSimulator.apiKeySecretRef", ref: spec.userSimulator.apiKeySecretRef },
+    { field: "spec.judge.apiKeySecretRef", ref: spec.judge.apiKeySecretRef },
+    { field: "spec.integrations.wandb.apiKeySecretRef", ref: spec.integrations.wandb?.apiKeySecretRef },
+    { field: "spec.integrations.huggingFaceTokenSecretRef", ref: spec.integrations.huggingFaceTokenSecretRef },
+  ];
+  return refs.filter((r): r is { field: string; ref: { name: string; key: string } } => r.ref !== undefined);
+}
+
+function sameData(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  if (!a) return false;
+  const keys = Object.keys(b);
+  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
+}
+
+function ownedStatus(
+  observed: Observed,
+  conditions: Condition[],
+  phase: Phase,
+  attempt: number,
+  stage?: Stage,
+): OwnedStatus {
+  const { job, now } = observed;
+  const previous = job.status ?? {};
+  const terminal = phase === "Succeeded" || phase === "Failed";
+  const started = previous.startTime ?? (phase === "Pending" || phase === "Suspended" ? undefined : now);
+  const claim = claimName(job);
+  return {
+    phase,
+    observedGeneration: job.metadata.generation as number | undefined,
+    conditions,
+    ...((stage ?? previous.stage) ? { stage: stage ?? previous.stage } : {}),
+    ...(started ? { startTime: started } : {}),
+    ...(terminal ? { completionTime: previous.completionTime ?? now } : {}),
+    restarts: previous.restarts ?? 0,
+    attempt,
+    roles: roleCounts(job, observed.pods, attempt),
+    outputs: { ...outputs(job.spec), volumeClaim: claim },
+    message: messageOf(phase, conditions),
+  };
+}
+
+function roleCounts(job: CollabTrainingJob, pods: V1Pod[], attempt: number): NonNullable<Status["roles"]> {
+  const desired: Record<Role, number> = {
+    prepare: 1,
+    sft: job.spec.sft.enabled ? 1 : 0,
+    head: 1,
+    worker: job.spec.resources.nodes - 1,
+  };
+  return (Object.keys(desired) as Role[])
+    .filter((role) => desired[role] > 0)
+    .map((role) => {
+      const of = pods.filter(
+        (p) => p.metadata?.labels?.[LABEL.role] === role && p.metadata?.labels?.[LABEL.attempt] === String(attempt),
+      );
+      const count = (phase: string) => of.filter((p) => podPhase(p) === phase).length;
+      return {
+        name: role,
+        desired: desired[role],
+        pending: count("Pending"),
+        running: count("Running"),
+        succeeded: count("Succeeded"),
+        failed: count("Failed"),
+      };
+    });
+}
+
+function messageOf(phase: Phase, conditions: Condition[]): string {
+  const bad = conditions.find(
+    (c) =>
+      (c.type === CONDITION.failed && c.status === "True") ||
+      (c.type === CONDITION.secretsReady && c.status === "False") ||
+      (c.type === CONDITION.podsScheduled && c.status === "False"),
+  );
+  return bad ? bad.message : phase;
+}
+
+/** Events for conditions that changed status or reason: each transition is told once, in `kubectl describe`. */
+function transitions(before: readonly Condition[], after: readonly Condition[]): PlannedEvent[] {
+  const WARN: Record<string, string> = {
+    [CONDITION.secretsReady]: "False",
+    [CONDITION.podsScheduled]: "False",
+    [CONDITION.failed]: "True",
+  };
+  const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled]);
+  return after
+    .filter((c) => !QUIET.has(c.type))
+    .filter((c) => {
+      const old = before.find((b) => b.type === c.type);
+      return !old || old.status !== c.status || old.reason !== c.reason;
+    })
+    .filter((c) => c.status === "True" || WARN[c.type] === c.status || before.some((b) => b.type === c.type))
+    .map((c) => ({ type: WARN[c.type] === c.status ? "Warning" : "Normal", reason: c.reason, message: c.message }));
+}

@@ -1,0 +1,177 @@
+// The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
+// which objects to write, never why; the why is in plan.ts.
+import { randomBytes } from "node:crypto";
+import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { API_VERSION, CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
+import { fieldName } from "../api/validate.ts";
+import { childName, FIELD_MANAGER, LABEL } from "../build/meta.ts";
+import type { BuildContext } from "../build/pods.ts";
+import { tokenSecret } from "../build/support.ts";
+import {
+  applyObject,
+  type Cache,
+  deleteObject,
+  type EventRecorder,
+  type ObjectKey,
+  patchStatus,
+  type ReconcileResult,
+  type Reconciler,
+  request,
+  statusCode,
+} from "../runtime/index.ts";
+import { setCondition } from "../status/conditions.ts";
+import { CONDITION, type OwnedStatus, plan, secretReferences } from "./plan.ts";
+
+export const STATUS_MANAGER = "collab-operator-status";
+
+export interface Caches {
+  jobs: Cache;
+  pods: Cache;
+  configMaps: Cache;
+  services: Cache;
+  secrets: Cache;
+  volumeClaims: Cache;
+}
+
+export class JobReconciler implements Reconciler {
+  readonly #kc: KubeConfig;
+  readonly #caches: () => Caches;
+  readonly #ctx: BuildContext;
+  readonly #events: EventRecorder;
+  readonly #now: () => Date;
+
+  constructor(opts: {
+    kc: KubeConfig;
+    caches: () => Caches;
+    ctx: BuildContext;
+    events: EventRecorder;
+    now?: () => Date;
+  }) {
+    this.#kc = opts.kc;
+    this.#caches = opts.caches;
+    this.#ctx = opts.ctx;
+    this.#events = opts.events;
+    this.#now = opts.now ?? (() => new Date());
+  }
+
+  async reconcile(key: ObjectKey, signal: AbortSignal, logger: Logger): Promise<ReconcileResult | undefined> {
+    const caches = this.#caches();
+    const raw = caches.jobs.get(key.namespace, key.name);
+    // Deleted: garbage collection removes the children through their owner references.
+    if (!raw || raw.metadata?.deletionTimestamp) return undefined;
+    const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+    const parsed = CollabTrainingJob.safeParse(raw);
+    if (!parsed.success) {
+      // Admission normally catches this; a job stored before a stricter CRD still must not crash or hot-loop us.
+      const message = parsed.error.issues
+        .map((i) => `${fieldName(["spec", ...i.path.slice(1)])}: ${i.message}`)
+        .join("; ");
+      await this.#writeInvalid(raw, message, now, signal);
+      return undefined;
+    }
+    const job = parsed.data;
+    const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
+    const secretKeys = Object.fromEntries(
+      secretReferences(job).map(({ ref }) => {
+        const secret = caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined;
+        return [ref.name, secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined];
+      }),
+    );
+    const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
+    const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
+    const p = plan(
+      {
+        job,
+        pods,
+        secretKeys,
+        configMapData: configMap?.data,
+        serviceExists: caches.services.get(key.namespace, childName.rayService(key.name)) !== undefined,
+        tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
+        volumeClaimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
+        now,
+      },
+      this.#ctx,
+    );
+
+    if (p.createTokenSecret) await this.#createToken(job, signal);
+    for (const { kind, name, object } of p.apply) {
+      await applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal });
+      logger.info({ kind, child: name }, "applied");
+      if (kind === "Pod") void this.#events.record(raw, "Normal", "CreatedPod", `created pod ${name}`);
+    }
+    for (const name of p.deletePods) {
+      await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
+      logger.info({ child: name }, "deleted pod");
+    }
+    if (!sameOwnedStatus(job.status, p.status)) {
+      await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal });
+    }
+    for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
+    return undefined;
+  }
+
+  /** The token's value is made here, once: a pure planner cannot make randomness, and it must never change. */
+  async #createToken(job: CollabTrainingJob, signal: AbortSignal): Promise<void> {
+    const secret = tokenSecret(job, randomBytes(32).toString("base64url"));
+    try {
+      await request(this.#kc, {
+        method: "POST",
+        path: `/api/v1/namespaces/${job.metadata.namespace}/secrets`,
+        body: secret,
+        signal,
+      });
+    } catch (err) {
+      if (statusCode(err) !== 409) throw err; // another reconcile (or a previous life) made it: keep that one
+    }
+  }
+
+  async #writeInvalid(raw: KubernetesObject, message: string, now: string, signal: AbortSignal): Promise<void> {
+    const previous = (raw as { status?: Status }).status ?? {};
+    const generation = raw.metadata?.generation;
+    const conditions = setCondition(
+      previous.conditions ?? [],
+      { type: CONDITION.stalled, status: "True", reason: "InvalidSpec", message },
+      now,
+      generation,
+    );
+    const status: OwnedStatus = {
+      ...ownedPart(previous),
+      phase: "Failed",
+      conditions,
+      message,
+      observedGeneration: generation,
+    };
+    if (sameOwnedStatus(previous, status)) return;
+    await patchStatus(
+      this.#kc,
+      jobRef({ namespace: raw.metadata?.namespace ?? "", name: raw.metadata?.name ?? "" }),
+      status,
+      STATUS_MANAGER,
+      { signal },
+    );
+    void this.#events.record(raw, "Warning", "InvalidSpec", message);
+  }
+}
+
+function jobRef(key: ObjectKey) {
+  return { apiVersion: API_VERSION, kind: KIND, namespace: key.namespace, name: key.name };
+}
+
+function ownedPart(status: Status | undefined): OwnedStatus {
+  const { progress: _progress, usage: _usage, ...owned } = status ?? {};
+  return owned;
+}
+
+/** Compares as JSON so undefined fields and key order do not count as a change. */
+function sameOwnedStatus(current: Status | undefined, next: OwnedStatus): boolean {
+  return canonical(ownedPart(current)) === canonical(next);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}

@@ -1,0 +1,208 @@
+// `collab-operator run`: the operator process. Flags (each with a COLLAB_ environment variable) configure what to
+// watch, how many workers reconcile, leader election, ports and images; the rest is the generic runtime.
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
+import { LABEL, MANAGED_BY } from "../build/meta.ts";
+import { Options } from "../cli/options.ts";
+import {
+  type Cache,
+  Controller,
+  EventRecorder,
+  loadKubeConfig,
+  Manager,
+  type ObjectKey,
+  type WatchSpec,
+} from "../runtime/index.ts";
+import { secretReferences } from "./plan.ts";
+import { type Caches, JobReconciler } from "./reconciler.ts";
+
+const options = new Options("COLLAB", {
+  kubeconfig: { flag: "kubeconfig", kind: "string", help: "kubeconfig file (default: $KUBECONFIG, else in-cluster)" },
+  namespaces: { flag: "namespaces", kind: "string", help: "comma-separated namespaces to watch (default: all)" },
+  workers: { flag: "workers", kind: "number", help: "jobs reconciled concurrently (default 4)" },
+  leaderElect: { flag: "leader-elect", kind: "bool", help: "run only while holding the Lease (default true)" },
+  leaderElectionNamespace: {
+    flag: "leader-election-namespace",
+    kind: "string",
+    help: "namespace of the Lease (default: $POD_NAMESPACE, else default)",
+  },
+  leaderElectionId: { flag: "leader-election-id", kind: "string", help: "Lease name (default collab-operator)" },
+  port: { flag: "port", kind: "number", help: "port of /healthz, /readyz and /metrics (default 8080)" },
+  operatorImage: {
+    flag: "operator-image",
+    kind: "string",
+    help: "image of the gateway sidecars, this operator's own (default ghcr.io/collabllm/collab-operator:0.1.0)",
+  },
+  trainerImage: {
+    flag: "trainer-image",
+    kind: "string",
+    help: "trainer image when a job names none (default ghcr.io/collabllm/collab-trainer:verl-0.6.0)",
+  },
+  reportBaseUrl: {
+    flag: "report-base-url",
+    kind: "string",
+    help: "URL the gateways reach the operator's report endpoint at (default http://collab-operator.collab-system.svc:8081)",
+  },
+  resyncSeconds: {
+    flag: "resync-seconds",
+    kind: "number",
+    help: "relist and reconcile everything this often (default 300)",
+  },
+  logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
+});
+
+function help(): string {
+  return [
+    "usage: collab-operator run [flags]",
+    "",
+    "Runs the CollabTrainingJob operator against the cluster of the kubeconfig (or in-cluster).",
+    "",
+    ...options.helpRows(),
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${help()}\n`);
+    return 0;
+  }
+  let raw: ReturnType<typeof options.read>;
+  try {
+    raw = options.read(argv, process.env);
+  } catch (err) {
+    process.stderr.write(`collab-operator run: ${(err as Error).message}\n\n${help()}\n`);
+    return 2;
+  }
+  const logger = pino({ level: raw.logLevel ?? "info", base: { component: "collab-operator" } });
+  const kc = loadKubeConfig(raw.kubeconfig);
+  const registry = new Registry();
+  const namespaces = (raw.namespaces ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const events = new EventRecorder({ kc, component: "collab-operator", instance: process.env.POD_NAME, logger });
+
+  let controller: Controller | undefined;
+  const caches = (): Caches => {
+    const c = controller as Controller;
+    const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
+    return Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)])) as unknown as Caches;
+  };
+  const reconciler = new JobReconciler({
+    kc,
+    caches,
+    events,
+    ctx: {
+      operatorImage: raw.operatorImage ?? "ghcr.io/collabllm/collab-operator:0.1.0",
+      trainerImage: raw.trainerImage ?? "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
+      reportBaseURL: raw.reportBaseUrl ?? "http://collab-operator.collab-system.svc:8081",
+    },
+  });
+  controller = new Controller({
+    kc,
+    name: "collabtrainingjob",
+    watches: watches(namespaces, () => caches().jobs),
+    reconciler,
+    workers: options.number(raw, "workers", 4, 1),
+    logger,
+    metrics: registry,
+    resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
+  });
+  const manager = new Manager({
+    kc,
+    logger,
+    registry,
+    controllers: [controller],
+    port: options.number(raw, "port", 8080, 0),
+    ...(options.bool(raw, "leaderElect", true)
+      ? {
+          leaderElection: {
+            namespace: raw.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? "default",
+            name: raw.leaderElectionId ?? "collab-operator",
+          },
+        }
+      : {}),
+  });
+  manager.handleSignals();
+  await manager.start();
+  // Resolves only on failure: a clean shutdown exits the process from handleSignals.
+  return manager.failed.then(
+    () => 1,
+    (err: unknown) => {
+      logger.error({ err }, "controllers failed");
+      return 1;
+    },
+  );
+}
+
+const CHILD_SELECTOR = Object.entries(MANAGED_BY)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(",");
+
+/** What the controller watches: jobs, the children it labels, and Secrets (a job waits for the ones it references). */
+function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
+  const scopes = namespaces.length > 0 ? namespaces : [undefined];
+  const path = (ns: string | undefined, group: string, resource: string) =>
+    `${group}${ns ? `/namespaces/${ns}` : ""}/${resource}`;
+  const ownerKey = (obj: KubernetesObject): ObjectKey[] => {
+    const job = obj.metadata?.labels?.[LABEL.job];
+    return job && obj.metadata?.namespace ? [{ namespace: obj.metadata.namespace, name: job }] : [];
+  };
+  const referencing = (obj: KubernetesObject): ObjectKey[] => {
+    const ns = obj.metadata?.namespace ?? "";
+    const referrers = jobs()
+      .list(ns)
+      .filter((raw) => {
+        const parsed = CollabTrainingJob.safeParse(raw);
+        return parsed.success && secretReferences(parsed.data).some(({ ref }) => ref.name === obj.metadata?.name);
+      })
+      .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
+    return [...ownerKey(obj), ...referrers];
+  };
+  return scopes.flatMap((ns) => {
+    const suffix = ns ? `@${ns}` : "";
+    return [
+      {
+        name: `jobs${suffix}`,
+        listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
+        toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
+      },
+      { name: `pods${suffix}`, listPath: path(ns, "/api/v1", "pods"), labelSelector: CHILD_SELECTOR, toKeys: ownerKey },
+      {
+        name: `configMaps${suffix}`,
+        listPath: path(ns, "/api/v1", "configmaps"),
+        labelSelector: CHILD_SELECTOR,
+        toKeys: ownerKey,
+      },
+      {
+        name: `services${suffix}`,
+        listPath: path(ns, "/api/v1", "services"),
+        labelSelector: CHILD_SELECTOR,
+        toKeys: ownerKey,
+      },
+      {
+        name: `volumeClaims${suffix}`,
+        listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
+        labelSelector: CHILD_SELECTOR,
+        toKeys: ownerKey,
+      },
+      { name: `secrets${suffix}`, listPath: path(ns, "/api/v1", "secrets"), toKeys: referencing },
+    ];
+  });
+}
+
+/** One kind's cache across the watched namespaces (a single cache when watching all). */
+function namespacedCache(controller: Controller, kind: string, namespaces: string[]): Cache {
+  if (namespaces.length === 0) return controller.cache(kind);
+  const of = (ns: string) => (namespaces.includes(ns) ? controller.cache(`${kind}@${ns}`) : undefined);
+  return {
+    get: (ns, name) => of(ns)?.get(ns, name),
+    list: (ns, selector) =>
+      ns !== undefined
+        ? (of(ns)?.list(ns, selector) ?? [])
+        : namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).list(n, selector)),
+    hasSynced: () => namespaces.every((n) => controller.cache(`${kind}@${n}`).hasSynced()),
+  };
+}
