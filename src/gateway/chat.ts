@@ -41,10 +41,15 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
   const { config, usage } = deps;
   const started = performance.now();
   const deadline = started + config.deadlineMs;
-  const client = new AbortController();
+  // One signal ends the request's upstream work: the client going away, or the overall deadline.
+  const abort = new AbortController();
+  let clientGone = false;
   res.on("close", () => {
-    if (!res.writableFinished) client.abort(new Error("client went away"));
+    if (res.writableFinished) return;
+    clientGone = true;
+    abort.abort(new Error("client went away"));
   });
+  const deadlineTimer = setTimeout(() => abort.abort(deadlineError(config)), config.deadlineMs);
   usage.requests++;
   try {
     const body = prepare(config, await readJson(req));
@@ -64,14 +69,14 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
       sendJson(res, 200, cached);
       return;
     }
-    const signal = AbortSignal.any([client.signal, AbortSignal.timeout(config.deadlineMs)]);
+    const signal = abort.signal;
     const estimate = estimateTokens(body);
     for (let retriesDone = 0; ; retriesDone++) {
       try {
         await attempt(deps, body, estimate.prompt + estimate.completion, signal, deadline, res, key);
         return;
       } catch (error) {
-        if (client.signal.aborted) return;
+        if (clientGone) return;
         if (error instanceof HttpError || error instanceof StreamBrokenError) throw error;
         if (signal.aborted) throw deadlineError(config);
         const failure = describeFailure(error, Date.now());
@@ -83,15 +88,16 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
         try {
           await sleep(delay, undefined, { signal });
         } catch {
-          if (client.signal.aborted) return;
+          if (clientGone) return;
           throw deadlineError(config);
         }
       }
     }
   } catch (error) {
     usage.errors++;
-    if (!client.signal.aborted) answerError(deps, res, error);
+    if (!clientGone) answerError(deps, res, error);
   } finally {
+    clearTimeout(deadlineTimer);
     deps.metrics.latency.observe({ role: config.role }, (performance.now() - started) / 1000);
   }
 }

@@ -1,6 +1,7 @@
 // The only place that talks to the upstream: the official openai SDK with its own retries switched off (the gateway
 // retries, with its limiter and metering in the loop), and the translation of its errors into retry-policy failures.
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
+import { nodeFetch } from "./node-fetch.ts";
 import type { Failure } from "./retry-policy.ts";
 import { parseRetryAfter } from "./retry-policy.ts";
 
@@ -21,6 +22,7 @@ export function createUpstreamClient(options: UpstreamOptions): OpenAI {
     project: null,
     maxRetries: 0,
     timeout: options.timeoutMs,
+    fetch: nodeFetch,
   });
 }
 

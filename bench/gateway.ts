@@ -1,0 +1,232 @@
+// Gateway overhead benchmark: the same chat completion request, sent directly to the fake upstream, through a real
+// gateway process, and (when the interop venv has it) through LiteLLM's own proxy, all in one run on this machine.
+// Prints latency at a fixed offered rate (p50/p99 and what each path adds over the direct call) and the maximum
+// throughput with a fixed number of requests in flight. Ratios, not timed assertions: run it, read it.
+//   npx node bench/gateway.ts [--rate 1000] [--seconds 10] [--concurrency 32] [--skip-litellm]
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: "string", default: "1000" },
+    seconds: { type: "string", default: "10" },
+    concurrency: { type: "string", default: "32" },
+    "skip-litellm": { type: "boolean", default: false },
+  },
+});
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const CONCURRENCY = Number(values.concurrency);
+const TOKEN = "bench-job-token-0123456789";
+const root = new URL("../", import.meta.url).pathname;
+const children: ChildProcess[] = [];
+const lastPid = () => children.at(-1)?.pid;
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; clock ticks are 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Spawns a helper process; with `ready`, resolves with the first match of it in the process's output. */
+function start(command: string, args: string[], env: Record<string, string>, ready?: RegExp): Promise<string> {
+  const output = ready ? "pipe" : "ignore";
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", output, output] });
+  children.push(child);
+  if (!ready) return Promise.resolve("");
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    const onData = (data: Buffer) => {
+      seen += data.toString();
+      const match = ready.exec(seen);
+      if (match) resolve(match[1] ?? match[0]);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`${command} exited (${code}) before it was ready:\n${seen}`)));
+  });
+}
+
+async function waitHealthy(url: string, seconds: number): Promise<void> {
+  for (let i = 0; i < seconds * 10; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not become healthy`);
+}
+
+interface Target {
+  name: string;
+  /** The process serving this target, whose CPU time per request is reported (robust to a busy machine). */
+  pid: number | undefined;
+  url: URL;
+  body: string;
+  headers: Record<string, string>;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
+
+function once(target: Target): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      target.url,
+      { method: "POST", agent, headers: { "content-type": "application/json", ...target.headers } },
+      (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(res.statusCode)));
+      },
+    );
+    req.on("error", reject);
+    req.end(target.body);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Open loop: requests leave on a fixed schedule whatever the answers do, so queueing shows in the latency. */
+async function atRate(target: Target): Promise<{ p50: number; p99: number; errors: number }> {
+  const total = RATE * SECONDS;
+  const latencies: number[] = [];
+  let errors = 0;
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(
+      once(target).then(
+        (ms) => void latencies.push(ms),
+        () => void errors++,
+      ),
+    );
+  }
+  await Promise.all(pending);
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+/** Closed loop: CONCURRENCY requests always in flight, for the maximum throughput and CPU per request. */
+async function maxThroughput(target: Target): Promise<{ rps: number; cpuUsPerRequest: number }> {
+  let done = 0;
+  const cpuBefore = cpuMs(target.pid);
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        await once(target).catch(() => {});
+        done++;
+      }
+    }),
+  );
+  return { rps: done / SECONDS, cpuUsPerRequest: ((cpuMs(target.pid) - cpuBefore) * 1000) / done };
+}
+
+const body = (model: string) =>
+  JSON.stringify({ model, messages: [{ role: "user", content: "Rate this conversation." }], max_tokens: 64 });
+
+try {
+  const upstream = await start(process.execPath, ["bench/fake-upstream-server.ts"], {}, /(http:\S+)\n/);
+  const targets: Target[] = [
+    {
+      name: "direct",
+      pid: lastPid(),
+      url: new URL(`${upstream}/chat/completions`),
+      body: body("gpt-4o-mini"),
+      headers: {},
+    },
+  ];
+  const gatewayEnv = {
+    COLLAB_GATEWAY_TOKEN: TOKEN,
+    COLLAB_GATEWAY_UPSTREAM_API_KEY: "sk-bench-upstream-key-0123456789",
+    COLLAB_GATEWAY_LOG_LEVEL: "warn",
+  };
+  await start(
+    process.execPath,
+    [
+      "src/cli.ts",
+      "gateway",
+      "--role",
+      "judge",
+      "--listen",
+      "127.0.0.1:4902",
+      "--upstream-base-url",
+      upstream,
+      "--upstream-model",
+      "gpt-4o-mini",
+    ],
+    gatewayEnv,
+  );
+  await waitHealthy("http://127.0.0.1:4902/healthz", 20);
+  targets.push({
+    name: "gateway",
+    pid: lastPid(),
+    url: new URL("http://127.0.0.1:4902/v1/chat/completions"),
+    body: body("judge"),
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  const litellm = join(root, ".venv/bin/litellm");
+  if (values["skip-litellm"]) {
+    process.stdout.write("litellm proxy not measured: --skip-litellm\n");
+  } else if (existsSync(litellm)) {
+    const config = join(mkdtempSync(join(tmpdir(), "litellm-")), "config.yaml");
+    writeFileSync(
+      config,
+      `model_list:\n  - model_name: judge\n    litellm_params: {model: openai/gpt-4o-mini, api_base: "${upstream}", api_key: sk-bench}\n`,
+    );
+    await start(litellm, ["--config", config, "--port", "4903", "--num_workers", "1"], { LITELLM_LOG: "ERROR" });
+    try {
+      await waitHealthy("http://127.0.0.1:4903/health/liveliness", 120);
+      targets.push({
+        name: "litellm-proxy",
+        pid: lastPid(),
+        url: new URL("http://127.0.0.1:4903/v1/chat/completions"),
+        body: body("judge"),
+        headers: {},
+      });
+    } catch (error) {
+      process.stdout.write(`litellm proxy not measured: ${(error as Error).message}\n`);
+    }
+  } else {
+    process.stdout.write("litellm proxy not measured: .venv/bin/litellm missing (bash test/interop/setup-venv.sh)\n");
+  }
+  process.stderr.write(`measuring ${targets.map((t) => t.name).join(", ")}\n`);
+  for (const target of targets) for (let i = 0; i < 200; i++) await once(target); // warm up connections and JITs
+  const results = [];
+  for (const target of targets) {
+    const latency = await atRate(target);
+    results.push({ target, ...latency, ...(await maxThroughput(target)) });
+  }
+  const direct = results[0]!;
+  process.stdout.write(`\n${RATE} req/s offered for ${SECONDS} s; max throughput with ${CONCURRENCY} in flight\n`);
+  process.stdout.write(
+    "target          p50 ms   p99 ms   +p50 ms  +p99 ms  errors  max req/s  throughput vs direct  server CPU µs/req\n",
+  );
+  for (const r of results) {
+    const row = [
+      r.target.name.padEnd(14),
+      r.p50.toFixed(3).padStart(7),
+      r.p99.toFixed(3).padStart(8),
+      (r.p50 - direct.p50).toFixed(3).padStart(9),
+      (r.p99 - direct.p99).toFixed(3).padStart(8),
+      String(r.errors).padStart(7),
+      r.rps.toFixed(0).padStart(10),
+      (r.rps / direct.rps).toFixed(2).padStart(21),
+      r.cpuUsPerRequest.toFixed(0).padStart(18),
+    ];
+    process.stdout.write(`${row.join(" ")}\n`);
+  }
+} finally {
+  for (const child of children) child.kill("SIGTERM");
+  agent.destroy();
+}
