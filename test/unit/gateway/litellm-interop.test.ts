@@ -18,7 +18,8 @@ async function litellm(calls: { kwargs: Record<string, unknown> }[]): Promise<Re
     throw new Error(`${python} is missing: run 'bash test/interop/setup-venv.sh' to install litellm for this test`);
   }
   const { stdout } = await promisify(execFile)(python, [client, JSON.stringify(calls)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LITELLM_LOG: "ERROR" },
+    // The recommended pod setup: the job token in OPENAI_API_KEY, so it is in no config veRL prints.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LITELLM_LOG: "ERROR", OPENAI_API_KEY: JOB_TOKEN },
     timeout: 120_000,
   });
   return JSON.parse(stdout.trim().split("\n").at(-1)!);
@@ -42,7 +43,7 @@ describe("litellm through the gateway", () => {
     };
     const results = await litellm([
       { kwargs: base }, // the upstream's 400 passes through
-      { kwargs: base },
+      { kwargs: { ...base, api_key: undefined } }, // litellm falls back to OPENAI_API_KEY
       { kwargs: { ...base, stream: true } },
       { kwargs: base }, // the upstream's 429 is retried by the gateway, unseen by litellm
       { kwargs: { ...base, api_key: "not-the-job-token" } },
