@@ -25,6 +25,8 @@ export function jobNamespace(job: CollabTrainingJob): string {
 
 export const childName = {
   config: (job: string) => `${job}-config`,
+  /** Usage ledger the report endpoint keeps: one key per gateway process. */
+  usage: (job: string) => `${job}-usage`,
   token: (job: string) => `${job}-token`,
   volume: (job: string) => `${job}-data`,
   /** The headless Service in front of the Ray head: its DNS name is the head's address. */

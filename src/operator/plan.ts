@@ -8,6 +8,7 @@ import { type BuildContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods 
 import { claimName, configMap, rayService, volumeClaim } from "../build/support.ts";
 import { type ConditionInput, isTrue, setCondition } from "../status/conditions.ts";
 import { failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
+import { BUDGET_CONDITION } from "../status/usage.ts";
 import { renderConfigFiles } from "../verl/files.ts";
 import { outputs } from "../verl/layout.ts";
 
@@ -64,7 +65,9 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   const generation = job.metadata.generation as number | undefined;
   const previous = job.status ?? {};
   const attempt = previous.attempt ?? 0;
-  let conditions: Condition[] = [...(previous.conditions ?? [])];
+  // BudgetExceeded belongs to the report endpoint (one writer per field): the planner neither reads nor writes it.
+  const before = ownConditions(previous.conditions);
+  let conditions: Condition[] = [...before];
   const set = (c: ConditionInput) => {
     conditions = setCondition(conditions, c, now, generation);
   };
@@ -80,7 +83,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     // A finished job keeps its pods' logs but frees their GPUs.
     result.deletePods.push(...unfinished(ofAttempt));
     result.status = ownedStatus(observed, conditions, phaseOf(conditions, previous.stage as Stage), attempt);
-    result.events = transitions(previous.conditions ?? [], conditions);
+    result.events = transitions(before, conditions);
     return result;
   }
 
@@ -102,7 +105,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     set({ type: CONDITION.reconciling, status: "False", reason: "Suspended", message: "the job is suspended" });
     set({ type: CONDITION.stalled, status: "False", reason: "Suspended", message: "" });
     result.status = ownedStatus(observed, conditions, "Suspended", attempt);
-    result.events = transitions(previous.conditions ?? [], conditions);
+    result.events = transitions(before, conditions);
     return result;
   }
   if (conditions.some((c) => c.type === CONDITION.suspended)) {
@@ -199,7 +202,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   });
   const started = existing.length > 0 || previous.startTime !== undefined;
   result.status = ownedStatus(observed, conditions, started ? stage : "Pending", attempt, stage);
-  result.events = transitions(previous.conditions ?? [], conditions);
+  result.events = transitions(before, conditions);
   return result;
 }
 
@@ -238,8 +241,12 @@ function finish(
   result.apply = [];
   result.createTokenSecret = false;
   result.status = ownedStatus(observed, next, failed ? "Failed" : "Succeeded", attempt, stage);
-  result.events = transitions(previous.conditions ?? [], next);
+  result.events = transitions(ownConditions(previous.conditions), next);
   return result;
+}
+
+export function ownConditions(conditions: readonly Condition[] | undefined): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== BUDGET_CONDITION);
 }
 
 function currentStage(job: CollabTrainingJob, conditions: Condition[]): Stage {

@@ -21,7 +21,7 @@ import {
   statusCode,
 } from "../runtime/index.ts";
 import { setCondition } from "../status/conditions.ts";
-import { CONDITION, type OwnedStatus, plan, secretReferences } from "./plan.ts";
+import { CONDITION, type OwnedStatus, ownConditions, plan, secretReferences } from "./plan.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
 
@@ -130,7 +130,7 @@ export class JobReconciler implements Reconciler {
     const previous = (raw as { status?: Status }).status ?? {};
     const generation = raw.metadata?.generation;
     const conditions = setCondition(
-      previous.conditions ?? [],
+      ownConditions(previous.conditions),
       { type: CONDITION.stalled, status: "True", reason: "InvalidSpec", message },
       now,
       generation,
@@ -159,8 +159,8 @@ function jobRef(key: ObjectKey) {
 }
 
 function ownedPart(status: Status | undefined): OwnedStatus {
-  const { progress: _progress, usage: _usage, ...owned } = status ?? {};
-  return owned;
+  const { progress: _progress, usage: _usage, conditions, ...owned } = status ?? {};
+  return { ...owned, ...(conditions ? { conditions: ownConditions(conditions) } : {}) };
 }
 
 /** Compares as JSON so undefined fields and key order do not count as a change. */

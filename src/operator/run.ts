@@ -1,5 +1,6 @@
 // `collab-operator run`: the operator process. Flags (each with a COLLAB_ environment variable) configure what to
 // watch, how many workers reconcile, leader election, ports and images; the rest is the generic runtime.
+import { randomBytes } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -17,6 +18,7 @@ import {
 } from "../runtime/index.ts";
 import { secretReferences } from "./plan.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
+import { createReportServer } from "./report-server.ts";
 
 const options = new Options("COLLAB", {
   kubeconfig: { flag: "kubeconfig", kind: "string", help: "kubeconfig file (default: $KUBECONFIG, else in-cluster)" },
@@ -30,6 +32,11 @@ const options = new Options("COLLAB", {
   },
   leaderElectionId: { flag: "leader-election-id", kind: "string", help: "Lease name (default collab-operator)" },
   port: { flag: "port", kind: "number", help: "port of /healthz, /readyz and /metrics (default 8080)" },
+  reportPort: {
+    flag: "report-port",
+    kind: "number",
+    help: "port the gateway sidecars report usage and progress to (default 8081)",
+  },
   operatorImage: {
     flag: "operator-image",
     kind: "string",
@@ -121,10 +128,16 @@ export async function main(argv: string[]): Promise<number> {
           leaderElection: {
             namespace: raw.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? "default",
             name: raw.leaderElectionId ?? "collab-operator",
+            // The pod's name (as Events' reportingInstance) plus a suffix unique to this process, so the Lease
+            // holder says which replica leads and a restarted pod of the same name is a new candidate.
+            ...(process.env.POD_NAME ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString("hex")}` } : {}),
           },
         }
       : {}),
   });
+  const reports = createReportServer({ kc, caches, logger });
+  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
+  logger.info({ address: reports.address() }, "report endpoint listening");
   manager.handleSignals();
   await manager.start();
   // Resolves only on failure: a clean shutdown exits the process from handleSignals.

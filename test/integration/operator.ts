@@ -11,6 +11,8 @@ import { core, custom } from "./kube.ts";
 export interface OperatorProcess {
   child: ChildProcess;
   logs: () => string;
+  /** The port of the report endpoint, once the operator logged it. */
+  reportPort: () => Promise<number>;
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
@@ -21,7 +23,7 @@ process.on("exit", () => {
 
 export function startOperator(
   namespace: string,
-  opts: { leaderElect?: boolean; identity?: string } = {},
+  opts: { leaderElect?: boolean; identity?: string; resyncSeconds?: number } = {},
 ): OperatorProcess {
   const child = spawn(
     process.execPath,
@@ -32,10 +34,12 @@ export function startOperator(
       `--leader-elect=${opts.leaderElect ?? false}`,
       `--leader-election-namespace=${namespace}`,
       "--port=0",
+      "--report-port=0",
       "--workers=2",
       "--operator-image=collab-operator:test",
       "--trainer-image=collab-trainer:test",
       "--report-base-url=http://127.0.0.1:1",
+      ...(opts.resyncSeconds !== undefined ? [`--resync-seconds=${opts.resyncSeconds}`] : []),
     ],
     {
       env: { ...process.env, KUBECONFIG, POD_NAME: opts.identity ?? "operator" },
@@ -53,6 +57,11 @@ export function startOperator(
   return {
     child,
     logs: () => output,
+    reportPort: () =>
+      eventually("report endpoint", async () => {
+        const line = output.split("\n").find((l) => l.includes('"report endpoint listening"'));
+        return line ? (JSON.parse(line).address.port as number) : undefined;
+      }),
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);

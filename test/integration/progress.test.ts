@@ -1,0 +1,132 @@
+// End to end: a real gateway process follows a recorded veRL console log and reports to the real operator, which
+// writes status.progress, status.usage and BudgetExceeded on a running job in the real control plane.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { afterEach, describe, expect, it } from "vitest";
+import { ROOT } from "../cluster/cluster.ts";
+import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
+import { core, testNamespace } from "./kube.ts";
+import {
+  condition,
+  createJob,
+  eventually,
+  finishPod,
+  getJob,
+  type OperatorProcess,
+  startOperator,
+  waitRunning,
+} from "./operator.ts";
+
+const RECORDED = readFileSync(join(ROOT, "test/unit/gateway/testdata/verl-console.log"), "utf8").split("\n");
+
+let operator: OperatorProcess | undefined;
+let gateway: ChildProcess | undefined;
+let upstream: FakeUpstream | undefined;
+afterEach(async () => {
+  if (gateway && gateway.exitCode === null) {
+    gateway.kill("SIGTERM");
+    await once(gateway, "exit");
+  }
+  await upstream?.close();
+  await operator?.stop();
+  gateway = undefined;
+  upstream = undefined;
+  operator = undefined;
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function jobToken(namespace: string): Promise<string> {
+  const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: "job-token" }));
+  return Buffer.from(secret.data?.token ?? "", "base64").toString();
+}
+
+describe("progress and usage reported by a gateway", () => {
+  it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
+    const ns = await testNamespace("progress");
+    operator = startOperator(ns);
+    await createJob(ns, "job", { spec: { budget: { maxTokens: 30 } } });
+    await finishPod(ns, "job-a0-prepare", "Succeeded");
+    await waitRunning(ns, "job-a0-head");
+    const token = await jobToken(ns);
+    const reportURL = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+
+    // The trainer's log as the head pod's gateway sees it: first the start and step 1.
+    const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");
+    const firstStep = RECORDED.findIndex((l) => l.includes(" step:1 "));
+    writeFileSync(log, `${RECORDED.slice(0, firstStep + 1).join("\n")}\n`);
+    upstream = await startFakeUpstream();
+    const port = await freePort();
+    gateway = spawn(process.execPath, [`${ROOT}/src/cli.ts`, "gateway"], {
+      env: {
+        ...process.env,
+        COLLAB_GATEWAY_ROLE: "user-simulator",
+        COLLAB_GATEWAY_LISTEN: `127.0.0.1:${port}`,
+        COLLAB_GATEWAY_MODEL: "gpt-4o-mini",
+        COLLAB_GATEWAY_UPSTREAM_BASE_URL: upstream.url,
+        COLLAB_GATEWAY_UPSTREAM_MODEL: "gpt-4o-mini",
+        COLLAB_GATEWAY_FOLLOW_LOG: log,
+        COLLAB_GATEWAY_REPORT_URL: reportURL,
+        COLLAB_GATEWAY_REPORT_INTERVAL_SECONDS: "1",
+        COLLAB_GATEWAY_POD: "job-a0-head",
+        COLLAB_GATEWAY_BUDGET_TOKENS: "30",
+        COLLAB_GATEWAY_TOKEN: token,
+        COLLAB_GATEWAY_UPSTREAM_API_KEY: "sk-upstream-secret",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+
+    const first = await eventually("step 1 on the status", async () => {
+      const job = await getJob(ns, "job");
+      return job.status?.progress?.step === 1 ? job : undefined;
+    });
+    expect(first.status?.progress).toMatchObject({ step: 1, totalSteps: 120, stepOfTotal: "1/120", reward: 0.35 });
+    expect(first.status?.phase).toBe("Training"); // the reconciler's fields survive the other writer
+
+    // The trainer goes on: the rest of the recorded log arrives.
+    appendFileSync(log, `${RECORDED.slice(firstStep + 1).join("\n")}\n`);
+    const lastStep = Math.max(...RECORDED.map((l) => Number(/ step:(\d+) /.exec(l)?.[1] ?? 0)));
+    const later = await eventually("the last recorded step", async () => {
+      const job = await getJob(ns, "job");
+      return job.status?.progress?.step === lastStep ? job : undefined;
+    });
+    expect(later.status?.progress?.estimatedCompletionTime).toBeDefined();
+    expect(later.status?.progress?.stepSeconds).toBeGreaterThan(0);
+
+    // Calls through the gateway are metered onto status.usage; past the budget the job says so.
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: token, maxRetries: 0 });
+    await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "again" }] });
+    const metered = await eventually("usage and BudgetExceeded", async () => {
+      const job = await getJob(ns, "job");
+      return condition(job, "BudgetExceeded")?.status === "True" ? job : undefined;
+    });
+    expect(metered.status?.usage?.userSimulator?.requests).toBe(2);
+    expect(metered.status?.usage?.totalTokens).toBe(36);
+    expect(JSON.stringify(metered.status)).not.toContain("sk-upstream-secret");
+  });
+
+  it("refuses reports without the job's token", async () => {
+    const ns = await testNamespace("report-auth");
+    operator = startOperator(ns);
+    await createJob(ns, "job");
+    await jobToken(ns);
+    const url = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+    const res = await eventually("an answer from a synced operator", async () => {
+      const r = await fetch(url, { method: "POST", headers: { authorization: "Bearer wrong" }, body: "{}" });
+      return r.status === 503 ? undefined : r;
+    });
+    expect(res.status).toBe(401);
+  });
+});
