@@ -29,6 +29,13 @@ export interface BuildContext {
   reportBaseURL: string;
 }
 
+/** Images and URLs `collab-operator run` and `render` use unless told otherwise. */
+export const DEFAULT_BUILD_CONTEXT: BuildContext = {
+  operatorImage: "ghcr.io/collabllm/collab-operator:0.1.0",
+  trainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
+  reportBaseURL: "http://collab-operator.collab-system.svc:8081",
+};
+
 export const GPU_RESOURCE = "nvidia.com/gpu";
 export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const TRAINER_CONTAINER = "trainer";

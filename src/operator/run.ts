@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { LABEL, MANAGED_BY } from "../build/meta.ts";
+import { DEFAULT_BUILD_CONTEXT } from "../build/pods.ts";
 import { Options } from "../cli/options.ts";
 import {
   type Cache,
@@ -40,17 +41,17 @@ const options = new Options("COLLAB", {
   operatorImage: {
     flag: "operator-image",
     kind: "string",
-    help: "image of the gateway sidecars, this operator's own (default ghcr.io/collabllm/collab-operator:0.1.0)",
+    help: `image of the gateway sidecars, this operator's own (default ${DEFAULT_BUILD_CONTEXT.operatorImage})`,
   },
   trainerImage: {
     flag: "trainer-image",
     kind: "string",
-    help: "trainer image when a job names none (default ghcr.io/collabllm/collab-trainer:verl-0.6.0)",
+    help: `trainer image when a job names none (default ${DEFAULT_BUILD_CONTEXT.trainerImage})`,
   },
   reportBaseUrl: {
     flag: "report-base-url",
     kind: "string",
-    help: "URL the gateways reach the operator's report endpoint at (default http://collab-operator.collab-system.svc:8081)",
+    help: `URL the gateways reach the operator's report endpoint at (default ${DEFAULT_BUILD_CONTEXT.reportBaseURL})`,
   },
   resyncSeconds: {
     flag: "resync-seconds",
@@ -102,9 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     caches,
     events,
     ctx: {
-      operatorImage: raw.operatorImage ?? "ghcr.io/collabllm/collab-operator:0.1.0",
-      trainerImage: raw.trainerImage ?? "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
-      reportBaseURL: raw.reportBaseUrl ?? "http://collab-operator.collab-system.svc:8081",
+      operatorImage: raw.operatorImage ?? DEFAULT_BUILD_CONTEXT.operatorImage,
+      trainerImage: raw.trainerImage ?? DEFAULT_BUILD_CONTEXT.trainerImage,
+      reportBaseURL: raw.reportBaseUrl ?? DEFAULT_BUILD_CONTEXT.reportBaseURL,
     },
   });
   controller = new Controller({

@@ -3,7 +3,6 @@ import { parseAllDocuments, stringify } from "yaml";
 import { CollabTrainingJob, KIND } from "../api/schema.ts";
 import { rlArgs, sftArgs } from "./args.ts";
 import { checkOverrides } from "./check.ts";
-import { renderConfigFiles } from "./files.ts";
 import type { RenderContext } from "./runtime.ts";
 
 export type Job = CollabTrainingJob;
@@ -36,21 +35,6 @@ export function parseJob(text: string): Parsed {
 export function verlArgsText(job: Job, ctx: RenderContext, stage: "rl" | "sft"): string {
   const args = stage === "rl" ? rlArgs(job.spec, ctx) : sftArgs(job.spec, ctx);
   return `${args.join("\n")}\n`;
-}
-
-/** The objects the job would create that this module renders; the pod builders' objects join them here. */
-export function renderObjects(job: Job, ctx: RenderContext): Record<string, unknown>[] {
-  return [
-    {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: {
-        name: `${ctx.jobName}-config`,
-        ...(job.metadata.namespace ? { namespace: job.metadata.namespace } : {}),
-      },
-      data: renderConfigFiles(job.spec, ctx),
-    },
-  ];
 }
 
 export function objectsText(objects: readonly Record<string, unknown>[]): string {

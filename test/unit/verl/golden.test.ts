@@ -1,9 +1,12 @@
-// Golden files: everything the veRL renderer produces for each example and extra spec. UPDATE_GOLDEN=1 rewrites them;
+// Golden files: everything `collab-operator render` prints for each example and extra spec (the Hydra overrides of
+// both stages and every Kubernetes object). UPDATE_GOLDEN=1 rewrites them;
 // otherwise any drift fails, so a change to a rendered command or config is always a reviewed diff.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { objectsText, renderObjects, verlArgsText } from "../../../src/verl/render.ts";
+import { jobObjects } from "../../../src/build/objects.ts";
+import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
+import { objectsText, verlArgsText } from "../../../src/verl/render.ts";
 import { type Case, cases } from "./cases.ts";
 
 const DIR = join(import.meta.dirname, "testdata/golden");
@@ -16,7 +19,7 @@ function rendered(c: Case): string {
     "# --verl-args --stage sft",
     verlArgsText(c.job, c.ctx, "sft"),
     "# render",
-    objectsText(renderObjects(c.job, c.ctx)),
+    objectsText(jobObjects(c.job, DEFAULT_BUILD_CONTEXT) as Record<string, unknown>[]),
   ].join("");
 }
 
