@@ -33,6 +33,8 @@ export function nodeFetch(input: string | URL | Request, init: RequestInit = {})
     new Headers(init.headers).forEach((value, key) => {
       headers[key] = value;
     });
+    // Without a length node:http sends the body chunked, in extra writes that cost ~0.25 ms per request on loopback.
+    if (body !== undefined) headers["content-length"] ??= String(Buffer.byteLength(body));
     const req = (secure ? httpsRequest : httpRequest)(url, {
       method: init.method ?? "GET",
       headers,
