@@ -71,6 +71,21 @@ function toSpec(r: LeaseRecord): LeaseObject["spec"] {
   };
 }
 
+/**
+ * Options with the timings filled in field by field: the Manager passes its options through as explicit `undefined`,
+ * which a spread of defaults would keep (AbortSignal.timeout(undefined) then failed every round, and the NaN retry
+ * sleep made the failing rounds a hot loop, so no replica ever led).
+ */
+export function electionDefaults(opts: LeaderElectionOptions): Required<Omit<LeaderElectionOptions, "clock">> {
+  const { clock: _clock, ...rest } = opts;
+  return {
+    ...rest,
+    leaseDurationMs: opts.leaseDurationMs ?? 15_000,
+    renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
+    retryPeriodMs: opts.retryPeriodMs ?? 2_000,
+  };
+}
+
 export class LeaderElector {
   readonly #o: Required<Omit<LeaderElectionOptions, "clock">>;
   readonly #clock: Clock;
@@ -82,7 +97,7 @@ export class LeaderElector {
   #loop: Promise<void> | undefined;
 
   constructor(opts: LeaderElectionOptions) {
-    this.#o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    this.#o = electionDefaults(opts);
     if (this.#o.renewDeadlineMs >= this.#o.leaseDurationMs)
       throw new Error("renewDeadline must be below leaseDuration");
     this.#clock = opts.clock ?? realClock;

@@ -1,6 +1,9 @@
+import { KubeConfig } from "@kubernetes/client-node";
 import fc from "fast-check";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { decide, type LeaseView, mustStepDown, nextRecord, releasedRecord } from "../../../src/runtime/election.ts";
+import { electionDefaults } from "../../../src/runtime/leader-elector.ts";
 
 const held = (holder: string, rv = "1", seconds = 15): LeaseView => ({
   resourceVersion: rv,
@@ -71,5 +74,26 @@ describe("records", () => {
   it("steps down once renewals failed for the renew deadline", () => {
     expect(mustStepDown(0, 9_999, 10_000)).toBe(false);
     expect(mustStepDown(0, 10_000, 10_000)).toBe(true);
+  });
+});
+
+describe("elector options", () => {
+  // The Manager passes its timings through as explicit undefined; a spread of defaults kept them undefined, every
+  // round failed on AbortSignal.timeout(undefined) and the operator never led.
+  it("falls back to controller-runtime's timings for options passed as undefined", () => {
+    const o = electionDefaults({
+      kc: new KubeConfig(),
+      namespace: "ns",
+      name: "lease",
+      identity: "me",
+      logger: pino({ level: "silent" }),
+      onStartedLeading: () => {},
+      onStoppedLeading: () => {},
+      leaseDurationMs: undefined,
+      renewDeadlineMs: undefined,
+      retryPeriodMs: undefined,
+    });
+    expect([o.leaseDurationMs, o.renewDeadlineMs, o.retryPeriodMs]).toEqual([15_000, 10_000, 2_000]);
+    expect(electionDefaults({ ...o, retryPeriodMs: 200 }).retryPeriodMs).toBe(200);
   });
 });
