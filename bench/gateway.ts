@@ -117,10 +117,10 @@ async function atRate(target: Target): Promise<{ p50: number; p99: number; error
 }
 
 /** Closed loop: CONCURRENCY requests always in flight, for the maximum throughput and CPU per request. */
-async function maxThroughput(target: Target): Promise<{ rps: number; cpuUsPerRequest: number }> {
+async function maxThroughput(target: Target, seconds = SECONDS): Promise<{ rps: number; cpuUsPerRequest: number }> {
   let done = 0;
   const cpuBefore = cpuMs(target.pid);
-  const end = performance.now() + SECONDS * 1000;
+  const end = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (performance.now() < end) {
@@ -129,7 +129,7 @@ async function maxThroughput(target: Target): Promise<{ rps: number; cpuUsPerReq
       }
     }),
   );
-  return { rps: done / SECONDS, cpuUsPerRequest: ((cpuMs(target.pid) - cpuBefore) * 1000) / done };
+  return { rps: done / seconds, cpuUsPerRequest: ((cpuMs(target.pid) - cpuBefore) * 1000) / done };
 }
 
 const body = (model: string) =>
@@ -201,7 +201,8 @@ try {
     process.stdout.write("litellm proxy not measured: .venv/bin/litellm missing (bash test/interop/setup-venv.sh)\n");
   }
   process.stderr.write(`measuring ${targets.map((t) => t.name).join(", ")}\n`);
-  for (const target of targets) for (let i = 0; i < 200; i++) await once(target); // warm up connections and JITs
+  // Warm up with the same concurrency as the measurement, so connection pools and JIT-compiled code exist already.
+  for (const target of targets) await maxThroughput(target, 2);
   const results = [];
   for (const target of targets) {
     const latency = await atRate(target);
