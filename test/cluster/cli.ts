@@ -1,7 +1,6 @@
 // npm run cluster:up | cluster:down | cluster:status | start:local — the local control plane for development and tests.
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { binaries, down, KUBECONFIG, kubectl, ROOT, running, up } from "./cluster.ts";
+import { down, KUBECONFIG, running, up } from "./cluster.ts";
+import { quickstart } from "./quickstart.ts";
 
 const commands: Record<string, () => Promise<void>> = {
   up: async () => {
@@ -9,18 +8,8 @@ const commands: Record<string, () => Promise<void>> = {
     process.stdout.write(`export KUBECONFIG=${KUBECONFIG}\n`);
   },
   down,
-  // The README's start command: the local cluster with the API installed and every example applied.
-  quickstart: async () => {
-    await up();
-    const bin = binaries();
-    kubectl(bin, ["apply", "-f", join(ROOT, "examples/quickstart.yaml")]);
-    kubectl(bin, ["apply", "-f", "-"], kubectl(bin, ["create", "namespace", "ml", "--dry-run=client", "-o", "yaml"]));
-    for (const file of readdirSync(join(ROOT, "examples")).filter((f) => f !== "quickstart.yaml")) {
-      kubectl(bin, ["apply", "-f", join(ROOT, "examples", file)]);
-    }
-    process.stdout.write(kubectl(bin, ["get", "ctj", "-A"]));
-    process.stdout.write(`\nexport KUBECONFIG=${KUBECONFIG}\nkubectl get ctj -A -w\n`);
-  },
+  // The README's start command (test/cluster/quickstart.ts); --exit-when-done for scripts.
+  quickstart: () => quickstart({ exitWhenDone: process.argv.includes("--exit-when-done") }),
   status: async () => {
     const alive = running();
     process.stdout.write(alive.length > 0 ? `running: ${alive.join(", ")}\n` : "not running\n");
