@@ -19,6 +19,36 @@ function headersOf(res: IncomingMessage): Headers {
   return headers;
 }
 
+/**
+ * The part of Response the SDK reads for a buffered answer (status, headers, text/json), without the cost of a
+ * WHATWG body stream for bytes that are already all here.
+ */
+class BufferedResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly ok: boolean;
+  readonly headers: Headers;
+  readonly url = "";
+  readonly body = null;
+  private readonly bytes: Buffer;
+
+  constructor(bytes: Buffer, init: { status: number; statusText: string; headers: Headers }) {
+    this.bytes = bytes;
+    this.status = init.status;
+    this.statusText = init.statusText;
+    this.ok = init.status >= 200 && init.status < 300;
+    this.headers = init.headers;
+  }
+
+  async text(): Promise<string> {
+    return this.bytes.toString("utf8");
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(this.bytes.toString("utf8"));
+  }
+}
+
 export function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
   const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
   const secure = url.protocol === "https:";
@@ -59,7 +89,7 @@ export function nodeFetch(input: string | URL | Request, init: RequestInit = {})
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () => {
         signal?.removeEventListener("abort", onAbort);
-        resolve(new Response(Buffer.concat(chunks), init));
+        resolve(new BufferedResponse(Buffer.concat(chunks), init) as unknown as Response);
       });
       res.on("error", (error) => reject(new TypeError("fetch failed", { cause: error })));
     });
