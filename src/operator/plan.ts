@@ -156,6 +156,16 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     });
     return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
   }
+  const lostPod = lost(desired, podsByName, previous, stage, attempt);
+  if (lostPod) {
+    set({
+      type: CONDITION.failed,
+      status: "True",
+      reason: "PodLost",
+      message: `pod ${lostPod} disappeared without finishing (force-deleted, e.g. by the pod garbage collector after its node was removed); the stage ${stage} cannot go on without it`,
+    });
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+  }
 
   // Children every stage needs; the pods come last so what they mount exists first.
   if (!observed.tokenSecretExists) result.createTokenSecret = true;
@@ -268,6 +278,31 @@ function stagePods(job: CollabTrainingJob, ctx: BuildContext, stage: Stage, atte
   return trainingPods(job, ctx, attempt);
 }
 
+/**
+ * A pod of the running stage that the last status counted but the cache no longer holds: it was deleted without a
+ * terminal phase we could read (PodGC force-deletes the pods of a deleted node; so does `kubectl delete --force`).
+ * Re-creating it alone would hand a Ray gang a stranger, so it fails the job (a gang restart is the failure policy's
+ * business). Counts, not names: a pod the status never counted is one not made yet, and is simply created.
+ */
+function lost(
+  desired: { metadata: { name: string; labels: Record<string, string | undefined> } }[],
+  podsByName: Map<string, V1Pod>,
+  previous: Status,
+  stage: Stage,
+  attempt: number,
+): string | undefined {
+  if (previous.phase !== stage || (previous.attempt ?? 0) !== attempt) return undefined;
+  const ofRole = (role: string) => desired.filter((d) => d.metadata.labels[LABEL.role] === role);
+  return desired
+    .filter((d) => !podsByName.has(d.metadata.name))
+    .find((d) => {
+      const role = d.metadata.labels[LABEL.role] as string;
+      const seen = previous.roles?.find((r) => r.name === role);
+      const counted = seen ? seen.pending + seen.running + seen.succeeded + seen.failed : 0;
+      return counted > ofRole(role).filter((o) => podsByName.has(o.metadata.name)).length;
+    })?.metadata.name;
+}
+
 function unfinished(pods: V1Pod[]): string[] {
   return pods.filter((p) => !isFinished(p) && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name as string);
 }
@@ -342,8 +377,12 @@ function roleCounts(job: CollabTrainingJob, pods: V1Pod[], attempt: number): Non
   return (Object.keys(desired) as Role[])
     .filter((role) => desired[role] > 0)
     .map((role) => {
+      // Pods on their way out do not count: a pod counted here and later missing is taken for lost.
       const of = pods.filter(
-        (p) => p.metadata?.labels?.[LABEL.role] === role && p.metadata?.labels?.[LABEL.attempt] === String(attempt),
+        (p) =>
+          p.metadata?.labels?.[LABEL.role] === role &&
+          p.metadata?.labels?.[LABEL.attempt] === String(attempt) &&
+          !p.metadata?.deletionTimestamp,
       );
       const count = (phase: string) => of.filter((p) => podPhase(p) === phase).length;
       return {

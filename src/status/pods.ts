@@ -20,7 +20,9 @@ export function failureDetail(pod: V1Pod, preferredContainer: string): string {
     .sort((a, b) => Number(b.name === preferredContainer) - Number(a.name === preferredContainer))[0];
   const name = pod.metadata?.name ?? "?";
   const disruption = pod.status?.conditions?.find((c) => c.type === "DisruptionTarget" && c.status === "True");
-  const cause = disruption ? ` (${disruption.reason}: ${disruption.message ?? ""})` : "";
+  // A disruption is about the node (lost, drained, preempted on): name it.
+  const node = pod.spec?.nodeName ? ` on node ${pod.spec.nodeName}` : "";
+  const cause = disruption ? ` (${disruption.reason}: ${disruption.message ?? ""}${node})` : "";
   if (!failed?.state?.terminated) {
     const reason = pod.status?.reason ?? "Failed";
     return `pod ${name} failed: ${reason}${pod.status?.message ? `: ${pod.status.message}` : ""}${cause}`;
