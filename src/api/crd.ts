@@ -1,6 +1,7 @@
 // Generates the CollabTrainingJob CustomResourceDefinition from the zod schemas: one source of truth, so the
 // apiserver's defaults and validation are the operator's. Pure: returns an object; src/api/crd-cli.ts prints it.
 import { z } from "zod";
+import { ownedOverrideValidation } from "./owned-overrides.ts";
 import { GROUP, KIND, MAX_JOB_NAME_LENGTH, PLURAL, Spec, Status, VERSION } from "./schema.ts";
 
 type JsonSchema = { [key: string]: unknown };
@@ -63,7 +64,7 @@ export function collabTrainingJobCRD() {
                 apiVersion: { type: "string" },
                 kind: { type: "string" },
                 metadata: { type: "object" },
-                spec: structural(Spec, "input"),
+                spec: withOverrideRules(structural(Spec, "input")),
                 status: structural(Status, "output"),
               },
               "x-kubernetes-validations": ROOT_VALIDATIONS,
@@ -73,6 +74,16 @@ export function collabTrainingJobCRD() {
       ],
     },
   };
+}
+
+/** The owned-key rule goes on each override, so the apiserver names the offending one (src/api/owned-overrides.ts). */
+function withOverrideRules(spec: JsonSchema): JsonSchema {
+  const props = spec.properties as Record<string, { properties: Record<string, { items: JsonSchema }> }>;
+  for (const stage of ["rl", "sft"] as const) {
+    const items = props[stage]?.properties.overrides?.items;
+    if (items) items["x-kubernetes-validations"] = [ownedOverrideValidation(stage)];
+  }
+  return spec;
 }
 
 /**

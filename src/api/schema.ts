@@ -1,6 +1,7 @@
 // The CollabTrainingJob API (collabllm.io/v1alpha1): the single source of truth for spec and status. The CRD in crds/
 // is generated from these schemas (src/api/crd.ts); the operator parses what it reads from the cluster with them.
 import { z } from "zod";
+import { refineOwnedOverrides } from "./owned-overrides.ts";
 import { type CrossFieldRule, celValidations, immutable, refineWith } from "./rules.ts";
 
 export const GROUP = "collabllm.io";
@@ -33,8 +34,8 @@ const QUANTITY =
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const HTTP_URL = /^https?:\/\/[^\s/?#]+([/?#]\S*)?$/;
-// A Hydra override as veRL's command line takes it: optional +/++/~ prefix, a dotted key, =, a value.
-const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[\s\S]*)?$/;
+// A Hydra override as veRL's command line takes it: optional +/++/~ prefix, a dotted key, =, a one-line value.
+const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[^\n\r]*)?$/;
 
 const WHY_IMMUTABLE =
   "the pods already created and the checkpoints on the volume were made for the old value; create a new job instead";
@@ -81,7 +82,7 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
 
-const SpecFields = z.strictObject({
+export const SpecFields = z.strictObject({
   model: z
     .string()
     .min(1)
@@ -129,8 +130,8 @@ const SpecFields = z.strictObject({
       learningRate: z.number().gt(0).lt(1).default(1e-6),
       maxLength: positiveInt().default(8196),
       overrides: z
-        .array(z.string().max(4096).regex(HYDRA_OVERRIDE, "must be a Hydra override key=value"))
-        .max(200)
+        .array(z.string().max(1024).regex(HYDRA_OVERRIDE, "must be a Hydra override key=value"))
+        .max(32)
         .optional()
         .describe("Expert escape hatch: extra Hydra overrides for the SFT trainer."),
     })
@@ -157,8 +158,8 @@ const SpecFields = z.strictObject({
       validateEvery: z.int().min(-1).max(2_147_483_647).default(10).describe("Validate every N steps; -1 never."),
       validateBeforeTrain: z.boolean().default(false),
       overrides: z
-        .array(z.string().max(4096).regex(HYDRA_OVERRIDE, "must be a Hydra override key=value"))
-        .max(200)
+        .array(z.string().max(1024).regex(HYDRA_OVERRIDE, "must be a Hydra override key=value"))
+        .max(32)
         .optional()
         .describe("Expert escape hatch: extra Hydra overrides for veRL's main_ppo."),
     })
@@ -308,9 +309,9 @@ const SpecFields = z.strictObject({
   ttlSecondsAfterFinished: nonNegativeInt().optional().describe("Delete the job this long after it finished."),
 });
 
-export const Spec = SpecFields.superRefine(refineWith(specRules())).meta({
-  "x-kubernetes-validations": celValidations(specRules()),
-});
+export const Spec = SpecFields.superRefine(refineWith(specRules()))
+  .superRefine(refineOwnedOverrides)
+  .meta({ "x-kubernetes-validations": celValidations(specRules()) });
 
 export type Spec = z.output<typeof SpecFields>;
 export type SpecInput = z.input<typeof Spec>;

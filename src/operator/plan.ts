@@ -9,6 +9,7 @@ import { claimName, configMap, rayService, volumeClaim } from "../build/support.
 import { type ConditionInput, isTrue, setCondition } from "../status/conditions.ts";
 import { failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
 import { BUDGET_CONDITION } from "../status/usage.ts";
+import { checkOverrides } from "../verl/check.ts";
 import { renderConfigFiles } from "../verl/files.ts";
 import { outputs } from "../verl/layout.ts";
 
@@ -87,6 +88,9 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     return result;
   }
 
+  // Spec problems only the operator can see (extra overrides touching owned keys or looking like secrets) block
+  // the job like a missing Secret: nothing starts that would fail on a GPU.
+  const specProblems = checkOverrides(job.spec).map((p) => `${p.field}: ${p.message}`);
   const secretProblems = missingSecrets(observed);
   set(
     secretProblems.length === 0
@@ -181,7 +185,8 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     result.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
   }
   // No pod is requested while a referenced Secret is missing: it could not start, and GPUs would sit idle.
-  const missing = secretProblems.length === 0 ? desired.filter((d) => !podsByName.has(d.metadata.name)) : [];
+  const blocked = secretProblems.length > 0 || specProblems.length > 0;
+  const missing = blocked ? [] : desired.filter((d) => !podsByName.has(d.metadata.name));
   for (const pod of missing) result.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
 
   const existing = desired.map((d) => podsByName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
@@ -197,18 +202,18 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     });
   }
 
-  const blocked = secretProblems.length > 0;
+  const stalledBy = specProblems.length > 0 ? "InvalidSpec" : secretProblems.length > 0 ? "SecretNotFound" : undefined;
   set({
     type: CONDITION.reconciling,
     status: "True",
-    reason: blocked ? "WaitingForSecrets" : stage,
-    message: blocked ? "waiting for referenced Secrets" : `stage ${stage}`,
+    reason: stalledBy ? "Blocked" : stage,
+    message: stalledBy ? "waiting for the spec or its Secrets to be fixed" : `stage ${stage}`,
   });
   set({
     type: CONDITION.stalled,
-    status: blocked ? "True" : "False",
-    reason: blocked ? "SecretNotFound" : "Progressing",
-    message: blocked ? secretProblems.join("; ") : "",
+    status: stalledBy ? "True" : "False",
+    reason: stalledBy ?? "Progressing",
+    message: [...specProblems, ...secretProblems].join("; "),
   });
   const started = existing.length > 0 || previous.startTime !== undefined;
   result.status = ownedStatus(observed, conditions, started ? stage : "Pending", attempt, stage);
@@ -401,6 +406,7 @@ function messageOf(phase: Phase, conditions: Condition[]): string {
     (c) =>
       (c.type === CONDITION.failed && c.status === "True") ||
       (c.type === CONDITION.secretsReady && c.status === "False") ||
+      (c.type === CONDITION.stalled && c.reason === "InvalidSpec") ||
       (c.type === CONDITION.podsScheduled && c.status === "False"),
   );
   return bad ? bad.message : phase;
@@ -415,11 +421,15 @@ function transitions(before: readonly Condition[], after: readonly Condition[]):
   };
   const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled]);
   return after
-    .filter((c) => !QUIET.has(c.type))
+    .filter((c) => !QUIET.has(c.type) || (c.type === CONDITION.stalled && c.reason === "InvalidSpec"))
     .filter((c) => {
       const old = before.find((b) => b.type === c.type);
       return !old || old.status !== c.status || old.reason !== c.reason;
     })
     .filter((c) => c.status === "True" || WARN[c.type] === c.status || before.some((b) => b.type === c.type))
-    .map((c) => ({ type: WARN[c.type] === c.status ? "Warning" : "Normal", reason: c.reason, message: c.message }));
+    .map((c) => ({
+      type: WARN[c.type] === c.status || c.reason === "InvalidSpec" ? "Warning" : "Normal",
+      reason: c.reason,
+      message: c.message,
+    }));
 }

@@ -54,10 +54,11 @@ function problemOf(text: string, owned: readonly OwnedKey[]): string | undefined
 const escapeRe = (s: string) => s.replace(/[.+*?^$()[\]{}|\\]/g, "\\$&");
 
 /**
- * The owned-key part of checkOverrides as a CEL rule for the CRD (on spec.rl.overrides or spec.sft.overrides), for a
- * typical spec: keys owned only for some specs are caught by checkOverrides in the operator. RE2 syntax.
+ * The owned-key part of checkOverrides as two regular expressions an override must match neither of: a key inside an
+ * owned one (or the owned key itself), and a parent replacing an owned key's subtree. RE2 syntax, which JavaScript
+ * reads the same way, so the CRD's CEL rule and zod use them alike (src/api/owned-overrides.ts).
  */
-export function ownedKeysCel(stage: "rl" | "sft", spec: Spec): { rule: string; message: string } {
+export function ownedKeyPatterns(stage: "rl" | "sft", spec: Spec): string[] {
   const runtime = runtimeFor(spec);
   const ctx = { jobName: "job" };
   const owned =
@@ -75,12 +76,10 @@ export function ownedKeysCel(stage: "rl" | "sft", spec: Spec): { rule: string; m
       ),
     ),
   ];
-  const inside = `^(\\+\\+|\\+|~)?(${keys.map(escapeRe).join("|")})([.=]|$)`;
-  const above = `^(\\+\\+|\\+|~)?(${parents.map(escapeRe).join("|")})(=|$)`;
-  return {
-    rule: `self.all(o, !o.matches(${JSON.stringify(inside)}) && !o.matches(${JSON.stringify(above)}))`,
-    message: "overrides may not set keys the operator owns or that come from spec fields (docs/verl.md)",
-  };
+  return [
+    `^(\\+\\+|\\+|~)?(${keys.map(escapeRe).join("|")})([.=]|$)`,
+    `^(\\+\\+|\\+|~)?(${parents.map(escapeRe).join("|")})(=|$)`,
+  ];
 }
 
 /** Problems with the spec's extra Hydra overrides, each at its field; empty when all are acceptable. */

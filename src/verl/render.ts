@@ -1,6 +1,7 @@
 // `collab-operator render`, pure: a job manifest's text in, the text to print out. The I/O shell is src/render-cli.ts.
 import { parseAllDocuments, stringify } from "yaml";
-import { CollabTrainingJob, KIND } from "../api/schema.ts";
+import { type CollabTrainingJob, KIND } from "../api/schema.ts";
+import { validateJob } from "../api/validate.ts";
 import { rlArgs, sftArgs } from "./args.ts";
 import { checkOverrides } from "./check.ts";
 import type { RenderContext } from "./runtime.ts";
@@ -20,15 +21,13 @@ export function parseJob(text: string): Parsed {
   if (yamlErrors.length > 0) return { ok: false, errors: yamlErrors };
   const jobs = all.map((d) => d.toJS() as unknown).filter((o) => (o as { kind?: unknown } | null)?.kind === KIND);
   if (jobs.length !== 1) return { ok: false, errors: [`expected one ${KIND} document, found ${jobs.length}`] };
-  const result = CollabTrainingJob.safeParse(jobs[0]);
-  if (!result.success) {
-    return { ok: false, errors: result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`) };
-  }
-  const name = result.data.metadata.name;
+  const result = validateJob(jobs[0]);
+  if (!result.ok) return { ok: false, errors: result.errors.map((e) => `${e.field || "(root)"}: ${e.message}`) };
+  const name = result.job.metadata.name;
   if (name === undefined) return { ok: false, errors: ["metadata.name: required"] };
-  const problems = checkOverrides(result.data.spec).map((p) => `${p.field}: ${p.message}`);
+  const problems = checkOverrides(result.job.spec).map((p) => `${p.field}: ${p.message}`);
   if (problems.length > 0) return { ok: false, errors: problems };
-  return { ok: true, job: result.data, ctx: { jobName: name } };
+  return { ok: true, job: result.job, ctx: { jobName: name } };
 }
 
 /** A stage's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */

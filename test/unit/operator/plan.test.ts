@@ -204,4 +204,15 @@ describe("plan", () => {
     const p = plan(world(job({}, { conditions: [budget] })), DEFAULT_BUILD_CONTEXT);
     expect(p.status.conditions?.map((c) => c.type)).not.toContain("BudgetExceeded");
   });
+
+  it("starts nothing while an extra override carries what looks like a credential, and names it", () => {
+    const p = plan(
+      world(job({ rl: { overrides: ["+actor_rollout_ref.rollout.engine_kwargs.vllm.api_key=x"] } })),
+      DEFAULT_BUILD_CONTEXT,
+    );
+    expect(applied(p).filter((a) => a.startsWith("Pod/"))).toEqual([]);
+    expect(cond(p, "Stalled")).toMatchObject({ status: "True", reason: "InvalidSpec" });
+    expect(cond(p, "Stalled")?.message).toContain("spec.rl.overrides[0]");
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "InvalidSpec" }));
+  });
 });

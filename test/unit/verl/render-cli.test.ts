@@ -49,7 +49,7 @@ describe("collab-operator render", () => {
   it("rejects overrides of owned keys with the override's field", () => {
     const r = cli(["-f", "-"], readExample().replace("  rl:\n", "  rl:\n    overrides: [trainer.nnodes=4]\n"));
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("spec.rl.overrides[0]: trainer.nnodes comes from spec.resources.nodes");
+    expect(r.stderr).toContain("spec.rl.overrides[0]: sets a key the operator owns");
   });
 
   it("explains its flags", () => {
