@@ -2,6 +2,7 @@
 // wins). Secrets are deliberately NOT in the table: flags show up in `ps`, so the upstream key and the job token are
 // read from the environment only.
 import { hostname } from "node:os";
+import { type OptionSpec, Options, type RawOptions } from "../cli/options.ts";
 
 export const ROLES = ["user-simulator", "judge"] as const;
 export type Role = (typeof ROLES)[number];
@@ -10,13 +11,6 @@ const DEFAULT_PORT: Record<Role, number> = { "user-simulator": 4001, judge: 4002
 
 export const API_KEY_ENV = "COLLAB_GATEWAY_UPSTREAM_API_KEY";
 export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
-
-type Kind = "string" | "number" | "bool";
-interface Option {
-  flag: string;
-  kind: Kind;
-  help: string;
-}
 
 // Order here is the order of --help.
 const OPTIONS = {
@@ -49,12 +43,13 @@ const OPTIONS = {
   pod: { flag: "pod", kind: "string", help: "pod name in reports (default: hostname)" },
   logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
   logRequestBodies: { flag: "log-request-bodies", kind: "bool", help: "log request bodies at debug level" },
-} as const satisfies Record<string, Option>;
+} as const satisfies Record<string, OptionSpec>;
 
 type Key = keyof typeof OPTIONS;
+const options = new Options<Key>("COLLAB_GATEWAY", OPTIONS);
 
 export function envName(key: Key): string {
-  return `COLLAB_GATEWAY_${OPTIONS[key].flag.toUpperCase().replaceAll("-", "_")}`;
+  return options.envName(key);
 }
 
 export interface GatewayConfig {
@@ -90,49 +85,20 @@ export interface GatewayConfig {
 }
 
 export function helpText(): string {
-  const rows = Object.entries(OPTIONS).map(([key, o]) => {
-    const flag = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "number" ? "n" : "v"}>`;
-    return `  ${flag.padEnd(30)} ${envName(key as Key).padEnd(42)} ${o.help}`;
-  });
   return [
     "usage: collab-operator gateway [flags]",
     "",
     "OpenAI-compatible sidecar for the user simulator or the judge: auth, model mapping, limits, retries, usage, progress.",
     "",
-    `  ${"flag".padEnd(30)} ${"env".padEnd(42)} meaning`,
-    ...rows,
+    ...options.helpRows(),
     "",
     "Secrets come from the environment only:",
-    `  ${API_KEY_ENV.padEnd(73)} upstream API key (optional)`,
-    `  ${TOKEN_ENV.padEnd(73)} token clients must send as 'Authorization: Bearer' (required)`,
+    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
+    `  ${TOKEN_ENV.padEnd(75)} token clients must send as 'Authorization: Bearer' (required)`,
   ].join("\n");
 }
 
-type Raw = Partial<Record<Key, string>>;
-
-function readRaw(argv: string[], env: NodeJS.ProcessEnv): Raw {
-  const byFlag = new Map<string, Key>(Object.entries(OPTIONS).map(([key, o]) => [o.flag, key as Key]));
-  const raw: Raw = {};
-  for (const key of Object.keys(OPTIONS) as Key[]) {
-    const value = env[envName(key)];
-    if (value !== undefined && value !== "") raw[key] = value;
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) throw new Error(`unexpected argument ${arg}`);
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    const key = byFlag.get(name);
-    if (!key) throw new Error(`unknown flag --${name}`);
-    if (OPTIONS[key].kind === "bool" && inline === undefined) {
-      raw[key] = "true";
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new Error(`--${name} needs a value`);
-    raw[key] = value;
-  }
-  return raw;
-}
+type Raw = RawOptions<Key>;
 
 function num(raw: Raw, key: Key, fallback: number, min?: number): number;
 function num(raw: Raw, key: Key, fallback: undefined, min?: number): number | undefined;
@@ -159,7 +125,7 @@ function perPod(limit: number, share: number): number {
 }
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
-  const raw = readRaw(argv, env);
+  const raw = options.read(argv, env);
   const role = required(raw, "role");
   if (!(ROLES as readonly string[]).includes(role)) throw new Error(`--role must be one of ${ROLES.join(", ")}`);
   const typedRole = role as Role;

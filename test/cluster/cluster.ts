@@ -245,13 +245,17 @@ function startApiserver(bin: string): void {
 
 function startControllers(bin: string): void {
   const kubeconfig = `--kubeconfig=${KUBECONFIG}`;
-  start(bin, "kube-controller-manager", [
+  // Both talk to the apiserver as admin and serve nothing (secure port 0): the tests need no scrape of them.
+  const component = [
     kubeconfig,
     `--authentication-kubeconfig=${KUBECONFIG}`,
     `--authorization-kubeconfig=${KUBECONFIG}`,
     "--leader-elect=false",
     "--bind-address=127.0.0.1",
     "--secure-port=0",
+  ];
+  start(bin, "kube-controller-manager", [
+    ...component,
     `--root-ca-file=${join(PKI, "ca.crt")}`,
     `--service-account-private-key-file=${join(PKI, "sa.key")}`,
     "--use-service-account-credentials=false",
@@ -259,14 +263,7 @@ function startControllers(bin: string): void {
     "--node-monitor-grace-period=20s",
     "--concurrent-gc-syncs=5",
   ]);
-  start(bin, "kube-scheduler", [
-    kubeconfig,
-    `--authentication-kubeconfig=${KUBECONFIG}`,
-    `--authorization-kubeconfig=${KUBECONFIG}`,
-    "--leader-elect=false",
-    "--bind-address=127.0.0.1",
-    "--secure-port=0",
-  ]);
+  start(bin, "kube-scheduler", component);
   start(bin, "kwok", [
     kubeconfig,
     `--config=${writeKwokConfig(bin)}`,
