@@ -220,6 +220,19 @@ function sidecars(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
         ...(endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : []),
       ],
+      // The kubelet probes the pod IP and the gateway listens on loopback only, hence exec. On a native sidecar a
+      // startupProbe holds the trainer back until the gateway answers.
+      startupProbe: {
+        exec: {
+          command: [
+            "node",
+            "-e",
+            `fetch('http://127.0.0.1:${port}/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+          ],
+        },
+        periodSeconds: 1,
+        failureThreshold: 60,
+      },
       resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
       securityContext: {
         allowPrivilegeEscalation: false,
