@@ -6,8 +6,8 @@ import type { CollabTrainingJob, Condition, Phase, Status } from "../api/schema.
 import { childName, jobName, LABEL, type Role } from "../build/meta.ts";
 import { type BuildContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../build/pods.ts";
 import { claimName, configMap, rayService, volumeClaim } from "../build/support.ts";
-import { type ConditionInput, isTrue, setCondition } from "../status/conditions.ts";
-import { failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
+import { type ConditionInput, isTrue, removeCondition, setCondition } from "../status/conditions.ts";
+import { deletionDetail, failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
 import { BUDGET_CONDITION } from "../status/usage.ts";
 import { checkOverrides } from "../verl/check.ts";
 import { renderConfigFiles } from "../verl/files.ts";
@@ -65,17 +65,23 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   const { job, now } = observed;
   const generation = job.metadata.generation as number | undefined;
   const previous = job.status ?? {};
-  const attempt = previous.attempt ?? 0;
   // BudgetExceeded belongs to the report endpoint (one writer per field): the planner neither reads nor writes it.
   const before = ownConditions(previous.conditions);
+  // A resumed job starts a new attempt: the suspended attempt's pods may still be terminating under the same names.
+  const resumed = isTrue(before, CONDITION.suspended) && !job.spec.suspend;
+  const attempt = (previous.attempt ?? 0) + (resumed ? 1 : 0);
   let conditions: Condition[] = [...before];
   const set = (c: ConditionInput) => {
     conditions = setCondition(conditions, c, now, generation);
   };
   const result: Plan = { createTokenSecret: false, apply: [], deletePods: [], status: {}, events: [] };
-  const podsByName = new Map(observed.pods.map((p) => [p.metadata?.name as string, p]));
-  const ofAttempt = observed.pods.filter((p) => p.metadata?.labels?.[LABEL.attempt] === String(attempt));
-  result.deletePods = observed.pods
+  // Only pods this job controls count. A job deleted and created again under the same name finds the previous
+  // one's pods still terminating: they are neither its history nor free names, so it waits for them to go.
+  const mine = observed.pods.filter((p) => controllerUid(p) === job.metadata.uid);
+  const taken = new Set(observed.pods.filter((p) => !mine.includes(p)).map((p) => p.metadata?.name as string));
+  const podsByName = new Map(mine.map((p) => [p.metadata?.name as string, p]));
+  const ofAttempt = mine.filter((p) => p.metadata?.labels?.[LABEL.attempt] === String(attempt));
+  result.deletePods = mine
     .filter((p) => p.metadata?.labels?.[LABEL.attempt] !== String(attempt) && !p.metadata?.deletionTimestamp)
     .map((p) => p.metadata?.name as string);
 
@@ -105,6 +111,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
 
   if (job.spec.suspend) {
     result.deletePods.push(...unfinished(ofAttempt));
+    conditions = removeCondition(conditions, CONDITION.podsScheduled);
     set({ type: CONDITION.suspended, status: "True", reason: "Suspended", message: "spec.suspend is true" });
     set({ type: CONDITION.reconciling, status: "False", reason: "Suspended", message: "the job is suspended" });
     set({ type: CONDITION.stalled, status: "False", reason: "Suspended", message: "" });
@@ -160,6 +167,18 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     });
     return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
   }
+  // The operator deletes pods only of other attempts, of a suspended job or of a finished one: a running stage's pod
+  // on its way out was deleted or evicted by someone else, and the stage cannot go on without it.
+  const deleted = desired.map((d) => podsByName.get(d.metadata.name)).find((p) => p?.metadata?.deletionTimestamp);
+  if (deleted) {
+    set({
+      type: CONDITION.failed,
+      status: "True",
+      reason: "PodDeleted",
+      message: `${deletionDetail(deleted)}; the stage ${stage} cannot go on without it`,
+    });
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+  }
   const lostPod = lost(desired, podsByName, previous, stage, attempt);
   if (lostPod) {
     set({
@@ -186,10 +205,12 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   }
   // No pod is requested while a referenced Secret is missing: it could not start, and GPUs would sit idle.
   const blocked = secretProblems.length > 0 || specProblems.length > 0;
-  const missing = blocked ? [] : desired.filter((d) => !podsByName.has(d.metadata.name));
+  const missing = blocked ? [] : desired.filter((d) => !podsByName.has(d.metadata.name) && !taken.has(d.metadata.name));
   for (const pod of missing) result.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
 
   const existing = desired.map((d) => podsByName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
+  // Says something only about this stage's pods: a verdict on the previous stage's would mislead.
+  if (existing.length < desired.length) conditions = removeCondition(conditions, CONDITION.podsScheduled);
   const stuck = existing.map(unschedulable).find((u) => u !== undefined);
   if (stuck) {
     set({ type: CONDITION.podsScheduled, status: "False", reason: stuck.reason, message: stuck.message });
@@ -233,7 +254,7 @@ function finish(
   const generation = observed.job.metadata.generation as number | undefined;
   const failed = isTrue(conditions, CONDITION.failed);
   let next = setCondition(
-    conditions,
+    removeCondition(conditions, CONDITION.podsScheduled),
     {
       type: CONDITION.reconciling,
       status: "False",
@@ -306,6 +327,10 @@ function lost(
       const counted = seen ? seen.pending + seen.running + seen.succeeded + seen.failed : 0;
       return counted > ofRole(role).filter((o) => podsByName.has(o.metadata.name)).length;
     })?.metadata.name;
+}
+
+function controllerUid(pod: V1Pod): string | undefined {
+  return pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
 }
 
 function unfinished(pods: V1Pod[]): string[] {

@@ -32,6 +32,13 @@ export function failureDetail(pod: V1Pod, preferredContainer: string): string {
   return `pod ${name} container ${failed.name} exited with code ${t.exitCode} (${t.reason ?? "Error"})${message}${cause}`;
 }
 
+/** A pod that is going away, and why when Kubernetes said (eviction, preemption, taint, node loss). */
+export function deletionDetail(pod: V1Pod): string {
+  const disruption = pod.status?.conditions?.find((c) => c.type === "DisruptionTarget" && c.status === "True");
+  const cause = disruption ? ` (${disruption.reason}${disruption.message ? `: ${disruption.message}` : ""})` : "";
+  return `pod ${pod.metadata?.name ?? "?"} was deleted before it finished${cause}`;
+}
+
 /** The scheduler's verdict when it cannot place the pod (reason Unschedulable and its message), else undefined. */
 export function unschedulable(pod: V1Pod): { reason: string; message: string } | undefined {
   if (pod.spec?.nodeName) return undefined;

@@ -21,11 +21,21 @@ function job(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob 
   return { ...result.job, ...(status ? { status } : {}) };
 }
 
-function pod(name: string, role: string, phase: string, extra: Partial<V1Pod["status"]> = {}, attempt = 0): V1Pod {
+function pod(
+  name: string,
+  role: string,
+  phase: string,
+  extra: Partial<V1Pod["status"]> = {},
+  attempt = 0,
+  uid = "u-1",
+): V1Pod {
   return {
     metadata: {
       name,
       labels: { "collabllm.io/job-name": "job", "collabllm.io/role": role, "collabllm.io/attempt": String(attempt) },
+      ownerReferences: [
+        { apiVersion: "collabllm.io/v1alpha1", kind: "CollabTrainingJob", name: "job", uid, controller: true },
+      ],
     },
     spec: { containers: [], nodeName: "node-1" },
     status: { phase, ...extra },

@@ -21,13 +21,20 @@ function twoNodeJob(status?: Status): CollabTrainingJob {
   return { ...result.job, ...(status ? { status } : {}) };
 }
 
+const OWNER = {
+  apiVersion: "collabllm.io/v1alpha1",
+  kind: "CollabTrainingJob",
+  name: "job",
+  uid: "u-1",
+  controller: true,
+};
 const labels = (role: string) => ({
   "collabllm.io/job-name": "job",
   "collabllm.io/role": role,
   "collabllm.io/attempt": "0",
 });
 const pod = (name: string, role: string, phase: string, meta: Partial<NonNullable<V1Pod["metadata"]>> = {}): V1Pod => ({
-  metadata: { name, labels: labels(role), ...meta },
+  metadata: { name, labels: labels(role), ownerReferences: [OWNER], ...meta },
   spec: { containers: [], nodeName: `node-of-${name}` },
   status: { phase },
 });
@@ -75,13 +82,38 @@ describe("a pod lost without a terminal phase", () => {
     expect(podsApplied(p)).toEqual(["job-a0-worker-1"]);
   });
 
-  it("does not count pods on their way out, so a resumed job re-creates the ones it deleted when suspended", () => {
-    const terminating = pod("job-a0-worker-1", "worker", "Running", { deletionTimestamp: new Date() });
-    const resumed = run(twoNodeJob({ phase: "Suspended", attempt: 0 }), [prepared, head, terminating]);
-    expect(resumed.status.roles?.find((r) => r.name === "worker")?.running).toBe(0);
-    const p = run(written(twoNodeJob(), resumed), [prepared, head]);
+  it("starts a new attempt on resume, whatever the suspended attempt's pods are still doing", () => {
+    const suspendedCondition = {
+      type: "Suspended",
+      status: "True" as const,
+      reason: "Suspended",
+      message: "",
+      lastTransitionTime: "2026-11-22T09:00:00Z",
+    };
+    const terminating = pod("job-a0-worker-1", "worker", "Failed", { deletionTimestamp: new Date() });
+    const datasetReady = { ...suspendedCondition, type: "DatasetReady", reason: "Prepared" };
+    const p = run(
+      twoNodeJob({ phase: "Suspended", attempt: 0, stage: "Training", conditions: [suspendedCondition, datasetReady] }),
+      [prepared, head, terminating],
+    );
     expect(failed(p)).toBeUndefined();
-    expect(podsApplied(p)).toEqual(["job-a0-worker-1"]);
+    expect(p.status.attempt).toBe(1);
+    expect(podsApplied(p)).toEqual(["job-a1-head", "job-a1-worker-1"]);
+    expect(p.deletePods.sort()).toEqual(["job-a0-head", "job-a0-prepare"]); // the old attempt goes, finished or not
+  });
+
+  it("fails the job when someone else deletes a running stage's pod, naming the pod and the cause", () => {
+    const evicted = pod("job-a0-worker-1", "worker", "Running", { deletionTimestamp: new Date() });
+    evicted.status = {
+      phase: "Running",
+      conditions: [
+        { type: "DisruptionTarget", status: "True", reason: "EvictionByEvictionAPI", message: "Eviction API" },
+      ],
+    };
+    const p = run(twoNodeJob({ phase: "Training", attempt: 0 }), [prepared, head, evicted]);
+    expect(failed(p)).toMatchObject({ reason: "PodDeleted" });
+    expect(failed(p)?.message).toContain("pod job-a0-worker-1 was deleted before it finished (EvictionByEvictionAPI");
+    expect(podsApplied(p)).toEqual([]);
   });
 
   it("names the node when a pod failed through a disruption", () => {
