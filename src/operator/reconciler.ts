@@ -40,6 +40,8 @@ export class JobReconciler implements Reconciler {
   readonly #ctx: BuildContext;
   readonly #events: EventRecorder;
   readonly #now: () => Date;
+  /** Each job as this process's last status write returned it: read-your-writes over a cache that may lag. */
+  readonly #written = new Map<string, KubernetesObject>();
 
   constructor(opts: {
     kc: KubeConfig;
@@ -57,7 +59,9 @@ export class JobReconciler implements Reconciler {
 
   async reconcile(key: ObjectKey, signal: AbortSignal, logger: Logger): Promise<ReconcileResult | undefined> {
     const caches = this.#caches();
-    const raw = caches.jobs.get(key.namespace, key.name);
+    const id = `${key.namespace}/${key.name}`;
+    const raw = fresher(caches.jobs.get(key.namespace, key.name), this.#written.get(id));
+    if (raw !== this.#written.get(id)) this.#written.delete(id);
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
     const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
@@ -105,7 +109,7 @@ export class JobReconciler implements Reconciler {
       logger.info({ child: name }, "deleted pod");
     }
     if (!sameOwnedStatus(job.status, p.status)) {
-      await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal });
+      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
     }
     for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
     return undefined;
@@ -152,6 +156,23 @@ export class JobReconciler implements Reconciler {
     );
     void this.#events.record(raw, "Warning", "InvalidSpec", message);
   }
+}
+
+/**
+ * The newer of the cached job and the one our last status write returned. The cache can lag behind our own write (the
+ * job's watch event may come after a pod's): a reconcile on the older status would decide again what the last one
+ * already decided, and differently (say, a second pod "lost" that the first reconcile deleted). As client-go's
+ * IntegerResourceVersionMutationCache, resourceVersions are compared as integers (etcd revisions); anything else,
+ * a different uid, or a cache as new as the write, and the cache wins.
+ */
+export function fresher(
+  cached: KubernetesObject | undefined,
+  written: KubernetesObject | undefined,
+): KubernetesObject | undefined {
+  if (!cached || !written || written.metadata?.uid !== cached.metadata?.uid) return cached;
+  const mine = Number(written.metadata?.resourceVersion);
+  const theirs = Number(cached.metadata?.resourceVersion);
+  return Number.isSafeInteger(mine) && Number.isSafeInteger(theirs) && mine > theirs ? written : cached;
 }
 
 function jobRef(key: ObjectKey) {
