@@ -12,6 +12,7 @@ import { childMeta, childName } from "../build/meta.ts";
 import { TOKEN_KEY } from "../build/support.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
 import { patchStatus, request, statusCode } from "../runtime/index.ts";
+import { sameData } from "../status/json.ts";
 import {
   BUDGET_CONDITION,
   budgetConditions,
@@ -24,6 +25,8 @@ import type { Caches } from "./reconciler.ts";
 
 export const PROGRESS_MANAGER = "collab-operator-progress";
 const MAX_BODY = 64 * 1024;
+/** Gateway processes (pod × role × restart) one job's ledger keeps; far above any real job, well below 1 MiB. */
+const MAX_LEDGER_ENTRIES = 2000;
 const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/report$/;
 
 class HttpError extends Error {
@@ -46,6 +49,9 @@ export function createReportServer(opts: ReportServerOptions): Server {
   const queues = new Map<string, Promise<unknown>>();
   return createServer((req, res) => {
     const reply = (status: number, body: unknown) => {
+      // An answer given before the body was read (a wrong token) still drains it: closing a socket with unread
+      // data makes the kernel send a reset, and the client would see that instead of the status.
+      if (!req.complete) req.resume();
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
@@ -57,17 +63,20 @@ export function createReportServer(opts: ReportServerOptions): Server {
       .catch(() => undefined)
       .then(() => handle(opts, req, namespace, name));
     queues.set(key, run);
-    run.then(
-      (body) => reply(200, body),
-      (err: unknown) => {
-        if (err instanceof HttpError) return reply(err.status, { error: err.message });
-        opts.logger.error({ err, namespace, name }, "report failed");
-        reply(500, { error: "internal error" });
-      },
-    );
-    void run.finally(() => {
-      if (queues.get(key) === run) queues.delete(key);
-    });
+    // One handled chain: a second branch off `run` (say, run.finally) would re-reject unhandled on every error
+    // answer, and Node ends the process on an unhandled rejection.
+    void run
+      .then(
+        (body) => reply(200, body),
+        (err: unknown) => {
+          if (err instanceof HttpError) return reply(err.status, { error: err.message });
+          opts.logger.error({ err, namespace, name }, "report failed");
+          reply(500, { error: "internal error" });
+        },
+      )
+      .then(() => {
+        if (queues.get(key) === run) queues.delete(key);
+      });
   });
 }
 
@@ -80,13 +89,20 @@ async function handle(
   const caches = opts.caches();
   // A standby replica runs no caches: the gateway retries, and reaches the leader sooner or later.
   if (!caches.jobs.hasSynced() || !caches.secrets.hasSynced()) throw new HttpError(503, "not serving: not the leader");
+  // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
+  authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
-  authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   const report = parseReport(await readBody(req));
   const parsed = CollabTrainingJob.safeParse(raw);
   if (!parsed.success) throw new HttpError(409, "the job's spec is invalid; see its Stalled condition");
   const job = parsed.data;
+  // The token is the job's, and so is every process holding it, the trainer included (which may run model-written
+  // code): a report may only speak for one of the job's own pods, so the ledger stays bounded by them.
+  const pod = caches.pods.get(namespace, report.pod);
+  if (!pod || pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid !== job.metadata.uid) {
+    throw new HttpError(403, `${report.pod} is not a pod of this job`);
+  }
 
   const ledger = await recordUsage(
     opts.kc,
@@ -105,15 +121,16 @@ async function handle(
     job.metadata.generation as number | undefined,
   );
   const progress = report.progress ? progressStatus(report.progress) : previous.progress;
+  // Everything this writer owns, as it should be and as it is: SSA removes what the writer stops sending (so a
+  // BudgetExceeded goes with the budget), and an unchanged status is not written at all.
   const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
+  const owned = (previous.conditions ?? []).filter((c) => c.type === BUDGET_CONDITION);
   const current = {
     usage: previous.usage,
     ...(previous.progress ? { progress: previous.progress } : {}),
-    ...(conditions.length > 0
-      ? { conditions: (previous.conditions ?? []).filter((c) => c.type === BUDGET_CONDITION) }
-      : {}),
+    ...(owned.length > 0 ? { conditions: owned } : {}),
   };
-  if (JSON.stringify(current) !== JSON.stringify(status)) {
+  if (!sameData(current, status)) {
     await patchStatus(opts.kc, { apiVersion: API_VERSION, kind: KIND, namespace, name }, status, PROGRESS_MANAGER);
   }
   return { budgetExceeded: conditions.some((c) => c.status === "True") };
@@ -134,14 +151,16 @@ function readBody(req: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(new HttpError(413, `report larger than ${MAX_BODY} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= MAX_BODY) chunks.push(chunk);
+      // Past the limit the rest is read and dropped, so the client hears 413 rather than a reset; only a sender
+      // that goes on far beyond it loses the connection.
+      else if (size > 16 * MAX_BODY) req.destroy();
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () =>
+      size > MAX_BODY
+        ? reject(new HttpError(413, `report larger than ${MAX_BODY} bytes`))
+        : resolve(Buffer.concat(chunks).toString("utf8")),
+    );
     req.on("error", reject);
   });
 }
@@ -169,7 +188,12 @@ async function recordUsage(
 ): Promise<Record<string, string>> {
   const name = childName.usage(job.metadata.name as string);
   const namespace = job.metadata.namespace as string;
-  const entry = { [ledgerKey(report)]: ledgerEntry(report) };
+  const key = ledgerKey(report);
+  const entry = { [key]: ledgerEntry(report) };
+  if (existing?.data && existing.data[key] === entry[key]) return existing.data; // nothing new: no write
+  if (existing && !(key in (existing.data ?? {})) && Object.keys(existing.data ?? {}).length >= MAX_LEDGER_ENTRIES) {
+    throw new HttpError(429, `the usage ledger holds ${MAX_LEDGER_ENTRIES} gateway processes already`);
+  }
   if (!existing) {
     // Created once with POST (never applied): an apply that found the ConfigMap could drop keys it set before.
     const body = { apiVersion: "v1", kind: "ConfigMap", metadata: childMeta(job, name), data: entry };

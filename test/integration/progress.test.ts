@@ -117,16 +117,58 @@ describe("progress and usage reported by a gateway", () => {
     expect(JSON.stringify(metered.status)).not.toContain("sk-upstream-secret");
   });
 
-  it("refuses reports without the job's token", async () => {
+  it("takes reports only from the job's own pods, with the job's own token", async () => {
     const ns = await testNamespace("report-auth");
     operator = startOperator(ns);
-    await createJob(ns, "job");
-    await jobToken(ns);
-    const url = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
-    const res = await eventually("an answer from a synced operator", async () => {
-      const r = await fetch(url, { method: "POST", headers: { authorization: "Bearer wrong" }, body: "{}" });
+    await createJob(ns, "a");
+    await createJob(ns, "b");
+    await waitRunning(ns, "a-a0-prepare");
+    const tokenOf = async (job: string) => {
+      const secret = await eventually("token", () =>
+        core.readNamespacedSecret({ namespace: ns, name: `${job}-token` }),
+      );
+      return Buffer.from(secret.data?.token ?? "", "base64").toString();
+    };
+    const [tokenA, tokenB] = [await tokenOf("a"), await tokenOf("b")];
+    const port = await operator.reportPort();
+    const post = (job: string, token: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${port}/v1/namespaces/${ns}/collabtrainingjobs/${job}/report`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+    const report = (pod: string) => ({
+      pod,
+      role: "judge",
+      startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
+      startedAt: "2026-11-22T10:00:00Z",
+      sentAt: "2026-11-22T10:00:01Z",
+      usage: {
+        judge: {
+          requests: 1,
+          promptTokens: 1,
+          completionTokens: 1,
+          rateLimited: 0,
+          retries: 0,
+          errors: 0,
+          cacheHits: 0,
+        },
+      },
+      budgetTokens: 0,
+      budgetExceeded: false,
+    });
+    // A synced operator answers; until then 503.
+    const ok = await eventually("a synced operator", async () => {
+      const r = await post("a", tokenA, report("a-a0-prepare"));
       return r.status === 503 ? undefined : r;
     });
-    expect(res.status).toBe(401);
+    expect(ok.status).toBe(200);
+    expect((await post("b", tokenA, report("b-a0-prepare"))).status).toBe(401); // job a's token on job b
+    expect((await post("a", "wrong", report("a-a0-prepare"))).status).toBe(401);
+    expect((await post("nope", tokenB, report("a-a0-prepare"))).status).toBe(401); // no probing for job names
+    expect((await post("a", tokenA, report("b-a0-prepare"))).status).toBe(403); // another job's pod
+    expect((await post("a", tokenA, report("made-up"))).status).toBe(403);
+    expect((await post("a", tokenA, "x".repeat(70_000))).status).toBe(413);
+    expect((await post("a", tokenA, { pod: 1 })).status).toBe(400);
   });
 });
