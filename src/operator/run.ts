@@ -222,9 +222,27 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         labelSelector: CHILD_SELECTOR,
         toKeys: ownerKey,
       },
-      { name: `secrets${suffix}`, listPath: path(ns, "/api/v1", "secrets"), toKeys: referencing },
+      {
+        name: `secrets${suffix}`,
+        listPath: path(ns, "/api/v1", "secrets"),
+        transform: keysOnlyUnlessOurs,
+        toKeys: referencing,
+      },
     ];
   });
+}
+
+/**
+ * The operator needs only the key names of its users' Secrets (does the referenced key exist?): their values are
+ * dropped before caching, so they never sit in its memory. Its own token Secrets keep their value, which the report
+ * endpoint compares bearer tokens against.
+ */
+export function keysOnlyUnlessOurs(obj: KubernetesObject): KubernetesObject {
+  const secret = obj as KubernetesObject & { data?: Record<string, string>; stringData?: Record<string, string> };
+  const ours = Object.entries(MANAGED_BY).every(([k, v]) => secret.metadata?.labels?.[k] === v);
+  if (ours) return secret;
+  const { data, stringData: _never, ...rest } = secret;
+  return { ...rest, data: Object.fromEntries(Object.keys(data ?? {}).map((k) => [k, ""])) } as KubernetesObject;
 }
 
 /** One kind's cache across the watched namespaces (a single cache when watching all). */

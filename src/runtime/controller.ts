@@ -35,6 +35,8 @@ export interface WatchSpec {
   /** Collection path to LIST and WATCH, e.g. /api/v1/pods or /apis/g/v1/namespaces/ns/things. */
   listPath: string;
   labelSelector?: string;
+  /** Applied to every object before it is cached (the informer's transform). */
+  transform?: (obj: KubernetesObject) => KubernetesObject;
   /** Which reconcile keys a change to `obj` concerns; e.g. a child maps to its owner through a label. */
   toKeys: (obj: KubernetesObject) => ObjectKey[];
 }
@@ -93,6 +95,7 @@ export class Controller {
         metrics: this.#metrics,
         resyncMs: opts.resyncMs,
         watchdogMs: opts.watchdogMs,
+        transform: spec.transform,
         clock: this.#clock,
       });
       informer.on((event, obj, old) => {

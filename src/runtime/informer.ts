@@ -41,6 +41,8 @@ export interface InformerOptions {
   /** Retry delay after errors: base doubling to max. Default 1 s -> 30 s. */
   backoff?: { baseMs: number; maxMs: number };
   clock?: Clock;
+  /** Applied to every object before it is cached, e.g. to keep only what the controller needs of it. */
+  transform?: (obj: KubernetesObject) => KubernetesObject;
 }
 
 type Outcome = { reason: "closed" | "gone" | "watchdog" | "resync" | "stopped" } | { reason: "error"; error: unknown };
@@ -53,7 +55,7 @@ interface WatchEvent {
 const PAGE = 500;
 
 export class Informer implements Cache {
-  readonly #o: Required<Omit<InformerOptions, "labelSelector">> & { labelSelector?: string };
+  readonly #o: ReturnType<typeof withDefaults>;
   readonly #store = new Store();
   readonly #handlers: InformerHandler[] = [];
   readonly #watch: Watch;
@@ -77,6 +79,10 @@ export class Informer implements Cache {
 
   on(handler: InformerHandler): void {
     this.#handlers.push(handler);
+  }
+
+  #transform(obj: KubernetesObject): KubernetesObject {
+    return this.#o.transform ? this.#o.transform(obj) : obj;
   }
 
   hasSynced(): boolean {
@@ -113,6 +119,9 @@ export class Informer implements Cache {
     this.#endWatch?.({ reason: "stopped" });
     await this.#loop;
     this.#loop = undefined;
+    // A stopped cache is no cache: readers (say, a replica that lost leadership) must not act on a frozen world.
+    this.#synced = false;
+    this.#store.replace([]);
   }
 
   #scheduleResync(): void {
@@ -166,7 +175,7 @@ export class Informer implements Cache {
       });
       // List items of built-in kinds come without apiVersion/kind; watch events carry them. Keep the cache uniform.
       const kind = page.kind?.replace(/List$/, "");
-      for (const item of page.items ?? []) items.push({ apiVersion: page.apiVersion, kind, ...item });
+      for (const item of page.items ?? []) items.push(this.#transform({ apiVersion: page.apiVersion, kind, ...item }));
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? "";
     } while (cont);
@@ -212,11 +221,12 @@ export class Informer implements Cache {
           return;
         }
         if (type === "ADDED" || type === "MODIFIED") {
-          const change = this.#store.upsert(obj);
+          const change = this.#store.upsert(this.#transform(obj));
           if (change) this.#emit(change.type, change.obj, change.old);
         } else if (type === "DELETED") {
-          const change = this.#store.remove(obj);
-          if (change) this.#emit("delete", obj, change.old);
+          const gone = this.#transform(obj);
+          const change = this.#store.remove(gone);
+          if (change) this.#emit("delete", gone, change.old);
         }
         const rv = obj.metadata?.resourceVersion;
         if (rv) this.#rv = rv;
