@@ -21,6 +21,7 @@ import {
   statusCode,
 } from "../runtime/index.ts";
 import { setCondition } from "../status/conditions.ts";
+import { sameData } from "../status/json.ts";
 import { CONDITION, type OwnedStatus, ownConditions, plan, secretReferences } from "./plan.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
@@ -186,13 +187,5 @@ function ownedPart(status: Status | undefined): OwnedStatus {
 
 /** Compares as JSON so undefined fields and key order do not count as a change. */
 function sameOwnedStatus(current: Status | undefined, next: OwnedStatus): boolean {
-  return canonical(ownedPart(current)) === canonical(next);
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
-      : v,
-  );
+  return sameData(ownedPart(current), next);
 }
