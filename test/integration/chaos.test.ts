@@ -4,7 +4,9 @@
 // and what `kubectl describe` tells the user. Every test that changes the cluster restores it in `finally`.
 //
 // The idle-writes test reads apiserver_request_total, which has no namespace label: it assumes no other test writes
-// to the cluster during its minute (integration files run one at a time: fileParallelism is false).
+// to the cluster during its minute (integration files run one at a time: fileParallelism is false). Someone else's
+// tests on the same cluster fail it (seen: PATCH events 404 from the controllers' event folding in namespaces being
+// deleted); run it alone.
 import { execFileSync } from "node:child_process";
 import {
   CoordinationV1Api,
@@ -152,6 +154,12 @@ describe("operator chaos", () => {
     const settled = await resyncs(operator);
     await eventually("a resync after settling", async () => (await resyncs(operator)) > settled, 30_000);
 
+    // Quiet cluster: the namespaces of the test file before this one may still be emptied by the namespace controller.
+    await eventually(
+      "no namespace terminating",
+      async () => (await core.listNamespace()).items.every((n) => n.status?.phase !== "Terminating"),
+      120_000,
+    );
     const before = await writeCounts();
     const reconcilesBefore = await reconciles(operator);
     const resyncsBefore = await resyncs(operator);
