@@ -17,7 +17,7 @@ import {
   type V1Pod,
   Watch,
 } from "@kubernetes/client-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { apiGet, binaries, KUBECONFIG, kubectl, restart, up } from "../cluster/cluster.ts";
 import { FLEET, nodeObject } from "../cluster/fleet.ts";
@@ -35,16 +35,6 @@ import {
   waitForPhase,
   waitRunning,
 } from "./operator.ts";
-
-const operators: OperatorProcess[] = [];
-const start = (...args: Parameters<typeof startOperator>) => {
-  const op = startOperator(...args);
-  operators.push(op);
-  return op;
-};
-afterEach(async () => {
-  for (const op of operators.splice(0)) await op.stop("SIGKILL");
-});
 
 const coordination = kc.makeApiClient(CoordinationV1Api);
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name ?? "").sort();
@@ -135,7 +125,7 @@ async function nodeReady(name: string): Promise<boolean> {
 describe("operator chaos", () => {
   it("an idle Training job causes zero API writes over a minute of resyncs", async () => {
     const ns = await testNamespace("idle");
-    const operator = start(ns, { resyncSeconds: 5 });
+    const operator = startOperator(ns, { resyncSeconds: 5 });
     await createJob(ns, "job", { spec: TWO_NODES });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -195,7 +185,7 @@ describe("operator chaos", () => {
     const ns = await testNamespace("kill");
     for (const round of [0, 1, 2]) {
       const name = `job${round}`;
-      let operator = start(ns);
+      let operator = startOperator(ns);
       await createJob(ns, name, { spec: FOUR_NODES });
       let seenAtKill = -1;
       const stopWatch = await watchPods(ns, (pod) => {
@@ -217,7 +207,7 @@ describe("operator chaos", () => {
       seenAtKill = training.length;
       console.log(`round ${round}: ${seenAtKill} of 4 training pods existed when the operator died`);
 
-      operator = start(ns);
+      operator = startOperator(ns);
       const expected = [`${name}-a0-head`, `${name}-a0-prepare`, ...[1, 2, 3].map((r) => `${name}-a0-worker-${r}`)];
       await eventually(
         "the 4 training pods",
@@ -257,12 +247,12 @@ describe("operator chaos", () => {
 
   it("with two replicas only the leader writes; the standby takes over after SIGKILL and at once after SIGTERM", async () => {
     const ns = await testNamespace("ha");
-    const a = start(ns, { leaderElect: true, identity: "a" });
+    const a = startOperator(ns, { leaderElect: true, identity: "a" });
     const firstHolder = await eventually("a leads", async () => {
       const holder = await leaseHolder(ns);
       return holder?.startsWith("a_") ? holder : undefined;
     });
-    const b = start(ns, { leaderElect: true, identity: "b" });
+    const b = startOperator(ns, { leaderElect: true, identity: "b" });
     await eventually("b serving", async () => logLines(b, "serving /healthz, /readyz and /metrics").length > 0);
     await createJob(ns, "job", { spec: TWO_NODES });
     await waitRunning(ns, "job-a0-prepare");
@@ -298,7 +288,7 @@ describe("operator chaos", () => {
     });
 
     // Graceful: a comes back as the standby; SIGTERM makes b drain and release the lease, and a takes it at once.
-    const a2 = start(ns, { leaderElect: true, identity: "a" });
+    const a2 = startOperator(ns, { leaderElect: true, identity: "a" });
     await eventually("a2 serving", async () => logLines(a2, "serving /healthz, /readyz and /metrics").length > 0);
     expect(await leaseHolder(ns)).toBe(bHolder);
     expect(logLines(a2, "applied")).toEqual([]);
@@ -322,7 +312,7 @@ describe("operator chaos", () => {
 
   it("keeps reconciling after the apiserver restarts under it", async () => {
     const ns = await testNamespace("apiserver");
-    const operator = start(ns, { leaderElect: true, identity: "solo" });
+    const operator = startOperator(ns, { leaderElect: true, identity: "solo" });
     await createJob(ns, "before");
     await waitRunning(ns, "before-a0-prepare");
     await waitForPhase(ns, "before", "Preparing");
@@ -343,7 +333,7 @@ describe("operator chaos", () => {
 
   it("fails a job whose training pod's node is deleted, naming the pod, and frees the other GPUs", async () => {
     const ns = await testNamespace("node");
-    const operator = start(ns);
+    const operator = startOperator(ns);
     await createJob(ns, "job", { spec: TWO_NODES });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -386,7 +376,7 @@ describe("operator chaos", () => {
 
   it("fails a job whose training pod is force-deleted (gone without a Failed phase) instead of re-creating it", async () => {
     const ns = await testNamespace("lost");
-    start(ns);
+    startOperator(ns);
     await createJob(ns, "job", { spec: TWO_NODES });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -407,7 +397,7 @@ describe("operator chaos", () => {
 
   it("kubectl describe ctj shows the pods made, the stage transitions and the failure", async () => {
     const ns = await testNamespace("describe");
-    start(ns);
+    startOperator(ns);
     await createJob(ns, "job");
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await finishPod(ns, "job-a0-head", "Failed", 3);

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
+import { afterEach } from "vitest";
 import { API_VERSION, GROUP, KIND, PLURAL, type Status, VERSION } from "../../src/api/schema.ts";
 import { KUBECONFIG, ROOT } from "../cluster/cluster.ts";
 import { validJob } from "../fixtures/invalid-jobs.ts";
@@ -19,6 +20,11 @@ export interface OperatorProcess {
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
+});
+const started: OperatorProcess[] = [];
+// Registered once per test file (modules are isolated per file): every operator a test started stops after it.
+afterEach(async () => {
+  for (const op of started.splice(0)) await op.stop("SIGKILL");
 });
 
 export function startOperator(
@@ -54,7 +60,7 @@ export function startOperator(
   child.stderr?.on("data", (d) => {
     output += d;
   });
-  return {
+  const op: OperatorProcess = {
     child,
     logs: () => output,
     reportPort: () =>
@@ -70,6 +76,8 @@ export function startOperator(
       running.delete(child);
     },
   };
+  started.push(op);
+  return op;
 }
 
 export const jobApi = { group: GROUP, version: VERSION, plural: PLURAL };

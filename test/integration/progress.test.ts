@@ -11,20 +11,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { core, testNamespace } from "./kube.ts";
-import {
-  condition,
-  createJob,
-  eventually,
-  finishPod,
-  getJob,
-  type OperatorProcess,
-  startOperator,
-  waitRunning,
-} from "./operator.ts";
+import { condition, createJob, eventually, finishPod, getJob, startOperator, waitRunning } from "./operator.ts";
 
 const RECORDED = readFileSync(join(ROOT, "test/unit/gateway/testdata/verl-console.log"), "utf8").split("\n");
 
-let operator: OperatorProcess | undefined;
 let gateway: ChildProcess | undefined;
 let upstream: FakeUpstream | undefined;
 afterEach(async () => {
@@ -33,10 +23,8 @@ afterEach(async () => {
     await once(gateway, "exit");
   }
   await upstream?.close();
-  await operator?.stop();
   gateway = undefined;
   upstream = undefined;
-  operator = undefined;
 });
 
 async function freePort(): Promise<number> {
@@ -55,7 +43,7 @@ async function jobToken(namespace: string): Promise<string> {
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
     const ns = await testNamespace("progress");
-    operator = startOperator(ns);
+    const operator = startOperator(ns);
     await createJob(ns, "job", { spec: { budget: { maxTokens: 30 } } });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -119,7 +107,7 @@ describe("progress and usage reported by a gateway", () => {
 
   it("takes reports only from the job's own pods, with the job's own token", async () => {
     const ns = await testNamespace("report-auth");
-    operator = startOperator(ns);
+    const operator = startOperator(ns);
     await createJob(ns, "a");
     await createJob(ns, "b");
     await waitRunning(ns, "a-a0-prepare");

@@ -3,7 +3,7 @@
 // garbage collection on deletion.
 import { execFileSync } from "node:child_process";
 import type { V1Pod } from "@kubernetes/client-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { binaries, KUBECONFIG } from "../cluster/cluster.ts";
 import { HOPPER_PRODUCT } from "../cluster/fleet.ts";
 import { core, testNamespace } from "./kube.ts";
@@ -15,24 +15,17 @@ import {
   finishPod,
   getJob,
   listPods,
-  type OperatorProcess,
   startOperator,
   waitForPhase,
   waitRunning,
 } from "./operator.ts";
-
-let operator: OperatorProcess | undefined;
-afterEach(async () => {
-  await operator?.stop();
-  operator = undefined;
-});
 
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name).sort();
 
 describe("CollabTrainingJob reconciler", () => {
   it("runs Preparing, FineTuning and Training in order and succeeds when the head does", async () => {
     const ns = await testNamespace("stages");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "job", {
       spec: {
         sft: { enabled: true },
@@ -96,7 +89,7 @@ describe("CollabTrainingJob reconciler", () => {
 
   it("builds GPU pods the way the design says", async () => {
     const ns = await testNamespace("pods");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "job", { spec: { resources: { gpuProduct: HOPPER_PRODUCT } } });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     const head = await waitRunning(ns, "job-a0-head");
@@ -150,7 +143,7 @@ describe("CollabTrainingJob reconciler", () => {
 
   it("fails the job with the pod, container, exit code and reason, and frees the other GPUs", async () => {
     const ns = await testNamespace("fail");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "job", { spec: { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } } });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -169,7 +162,7 @@ describe("CollabTrainingJob reconciler", () => {
 
   it("waits for a missing Secret without requesting a GPU, then proceeds by itself", async () => {
     const ns = await testNamespace("secret");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "job", {}, false);
     const waiting = await eventually("SecretsReady False", async () => {
       const job = await getJob(ns, "job");
@@ -195,7 +188,7 @@ describe("CollabTrainingJob reconciler", () => {
 
   it("keeps running pods when a referenced Secret is deleted, and says so", async () => {
     const ns = await testNamespace("secret-gone");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "job");
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
@@ -210,7 +203,7 @@ describe("CollabTrainingJob reconciler", () => {
 
   it("deletes every child with the job and keeps the volume unless told otherwise", async () => {
     const ns = await testNamespace("gc");
-    operator = startOperator(ns);
+    startOperator(ns);
     await createJob(ns, "kept");
     await createJob(ns, "dropped", { spec: { storage: { size: "10Gi", reclaimPolicy: "Delete" } } });
     await waitRunning(ns, "kept-a0-prepare");

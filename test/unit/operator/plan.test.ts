@@ -3,11 +3,10 @@ import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
 import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
-import { type Observed, type Plan, plan } from "../../../src/operator/plan.ts";
-import { renderConfigFiles } from "../../../src/verl/files.ts";
+import { type Plan, plan } from "../../../src/operator/plan.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
+import { NOW, world } from "./world.ts";
 
-const NOW = "2026-11-22T10:00:00Z";
 const LATER = "2026-11-22T11:00:00Z";
 
 function job(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob {
@@ -39,21 +38,6 @@ function pod(
     },
     spec: { containers: [], nodeName: "node-1" },
     status: { phase, ...extra },
-  };
-}
-
-/** A world in which every child the job needs exists, with the given pods. */
-function world(j: CollabTrainingJob, pods: V1Pod[] = [], overrides: Partial<Observed> = {}): Observed {
-  return {
-    job: j,
-    pods,
-    secretKeys: { "llm-keys": ["OPENAI_API_KEY"] },
-    configMapData: renderConfigFiles(j.spec, { jobName: "job" }),
-    serviceExists: true,
-    tokenSecretExists: true,
-    volumeClaimExists: true,
-    now: NOW,
-    ...overrides,
   };
 }
 

@@ -4,11 +4,10 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, Status } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
-import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
-import { type Observed, type Plan, plan } from "../../../src/operator/plan.ts";
+import type { Plan } from "../../../src/operator/plan.ts";
 import { failureDetail } from "../../../src/status/pods.ts";
-import { renderConfigFiles } from "../../../src/verl/files.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
+import { planWorld } from "./world.ts";
 
 function twoNodeJob(status?: Status): CollabTrainingJob {
   const base = validJob("job");
@@ -43,19 +42,7 @@ const prepared = pod("job-a0-prepare", "prepare", "Succeeded");
 const head = pod("job-a0-head", "head", "Running");
 const worker = pod("job-a0-worker-1", "worker", "Running");
 
-const run = (j: CollabTrainingJob, pods: V1Pod[]): Plan => {
-  const observed: Observed = {
-    job: j,
-    pods,
-    secretKeys: { "llm-keys": ["OPENAI_API_KEY"] },
-    configMapData: renderConfigFiles(j.spec, { jobName: "job" }),
-    serviceExists: true,
-    tokenSecretExists: true,
-    volumeClaimExists: true,
-    now: "2026-11-22T10:00:00Z",
-  };
-  return plan(observed, DEFAULT_BUILD_CONTEXT);
-};
+const run = (j: CollabTrainingJob, pods: V1Pod[]): Plan => planWorld(j, pods);
 /** The job after the plan's status was written, as the next reconcile reads it. */
 const written = (j: CollabTrainingJob, p: Plan) => ({ ...j, status: p.status });
 const failed = (p: Plan) => p.status.conditions?.find((c) => c.type === "Failed");
