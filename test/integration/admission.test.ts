@@ -62,27 +62,29 @@ describe("admission by the real apiserver", () => {
     expect(zod.ok ? [] : zod.errors.map((e) => e.field)).toContain(field);
   });
 
+  /** Creates a valid job, changes its stored spec, and sends it back: the update's outcome. */
+  async function createThenUpdate(name: string, change: (spec: Record<string, any>) => void) {
+    const stored = (await custom.createNamespacedCustomObject({
+      ...objects,
+      namespace: ns,
+      body: validJob(name),
+    })) as Manifest & {
+      spec: Record<string, any>;
+    };
+    change(stored.spec);
+    return custom.replaceNamespacedCustomObject({ ...objects, namespace: ns, name, body: stored }).then(
+      (updated) => ({ updated: updated as Manifest & { spec: Record<string, any> }, error: undefined }),
+      (error: unknown) => ({ updated: undefined, error }),
+    );
+  }
+
   it.each([
     { field: "spec.model", change: (s: Record<string, any>) => (s.model = "Qwen/Qwen2.5-14B-Instruct") },
     { field: "spec.rl", change: (s: Record<string, any>) => (s.rl = { batchSize: 32 }) },
     { field: "spec.resources", change: (s: Record<string, any>) => (s.resources = { nodes: 2 }) },
     { field: "spec.storage", change: (s: Record<string, any>) => (s.storage = { size: "2Ti" }) },
   ])("refuses to change $field after creation", async ({ field, change }) => {
-    const job = validJob(`immutable-${field.split(".")[1]}`);
-    const created = (await custom.createNamespacedCustomObject({
-      ...objects,
-      namespace: ns,
-      body: job,
-    })) as Manifest & {
-      spec: Record<string, any>;
-    };
-    change(created.spec);
-    const error = await custom
-      .replaceNamespacedCustomObject({ ...objects, namespace: ns, name: job.metadata.name as string, body: created })
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const { error } = await createThenUpdate(`immutable-${field.split(".")[1]}`, change);
     const status = apiStatus(error);
     expect(status.code).toBe(422);
     expect(status.message).toContain(field);
@@ -90,22 +92,12 @@ describe("admission by the real apiserver", () => {
   });
 
   it("lets a running job be suspended and its budget raised", async () => {
-    const job = validJob("mutable");
-    const created = (await custom.createNamespacedCustomObject({
-      ...objects,
-      namespace: ns,
-      body: job,
-    })) as Manifest & {
-      spec: Record<string, any>;
-    };
-    created.spec.suspend = true;
-    created.spec.budget = { maxTokens: 1000 };
-    const replaced = (await custom.replaceNamespacedCustomObject({
-      ...objects,
-      namespace: ns,
-      name: "mutable",
-      body: created,
-    })) as Manifest & { spec: Record<string, any> };
-    expect(replaced.spec.suspend).toBe(true);
+    const { updated, error } = await createThenUpdate("mutable", (spec) => {
+      spec.suspend = true;
+      spec.budget = { maxTokens: 1000 };
+    });
+    expect(error).toBeUndefined();
+    expect(updated?.spec.suspend).toBe(true);
+    expect(updated?.spec.budget).toEqual({ maxTokens: 1000 });
   });
 });
