@@ -171,6 +171,14 @@ function jobsByPhase(registry: Registry, jobs: () => Cache): void {
   });
 }
 
+/** Cache name -> core/v1 resource of each kind of child the operator labels. */
+const CHILD_RESOURCES = {
+  pods: "pods",
+  configMaps: "configmaps",
+  services: "services",
+  volumeClaims: "persistentvolumeclaims",
+} as const;
+
 const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
@@ -203,25 +211,13 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
         toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
       },
-      { name: `pods${suffix}`, listPath: path(ns, "/api/v1", "pods"), labelSelector: CHILD_SELECTOR, toKeys: ownerKey },
-      {
-        name: `configMaps${suffix}`,
-        listPath: path(ns, "/api/v1", "configmaps"),
+      // The children, found by the label every one of them carries; a change wakes their job.
+      ...Object.entries(CHILD_RESOURCES).map(([cache, resource]) => ({
+        name: `${cache}${suffix}`,
+        listPath: path(ns, "/api/v1", resource),
         labelSelector: CHILD_SELECTOR,
         toKeys: ownerKey,
-      },
-      {
-        name: `services${suffix}`,
-        listPath: path(ns, "/api/v1", "services"),
-        labelSelector: CHILD_SELECTOR,
-        toKeys: ownerKey,
-      },
-      {
-        name: `volumeClaims${suffix}`,
-        listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
-        labelSelector: CHILD_SELECTOR,
-        toKeys: ownerKey,
-      },
+      })),
       {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
