@@ -191,7 +191,18 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   }
 
   // Children every stage needs; the pods come last so what they mount exists first.
-  if (!observed.tokenSecretExists) result.createTokenSecret = true;
+  if (!observed.tokenSecretExists) {
+    result.createTokenSecret = true;
+    // A new token cannot be the old one: pods already running keep the old value and their reports will be refused.
+    const running = ofAttempt.filter((p) => !isFinished(p)).map((p) => p.metadata?.name);
+    if (running.length > 0) {
+      result.events.push({
+        type: "Warning",
+        reason: "TokenReplaced",
+        message: `Secret ${childName.token(jobName(job))} was deleted and is made again with a new token; the gateways of ${running.join(", ")} keep the old one, so their usage and progress reports are refused until those pods restart`,
+      });
+    }
+  }
   const files = renderConfigFiles(job.spec, { jobName: jobName(job) });
   if (!sameData(observed.configMapData, files)) {
     result.apply.push({ kind: "ConfigMap", name: childName.config(jobName(job)), object: configMap(job, files) });
@@ -238,7 +249,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   });
   const started = existing.length > 0 || previous.startTime !== undefined;
   result.status = ownedStatus(observed, conditions, started ? stage : "Pending", attempt, stage);
-  result.events = transitions(before, conditions);
+  result.events.push(...transitions(before, conditions));
   return result;
 }
 

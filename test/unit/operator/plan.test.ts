@@ -209,4 +209,14 @@ describe("plan", () => {
     expect(cond(p, "Stalled")?.message).toContain("spec.rl.overrides[0]");
     expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "InvalidSpec" }));
   });
+
+  it("warns when the token Secret was deleted under running pods, whose reports the new token will refuse", () => {
+    const running = [pod("job-a0-prepare", "prepare", "Succeeded"), pod("job-a0-head", "head", "Running")];
+    const p = plan(world(job(), running, { tokenSecretExists: false }), DEFAULT_BUILD_CONTEXT);
+    expect(p.createTokenSecret).toBe(true);
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "TokenReplaced" }));
+    expect(p.events.find((e) => e.reason === "TokenReplaced")?.message).toContain("job-a0-head");
+    const fresh = plan(world(job(), [], { tokenSecretExists: false }), DEFAULT_BUILD_CONTEXT);
+    expect(fresh.events.map((e) => e.reason)).not.toContain("TokenReplaced");
+  });
 });
