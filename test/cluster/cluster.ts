@@ -21,6 +21,7 @@ const ETCD_PORT = port("COLLAB_CLUSTER_ETCD_PORT", 23790);
 const API_PORT = port("COLLAB_CLUSTER_API_PORT", 16443);
 const KWOK_PORT = port("COLLAB_CLUSTER_KWOK_PORT", 10247);
 export const API_SERVER = `https://127.0.0.1:${API_PORT}`;
+const ETCD_URL = `http://127.0.0.1:${ETCD_PORT}`;
 
 const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 
@@ -363,6 +364,23 @@ export async function restart(name: Component): Promise<void> {
   else startControllers(bin);
   if (name === "kube-apiserver")
     await poll(async () => (await apiGet("/readyz")).status === 200, 120_000, "kube-apiserver");
+}
+
+/**
+ * Compacts etcd's history up to its current revision (chaos tests), through etcd's JSON gateway: every
+ * resourceVersion seen so far becomes too old to watch from, which the apiserver answers with 410 Gone.
+ */
+export async function compactEtcd(): Promise<number> {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${ETCD_URL}${path}`, { method: "POST", body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { header?: { revision?: string } };
+  };
+  const revision = Number(
+    (await post("/v3/kv/range", { key: Buffer.from("compact").toString("base64") })).header?.revision,
+  );
+  await post("/v3/kv/compaction", { revision, physical: true });
+  return revision;
 }
 
 export function running(): Component[] {

@@ -14,6 +14,8 @@ export interface OperatorProcess {
   logs: () => string;
   /** The port of the report endpoint, once the operator logged it. */
   reportPort: () => Promise<number>;
+  /** The port of /healthz, /readyz and /metrics, once the operator logged it. */
+  metricsPort: () => Promise<number>;
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 }
 
@@ -60,14 +62,16 @@ export function startOperator(
   child.stderr?.on("data", (d) => {
     output += d;
   });
+  const loggedPort = (message: string, port: (line: any) => number) =>
+    eventually(message, async () => {
+      const line = output.split("\n").find((l) => l.includes(`"${message}"`));
+      return line ? port(JSON.parse(line)) : undefined;
+    });
   const op: OperatorProcess = {
     child,
     logs: () => output,
-    reportPort: () =>
-      eventually("report endpoint", async () => {
-        const line = output.split("\n").find((l) => l.includes('"report endpoint listening"'));
-        return line ? (JSON.parse(line).address.port as number) : undefined;
-      }),
+    reportPort: () => loggedPort("report endpoint listening", (line) => line.address.port),
+    metricsPort: () => loggedPort("serving /healthz, /readyz and /metrics", (line) => line.port),
     stop: async (signal = "SIGTERM") => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill(signal);
