@@ -28,7 +28,3 @@ export function fieldName(path: readonly PropertyKey[]): string {
     .map((segment, i) => (typeof segment === "number" ? `[${segment}]` : `${i === 0 ? "" : "."}${String(segment)}`))
     .join("");
 }
-
-export function formatErrors(errors: FieldError[]): string {
-  return errors.map((e) => `${e.field}: ${e.message}`).join("\n");
-}

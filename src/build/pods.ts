@@ -39,7 +39,6 @@ export const DEFAULT_BUILD_CONTEXT: BuildContext = {
 export const GPU_RESOURCE = "nvidia.com/gpu";
 export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const TRAINER_CONTAINER = "trainer";
-export const SIDECARS = { userSimulator: "user-simulator", judge: "judge" } as const;
 
 /** Annotations that keep autoscalers from evicting a pod mid-run (a lost GPU pod costs the whole step). */
 const DO_NOT_DISRUPT = {

@@ -27,7 +27,3 @@ export function removeCondition(conditions: readonly Condition[], type: string):
 export function isTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return conditions?.some((c) => c.type === type && c.status === "True") ?? false;
 }
-
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}
