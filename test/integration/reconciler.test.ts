@@ -171,8 +171,11 @@ describe("CollabTrainingJob reconciler", () => {
     expect(condition(waiting, "SecretsReady")?.message).toContain("Secret llm-keys not found");
     expect(condition(waiting, "SecretsReady")?.message).toContain("spec.userSimulator.apiKeySecretRef");
     expect(waiting.status?.phase).toBe("Pending");
-    const events = await core.listNamespacedEvent({ namespace: ns });
-    expect(events.items.map((e) => [e.type, e.reason])).toContainEqual(["Warning", "SecretNotFound"]);
+    // The Event is recorded after the status write, so it may land a moment later.
+    await eventually("SecretNotFound Event", async () => {
+      const events = await core.listNamespacedEvent({ namespace: ns });
+      return events.items.some((e) => e.type === "Warning" && e.reason === "SecretNotFound");
+    });
     expect(await listPods(ns)).toEqual([]);
 
     // A Secret without the key is still not enough, and says which key.
