@@ -30,7 +30,13 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   );
   say(`operator started (pid ${operator.pid}); its logs: ${logFile}`);
   const watch = spawn(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, "-n", NAMESPACE, "get", "ctj", "-w"], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  // Passed through, and kept so the script stops the watch only after it has shown the final phase.
+  let watched = "";
+  watch.stdout.on("data", (data: Buffer) => {
+    watched += data.toString();
+    process.stdout.write(data);
   });
   const stop = () => {
     watch.kill();
@@ -42,14 +48,16 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   });
 
   const ending = new Set<string>();
-  for (;;) {
+  let finished: Finished | undefined;
+  while (!finished) {
     await new Promise((r) => setTimeout(r, 1000));
     try {
-      if (step(bin, ending)) break;
+      finished = step(bin, ending);
     } catch (err) {
       say(`retrying: ${(err as Error).message.split("\n")[0]}`); // the apiserver may blip; the operator copes too
     }
   }
+  await showEnd(bin, finished, () => watched);
   if (opts.exitWhenDone) {
     stop();
     return;
@@ -61,14 +69,35 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   await new Promise(() => {});
 }
 
-/** One look at the job: ends the pods that are due, and says whether the job finished. */
-function step(bin: string, ending: Set<string>): boolean {
+interface Finished {
+  phase: "Succeeded" | "Failed";
+  /** The reason of the job's final condition, which the operator also records as an Event. */
+  reason: string;
+}
+
+/**
+ * Prints the job's Events once they include the final one. The operator records Events after it writes the status,
+ * and the watch may not have printed the final phase yet either, so both are waited for (briefly).
+ */
+async function showEnd(bin: string, finished: Finished, watched: () => string): Promise<void> {
+  let events = "";
+  for (let i = 0; i < 30; i++) {
+    events = kubectl(bin, ["-n", NAMESPACE, "describe", "ctj", "quickstart"]).split("Events:")[1] ?? "";
+    if (events.includes(finished.reason) && watched().includes(` ${finished.phase}`)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  say(`job ${finished.phase}. Events:`);
+  process.stdout.write(events);
+}
+
+/** One look at the job: ends the pods that are due, and says whether (and how) the job finished. */
+function step(bin: string, ending: Set<string>): Finished | undefined {
   const job = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
   const phase: string | undefined = job.status?.phase;
   if (phase === "Succeeded" || phase === "Failed") {
-    say(`job ${phase}. Events:`);
-    process.stdout.write(kubectl(bin, ["-n", NAMESPACE, "describe", "ctj", "quickstart"]).split("Events:")[1] ?? "");
-    return true;
+    const conditions: { type: string; status: string; reason?: string }[] = job.status?.conditions ?? [];
+    const reason = conditions.find((c) => c.type === phase && c.status === "True")?.reason ?? phase;
+    return { phase, reason };
   }
   const pods = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "pods", "-o", "json"])).items as {
     metadata: { name: string; labels?: Record<string, string> };
@@ -89,5 +118,5 @@ function step(bin: string, ending: Set<string>): boolean {
     ending.add(pod.metadata.name);
     say(`pod ${pod.metadata.name} (${role}) is Running; standing in for its trainer, it ends in ${POD_SECONDS}s`);
   }
-  return false;
+  return undefined;
 }

@@ -38,7 +38,14 @@ it("relists after 410 Gone and keeps reconciling", async () => {
     120_000,
   );
   expect(gone).toBeGreaterThan(0);
-  // The relisted caches serve reconciles: a job made after the compaction gets its pod.
+  // The relisted caches serve reconciles: a job made after the compaction gets its pod. Created, not Running: after
+  // the apiserver restart KWOK's node heartbeats may lapse, and a node briefly NotReady delays scheduling by up to a
+  // minute, which says nothing about the operator.
   await createJob(ns, "after");
-  await waitRunning(ns, "after-a0-prepare", 90_000);
+  const pod = await eventually(
+    "pod after-a0-prepare created",
+    () => core.readNamespacedPod({ namespace: ns, name: "after-a0-prepare" }),
+    90_000,
+  );
+  expect(pod.metadata?.labels?.["collabllm.io/job-name"]).toBe("after");
 }, 300_000);

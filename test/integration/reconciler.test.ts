@@ -60,8 +60,13 @@ describe("CollabTrainingJob reconciler", () => {
       "PodsScheduled",
       async () => condition(await getJob(ns, "job"), "PodsScheduled")?.status === "True",
     );
-    const roles = (await getJob(ns, "job")).status?.roles;
-    expect(roles?.find((r) => r.name === "worker")).toMatchObject({ desired: 1, running: 1 });
+    // PodsScheduled turns True once both pods have a node, which can be before the worker is Running in the cache the
+    // status was written from: its running count may only come with a later reconcile.
+    const workerRole = await eventually("worker counted running", async () => {
+      const role = (await getJob(ns, "job")).status?.roles?.find((r) => r.name === "worker");
+      return role?.running === 1 ? role : undefined;
+    });
+    expect(workerRole).toMatchObject({ desired: 1, running: 1 });
 
     await finishPod(ns, "job-a0-head", "Succeeded");
     const done = await waitForPhase(ns, "job", "Succeeded");
@@ -186,7 +191,11 @@ describe("CollabTrainingJob reconciler", () => {
     await core.deleteNamespacedSecret({ namespace: ns, name: "llm-keys" });
     await createSecret(ns);
     await waitRunning(ns, "job-a0-prepare");
-    expect(condition(await getJob(ns, "job"), "SecretsReady")?.status).toBe("True");
+    // The pod is applied before the status that says SecretsReady True is written, so that may land a moment later.
+    await eventually(
+      "SecretsReady True",
+      async () => condition(await getJob(ns, "job"), "SecretsReady")?.status === "True",
+    );
   });
 
   it("keeps running pods when a referenced Secret is deleted, and says so", async () => {
@@ -241,5 +250,5 @@ describe("CollabTrainingJob reconciler", () => {
       90_000,
     );
     expect(claims.map((c) => c.metadata?.name)).toEqual(["kept-data"]);
-  });
+  }, 300_000); // two 90 s garbage-collection waits do not fit the default 120 s
 });
