@@ -2,7 +2,10 @@
 // gateway process, and (when the interop venv has it) through LiteLLM's own proxy, all in one run on this machine.
 // Prints latency at a fixed offered rate (p50/p99 and what each path adds over the direct call) and the maximum
 // throughput with a fixed number of requests in flight. Ratios, not timed assertions: run it, read it.
-//   npx node bench/gateway.ts [--rate 1000] [--seconds 10] [--concurrency 32] [--skip-litellm]
+// The latency phases run in interleaved rounds (direct, gateway, ... again) and report medians, so a machine that
+// slows down for a while (a shared VM does) weighs on every path alike instead of on whichever ran then.
+//   npx node bench/gateway.ts [--rate 1000] [--seconds 4] [--rounds 5] [--concurrency 32] [--skip-litellm]
+//                             [--gateway-node-options "--max-semi-space-size=4"]
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
@@ -13,13 +16,17 @@ import { parseArgs } from "node:util";
 const { values } = parseArgs({
   options: {
     rate: { type: "string", default: "1000" },
-    seconds: { type: "string", default: "10" },
+    seconds: { type: "string", default: "4" },
+    rounds: { type: "string", default: "5" },
     concurrency: { type: "string", default: "32" },
     "skip-litellm": { type: "boolean", default: false },
+    // Node/V8 options for the gateway process only, to compare runtime settings, e.g. "--max-semi-space-size=4".
+    "gateway-node-options": { type: "string", default: "" },
   },
 });
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
+const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 const TOKEN = "bench-job-token-0123456789";
 const root = new URL("../", import.meta.url).pathname;
@@ -69,6 +76,8 @@ interface Target {
   url: URL;
   body: string;
   headers: Record<string, string>;
+  /** Far slower than the rate: measured once, after the others (see below). */
+  slow?: boolean;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 4096 });
@@ -93,8 +102,23 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
+function median(values: number[]): number {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+}
+
 /** Open loop: requests leave on a fixed schedule whatever the answers do, so queueing shows in the latency. */
-async function atRate(target: Target): Promise<{ p50: number; p99: number; errors: number }> {
+interface Latency {
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const show = (r: Latency) => `${r.p50.toFixed(3)}/${r.p99.toFixed(3)}`;
+
+async function atRate(target: Target): Promise<Latency> {
   const total = RATE * SECONDS;
   const latencies: number[] = [];
   let errors = 0;
@@ -154,6 +178,7 @@ try {
   await start(
     process.execPath,
     [
+      ...values["gateway-node-options"].split(" ").filter(Boolean),
       "src/cli.ts",
       "gateway",
       "--role",
@@ -189,6 +214,7 @@ try {
       await waitHealthy("http://127.0.0.1:4903/health/liveliness", 120);
       targets.push({
         name: "litellm-proxy",
+        slow: true,
         pid: lastPid(),
         url: new URL("http://127.0.0.1:4903/v1/chat/completions"),
         body: body("judge"),
@@ -201,29 +227,56 @@ try {
     process.stdout.write("litellm proxy not measured: .venv/bin/litellm missing (bash test/interop/setup-venv.sh)\n");
   }
   process.stderr.write(`measuring ${targets.map((t) => t.name).join(", ")}\n`);
+  // A slow target (LiteLLM's proxy) is measured once, after the others: at this rate its backlog keeps the machine
+  // busy long after its own phase, which would weigh on whatever ran next.
+  const paced = targets.filter((t) => !t.slow);
+  const latency = new Map<Target, Latency[]>(targets.map((t) => [t, []]));
+  const throughput = new Map<Target, { rps: number; cpuUsPerRequest: number }>();
   // Warm up with the same concurrency as the measurement, so connection pools and JIT-compiled code exist already.
-  for (const target of targets) await maxThroughput(target, 2);
-  const results = [];
-  for (const target of targets) {
-    const latency = await atRate(target);
-    results.push({ target, ...latency, ...(await maxThroughput(target)) });
+  for (const target of paced) await maxThroughput(target, 2);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const target of paced) latency.get(target)!.push(await atRate(target));
+    const line = paced.map((t) => `${t.name} ${show(latency.get(t)!.at(-1)!)}`).join("  ");
+    process.stderr.write(`round ${round + 1}: p50/p99 ms  ${line}\n`);
   }
-  const direct = results[0]!;
-  process.stdout.write(`\n${RATE} req/s offered for ${SECONDS} s; max throughput with ${CONCURRENCY} in flight\n`);
+  for (const target of paced) throughput.set(target, await maxThroughput(target));
+  for (const target of targets.filter((t) => t.slow)) {
+    await maxThroughput(target, 2);
+    latency.get(target)!.push(await atRate(target));
+    process.stderr.write(`once: p50/p99 ms  ${target.name} ${show(latency.get(target)!.at(-1)!)}\n`);
+    throughput.set(target, await maxThroughput(target));
+  }
+  const [direct] = targets as [Target];
+  const directP = (key: "p50" | "p99") => median(latency.get(direct)!.map((r) => r[key]));
+  process.stdout.write(
+    `\n${RATE} req/s offered, ${ROUNDS} interleaved rounds of ${SECONDS} s (medians over rounds; a slow target ` +
+      `once, after them); max throughput with ${CONCURRENCY} in flight for ${SECONDS} s\n`,
+  );
   process.stdout.write(
     "target          p50 ms   p99 ms   +p50 ms  +p99 ms  errors  max req/s  throughput vs direct  server CPU µs/req\n",
   );
-  for (const r of results) {
+  for (const target of targets) {
+    const mine = latency.get(target)!;
+    // Paced targets: the median of each round's difference to the direct call of the same round.
+    const added = (key: "p50" | "p99") =>
+      target.slow
+        ? mine[0]![key] - directP(key)
+        : median(mine.map((r, round) => r[key] - latency.get(direct)![round]![key]));
+    const { rps, cpuUsPerRequest } = throughput.get(target)!;
     const row = [
-      r.target.name.padEnd(14),
-      r.p50.toFixed(3).padStart(7),
-      r.p99.toFixed(3).padStart(8),
-      (r.p50 - direct.p50).toFixed(3).padStart(9),
-      (r.p99 - direct.p99).toFixed(3).padStart(8),
-      String(r.errors).padStart(7),
-      r.rps.toFixed(0).padStart(10),
-      (r.rps / direct.rps).toFixed(2).padStart(21),
-      r.cpuUsPerRequest.toFixed(0).padStart(18),
+      target.name.padEnd(14),
+      median(mine.map((r) => r.p50))
+        .toFixed(3)
+        .padStart(7),
+      median(mine.map((r) => r.p99))
+        .toFixed(3)
+        .padStart(8),
+      added("p50").toFixed(3).padStart(9),
+      added("p99").toFixed(3).padStart(8),
+      String(mine.reduce((sum, r) => sum + r.errors, 0)).padStart(7),
+      rps.toFixed(0).padStart(10),
+      (rps / throughput.get(direct)!.rps).toFixed(2).padStart(21),
+      cpuUsPerRequest.toFixed(0).padStart(18),
     ];
     process.stdout.write(`${row.join(" ")}\n`);
   }
