@@ -2,10 +2,10 @@
 // conversation again. Least recently used entries go first; keys are hashes so a large prompt is not kept twice.
 import { createHash } from "node:crypto";
 
-/** The request as sent upstream (model mapped, defaults applied); undefined when it must not be cached. */
-export function cacheKey(body: { temperature?: unknown; stream?: unknown }): string | undefined {
+/** The request as sent upstream (model mapped, defaults applied) and its JSON; undefined when it must not be cached. */
+export function cacheKey(body: { temperature?: unknown; stream?: unknown }, payload: string): string | undefined {
   if (body.temperature !== 0 || body.stream === true) return undefined;
-  return createHash("sha256").update(JSON.stringify(body)).digest("base64url");
+  return createHash("sha256").update(payload).digest("base64url");
 }
 
 export class LruCache<V> {

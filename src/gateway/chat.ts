@@ -1,9 +1,11 @@
 // POST /v1/chat/completions: model mapping and defaults, budget, cache, admission through the limiter, and the
 // upstream call with retries, for plain and streamed answers. Each upstream attempt takes its own limiter ticket,
 // because the upstream counts attempts, not client requests; a backoff sleep holds no concurrency slot.
+
+import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
-import type OpenAI from "openai";
 import type { Logger } from "pino";
 import { type AdmissionQueue, NeverFitsError, QueueFullError } from "./admission.ts";
 import { cacheKey, type LruCache } from "./cache.ts";
@@ -12,20 +14,26 @@ import { errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Redact } from "./redact.ts";
 import { type Backoff, nextDelay } from "./retry-policy.ts";
-import { describeFailure, upstreamErrorBody } from "./upstream.ts";
+import { SseReader } from "./sse.ts";
+import { type AttemptOptions, describeFailure, type UpstreamClient, UpstreamError } from "./upstream.ts";
 import { estimateTokens, type Usage } from "./usage.ts";
 
 type ChatBody = Record<string, unknown> & { messages: unknown[]; stream?: unknown; stream_options?: unknown };
-type Completion = OpenAI.Chat.Completions.ChatCompletion;
-type Chunk = OpenAI.Chat.Completions.ChatCompletionChunk;
 type TokenCount = { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
+/** The parts of a completion or chunk the gateway reads. */
+type Answer = {
+  usage?: TokenCount;
+  choices?: { delta?: { content?: unknown } }[];
+  error?: unknown;
+};
 
 export interface ChatDeps {
   config: GatewayConfig;
-  client: OpenAI;
+  upstream: UpstreamClient;
   queue: AdmissionQueue;
   usage: Usage;
-  cache: LruCache<Completion> | undefined;
+  /** Plain answers by request, as the upstream's bytes. */
+  cache: LruCache<Buffer> | undefined;
   metrics: GatewayMetrics;
   log: Logger;
   redact: Redact;
@@ -36,6 +44,15 @@ export interface ChatDeps {
 
 /** Thrown when a streamed answer broke after bytes reached the client: nothing can be retried or re-sent. */
 class StreamBrokenError extends Error {}
+
+/** What one request sends upstream, computed once for all its attempts. */
+interface Outgoing {
+  body: ChatBody;
+  payload: string;
+  /** Tokens charged to the limiter before the answer says how many were used. */
+  estimate: number;
+  promptEstimate: number;
+}
 
 export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { config, usage } = deps;
@@ -62,24 +79,24 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
         `the job's token budget is used up (this pod's share: ${config.budgetTokens} tokens); no more requests are sent upstream`,
       );
     }
-    const key = deps.cache ? cacheKey(body) : undefined;
+    const outgoing = outgoingOf(body);
+    const key = deps.cache ? cacheKey(body, outgoing.payload) : undefined;
     const cached = key ? deps.cache!.get(key) : undefined;
     if (cached) {
       usage.cacheHits++;
-      sendJson(res, 200, cached);
+      sendAnswer(res, cached);
       return;
     }
     const signal = abort.signal;
-    const estimate = estimateTokens(body);
     for (let retriesDone = 0; ; retriesDone++) {
       try {
-        await attempt(deps, body, estimate.prompt + estimate.completion, signal, deadline, res, key);
+        await attempt(deps, outgoing, signal, deadline, res, key);
         return;
       } catch (error) {
         if (clientGone) return;
         if (error instanceof HttpError || error instanceof StreamBrokenError) throw error;
         if (signal.aborted) throw deadlineError(config);
-        const failure = describeFailure(error, Date.now());
+        const failure = describeFailure(error);
         if (failure.kind === "status" && failure.status === 429) usage.rateLimited++;
         const delay = nextDelay(deps.backoff, retriesDone, failure, deadline - performance.now(), deps.random);
         if (delay === null) throw error;
@@ -98,7 +115,7 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
     if (!clientGone) answerError(deps, res, error);
   } finally {
     clearTimeout(deadlineTimer);
-    deps.metrics.latency.observe({ role: config.role }, (performance.now() - started) / 1000);
+    deps.metrics.latency.observe((performance.now() - started) / 1000);
   }
 }
 
@@ -147,38 +164,71 @@ async function admit(queue: AdmissionQueue, tokens: number, signal: AbortSignal)
   }
 }
 
+/**
+ * The body as sent upstream. A stream always asks for usage, so it is metered; the usage chunk is passed on only when
+ * the client asked for it too.
+ */
+function outgoingOf(body: ChatBody): Outgoing {
+  const sent =
+    body.stream === true
+      ? { ...body, stream_options: { ...(body.stream_options as object | undefined), include_usage: true } }
+      : body;
+  const estimate = estimateTokens(body);
+  return {
+    body,
+    payload: JSON.stringify(sent),
+    estimate: estimate.prompt + estimate.completion,
+    promptEstimate: estimate.prompt,
+  };
+}
+
 async function attempt(
   deps: ChatDeps,
-  body: ChatBody,
-  tokens: number,
+  outgoing: Outgoing,
   signal: AbortSignal,
   deadline: number,
   res: ServerResponse,
   key: string | undefined,
 ): Promise<void> {
-  const ticket = await admit(deps.queue, tokens, signal);
+  const ticket = await admit(deps.queue, outgoing.estimate, signal);
   // A failed attempt used no tokens; a broken stream is charged its estimate.
   let spent = 0;
   try {
-    const options = {
+    const options: AttemptOptions = {
       signal,
-      timeout: Math.ceil(Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now()))),
+      timeoutMs: Math.ceil(Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now()))),
     };
-    if (body.stream === true) {
-      spent = tokens;
-      spent = await stream(deps, body, options, res);
+    if (outgoing.body.stream === true) {
+      spent = outgoing.estimate;
+      spent = await stream(deps, outgoing, options, res);
       return;
     }
-    const completion = await deps.client.chat.completions.create(
-      body as unknown as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming,
-      options,
-    );
-    spent = record(deps.usage, completion.usage, tokens);
-    if (key) deps.cache!.set(key, completion);
-    sendJson(res, 200, completion);
+    const bytes = await deps.upstream.complete(outgoing.payload, options);
+    // Passed on first, byte for byte; metering reads it afterwards, off the client's critical path.
+    sendAnswer(res, bytes);
+    const answer = parseAnswer(bytes);
+    if (!answer)
+      deps.log.warn({ role: deps.config.role }, "upstream answer is not a JSON object; metered at the estimate");
+    spent = record(deps.usage, answer?.usage, outgoing.estimate);
+    if (key && answer) deps.cache!.set(key, bytes);
   } finally {
     deps.queue.release(ticket, spent);
   }
+}
+
+function parseAnswer(text: Buffer | string): Answer | undefined {
+  try {
+    const answer: unknown = JSON.parse(text.toString());
+    return typeof answer === "object" && answer !== null ? (answer as Answer) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The upstream's answer, byte for byte. */
+function sendAnswer(res: ServerResponse, bytes: Buffer): void {
+  res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
+  res.end(bytes);
 }
 
 /** Adds the upstream's token counts to the usage (the estimate when it sent none) and returns their sum. */
@@ -190,48 +240,56 @@ function record(usage: Usage, counts: TokenCount, estimate: number, completionCh
   return prompt + completion;
 }
 
-async function stream(
-  deps: ChatDeps,
-  body: ChatBody,
-  options: { signal: AbortSignal; timeout: number },
-  res: ServerResponse,
-): Promise<number> {
-  // Always ask for usage so the stream is metered; the usage chunk is only passed on when the client asked too.
-  const clientWantsUsage = (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
-  const upstream = await deps.client.chat.completions.create(
-    {
-      ...(body as unknown as OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming),
-      stream: true,
-      stream_options: { ...(body.stream_options as object | undefined), include_usage: true },
-    },
-    options,
-  );
+/** Relays the upstream's events unchanged (but for the usage chunk the client did not ask for), metering them. */
+async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOptions, res: ServerResponse) {
+  const clientWantsUsage =
+    (outgoing.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const events = new SseReader();
+  const decoder = new StringDecoder("utf8");
   let counts: TokenCount;
   let chars = 0;
-  try {
-    for await (const chunk of upstream as AsyncIterable<Chunk>) {
-      if (chunk.usage) counts = chunk.usage;
-      for (const choice of chunk.choices) chars += choice.delta?.content?.length ?? 0;
-      if (chunk.choices.length === 0 && chunk.usage && !clientWantsUsage) continue;
-      if (!res.headersSent) {
-        res.writeHead(200, {
-          "content-type": "text/event-stream",
-          "cache-control": "no-cache",
-          connection: "keep-alive",
-        });
+  const start = () => {
+    if (!res.headersSent) res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  };
+  const relay = (chunk: Buffer) => {
+    for (const data of events.push(decoder.write(chunk))) {
+      if (data === "[DONE]") continue;
+      const answer = parseAnswer(data);
+      if (answer?.error !== undefined) {
+        // An error event: before anything reached the client it is a failed attempt like any other.
+        if (!res.headersSent) {
+          const failure = { kind: "status", status: 502, retryAfterMs: undefined } as const;
+          throw new UpstreamError(failure, "upstream sent an error event", Buffer.from(data));
+        }
+        res.write(`data: ${deps.redact(data)}\n\n`);
+        throw new StreamBrokenError(deps.redact(`upstream sent an error event: ${data}`));
       }
-      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      if (answer?.usage) counts = answer.usage;
+      for (const choice of answer?.choices ?? []) {
+        const content = choice.delta?.content;
+        if (typeof content === "string") chars += content.length;
+      }
+      if (answer?.choices?.length === 0 && answer.usage && !clientWantsUsage) continue;
+      start();
+      res.write(`data: ${data}\n\n`);
     }
+    // A slow client pauses the upstream instead of piling its answer up in memory.
+    return res.writableNeedDrain ? once(res, "drain") : undefined;
+  };
+  try {
+    await deps.upstream.stream(outgoing.payload, options, relay);
   } catch (error) {
-    if (!res.headersSent) throw error; // nothing reached the client: the caller may retry
+    // Nothing reached the client yet, or the request is over anyway: a failed attempt, for the retry loop to judge.
+    if (!res.headersSent || options.signal.aborted) throw error;
     const message = deps.redact(`upstream stream broke: ${(error as Error).message}`);
-    res.end(`data: ${JSON.stringify(errorBody("upstream_error", "stream_broken", message))}\n\n`);
-    record(deps.usage, counts, estimateTokens(body).prompt, chars);
-    throw new StreamBrokenError(message);
+    if (error instanceof StreamBrokenError) res.end();
+    else res.end(`data: ${JSON.stringify(errorBody("upstream_error", "stream_broken", message))}\n\n`);
+    record(deps.usage, counts, outgoing.promptEstimate, chars);
+    throw error instanceof StreamBrokenError ? error : new StreamBrokenError(message);
   }
-  if (!res.headersSent) res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  start();
   res.end("data: [DONE]\n\n");
-  return record(deps.usage, counts, estimateTokens(body).prompt, chars);
+  return record(deps.usage, counts, outgoing.promptEstimate, chars);
 }
 
 function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void {
@@ -244,16 +302,14 @@ function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void 
     sendError(res, error);
     return;
   }
-  const failure = describeFailure(error, Date.now());
+  const failure = describeFailure(error);
   const message = deps.redact((error as Error).message ?? String(error));
   deps.log.warn({ role: deps.config.role, failure, error: message }, "upstream request failed");
   if (failure.kind === "status") {
-    // The upstream's own answer, status and error object, so clients react to it as they would without the gateway.
-    const raw = upstreamErrorBody(error);
-    const passed = raw
-      ? JSON.parse(deps.redact(JSON.stringify(raw)))
-      : errorBody("upstream_error", "upstream_error", message);
-    sendJson(res, failure.status, passed);
+    // The upstream's own answer, so clients react to it as they would without the gateway: its status, and its body
+    // when that is a JSON object (redacted: some upstreams echo the key they were given).
+    const raw = error instanceof UpstreamError && error.body ? deps.redact(error.body.toString()) : "";
+    sendJson(res, failure.status, parseAnswer(raw) ?? errorBody("upstream_error", "upstream_error", message));
     return;
   }
   if (failure.kind === "internal") {

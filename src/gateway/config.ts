@@ -22,7 +22,11 @@ const OPTIONS = {
   temperature: { flag: "temperature", kind: "number", help: "temperature when a request has none" },
   maxTokens: { flag: "max-tokens", kind: "number", help: "max_tokens when a request has none" },
   retries: { flag: "retries", kind: "number", help: "retries per request after the first attempt (default 6)" },
-  timeoutSeconds: { flag: "timeout-seconds", kind: "number", help: "timeout of one upstream attempt (default 120)" },
+  timeoutSeconds: {
+    flag: "timeout-seconds",
+    kind: "number",
+    help: "upstream attempt: longest wait for its answer to start or go on (default 120)",
+  },
   deadlineSeconds: {
     flag: "deadline-seconds",
     kind: "number",

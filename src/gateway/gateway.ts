@@ -72,11 +72,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   });
   const deps: ChatDeps = {
     config,
-    client: createUpstreamClient({
-      baseURL: config.upstreamBaseUrl,
-      apiKey: config.upstreamApiKey,
-      timeoutMs: config.timeoutMs,
-    }),
+    upstream: createUpstreamClient({ baseURL: config.upstreamBaseUrl, apiKey: config.upstreamApiKey }),
     queue,
     usage,
     cache: config.cacheEntries > 0 ? new LruCache(config.cacheEntries) : undefined,
@@ -148,6 +144,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
       await reporter?.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deps.upstream.close();
     },
   };
 }

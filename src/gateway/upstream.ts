@@ -1,45 +1,160 @@
-// The only place that talks to the upstream: the official openai SDK with its own retries switched off (the gateway
-// retries, with its limiter and metering in the loop), and the translation of its errors into retry-policy failures.
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
-import { nodeFetch } from "./node-fetch.ts";
-import type { Failure } from "./retry-policy.ts";
-import { parseRetryAfter } from "./retry-policy.ts";
+// The only place that talks to the upstream: one chat-completions attempt on a keep-alive connection pool (undici,
+// the Node.js project's HTTP client), sending what the openai SDK sends on the wire (JSON body, `Authorization:
+// Bearer <key>` when there is a key), and classifying every way it can fail for the retry policy. The gateway
+// retries, meters and answers; this module does neither.
+//
+// Why not the openai SDK, as first built: its per-request machinery (header objects, request controllers, response
+// wrappers) more than tripled the gateway's CPU per request and kept it from its latency target. Why undici's
+// low-level dispatch and not its request(): request() objects outlive every young-generation GC and pile up until a
+// full GC, whose pauses were the gateway's p99. Measurements in docs/gateway.md.
+import { type Dispatcher, Pool } from "undici";
+import { type Failure, parseRetryAfter } from "./retry-policy.ts";
 
 export interface UpstreamOptions {
+  /** OpenAI-compatible base URL, e.g. https://api.openai.com/v1; `/chat/completions` is appended. */
   baseURL: string;
   apiKey: string | null;
+}
+
+export interface AttemptOptions {
+  /** Ends the attempt: the client went away or the request's deadline passed. */
+  signal: AbortSignal;
+  /** The longest wait for the answer to start, and for each next piece of it. */
   timeoutMs: number;
 }
 
-export function createUpstreamClient(options: UpstreamOptions): OpenAI {
-  return new OpenAI({
-    baseURL: options.baseURL,
-    // The SDK insists on a key; without a real one the Authorization header is dropped instead of sending a dummy.
-    apiKey: options.apiKey ?? "no-key",
-    ...(options.apiKey === null ? { defaultHeaders: { Authorization: null } } : {}),
-    // Explicit values so the SDK never falls back to OPENAI_* variables of the pod.
-    organization: null,
-    project: null,
-    maxRetries: 0,
-    timeout: options.timeoutMs,
-    fetch: nodeFetch,
-  });
-}
+/**
+ * Takes each piece of a streamed 2xx answer as it arrives. A returned promise pauses the upstream until it settles
+ * (the client is slower than the upstream); a throw or rejection ends the attempt with that error.
+ */
+export type Relay = (chunk: Buffer) => Promise<unknown> | undefined;
 
-export function describeFailure(error: unknown, nowMs: number): Failure {
-  if (error instanceof APIConnectionTimeoutError) return { kind: "timeout" };
-  if (error instanceof APIError && error.status !== undefined) {
-    return {
-      kind: "status",
-      status: error.status,
-      retryAfterMs: error.headers ? parseRetryAfter(error.headers, nowMs) : undefined,
-    };
+/** One failed attempt, classified for the retry policy; `body` is the upstream's own error answer, if any. */
+export class UpstreamError extends Error {
+  readonly failure: Failure;
+  readonly body: Buffer | undefined;
+
+  constructor(failure: Failure, message: string, body?: Buffer) {
+    super(message);
+    this.failure = failure;
+    this.body = body;
   }
-  return error instanceof APIConnectionError ? { kind: "connection" } : { kind: "internal" };
 }
 
-/** The upstream's own error object, for answers that pass its 4xx through to the client. */
-export function upstreamErrorBody(error: unknown): unknown {
-  if (error instanceof APIError && error.error !== undefined) return { error: error.error };
-  return undefined;
+export interface UpstreamClient {
+  /** Resolves with the bytes of a 2xx answer. */
+  complete(payload: string, options: AttemptOptions): Promise<Buffer>;
+  /** Passes the bytes of a 2xx answer to `relay` as they arrive; resolves when the answer is complete. */
+  stream(payload: string, options: AttemptOptions, relay: Relay): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function describeFailure(error: unknown): Failure {
+  return error instanceof UpstreamError ? error.failure : { kind: "internal" };
+}
+
+const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+// Errors about the request itself: sending it again would fail the same way.
+const INTERNAL_CODES = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED", "UND_ERR_REQ_CONTENT_LENGTH_MISMATCH"]);
+
+/** An undici or socket error as an attempt failure: timeouts, request bugs, and everything else is the connection. */
+function transportError(error: Error): UpstreamError {
+  const { code } = error as { code?: string };
+  if (code && TIMEOUT_CODES.has(code)) return new UpstreamError({ kind: "timeout" }, `timed out: ${error.message}`);
+  if (code && INTERNAL_CODES.has(code)) return new UpstreamError({ kind: "internal" }, `bad request: ${error.message}`);
+  return new UpstreamError({ kind: "connection" }, `connection failed: ${error.message}`);
+}
+
+function firstHeader(value: string | string[] | undefined): string | null {
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+}
+
+export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
+  const url = new URL(`${options.baseURL.replace(/\/+$/, "")}/chat/completions`);
+  const pool = new Pool(url.origin);
+  const path = url.pathname + url.search;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json",
+    "user-agent": "collab-operator-gateway",
+  };
+  if (options.apiKey !== null) headers.authorization = `Bearer ${options.apiKey}`;
+
+  /** One exchange; resolves with the body of a 2xx answer (empty when a relay took it). */
+  function send(payload: string, { signal, timeoutMs }: AttemptOptions, relay?: Relay): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const aborted = () => new Error("attempt aborted", { cause: signal.reason });
+      if (signal.aborted) {
+        reject(aborted());
+        return;
+      }
+      let controller: Dispatcher.DispatchController | undefined;
+      let failure: Extract<Failure, { kind: "status" }> | undefined;
+      let relayError: unknown;
+      let settled = false;
+      const chunks: Buffer[] = [];
+      const onAbort = () => controller?.abort(aborted());
+      const settle = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve(Buffer.concat(chunks));
+        else reject(error);
+      };
+      const fail = (error: unknown) => {
+        relayError = error;
+        controller?.abort(error instanceof Error ? error : new Error(String(error)));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const request: Dispatcher.DispatchOptions = {
+        path,
+        method: "POST",
+        headers,
+        body: payload,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      };
+      pool.dispatch(request, {
+        onRequestStart(c) {
+          controller = c;
+          if (signal.aborted) onAbort();
+        },
+        onResponseStart(_c, status, answerHeaders) {
+          if (status >= 200 && status < 300) return;
+          const header = (name: string) => firstHeader(answerHeaders[name]);
+          failure = { kind: "status", status, retryAfterMs: parseRetryAfter({ get: header }, Date.now()) };
+        },
+        onResponseData(c, chunk) {
+          if (!relay || failure) {
+            chunks.push(chunk);
+            return;
+          }
+          try {
+            const wait = relay(chunk);
+            if (wait) {
+              c.pause();
+              wait.then(() => c.resume(), fail);
+            }
+          } catch (error) {
+            fail(error);
+          }
+        },
+        onResponseEnd() {
+          if (!failure) settle();
+          else settle(new UpstreamError(failure, `upstream answered ${failure.status}`, Buffer.concat(chunks)));
+        },
+        onResponseError(_c, error) {
+          settle(relayError ?? (signal.aborted ? aborted() : transportError(error)));
+        },
+      });
+    });
+  }
+
+  return {
+    complete: (payload, options) => send(payload, options),
+    stream: async (payload, options, relay) => {
+      await send(payload, options, relay);
+    },
+    close: () => pool.close(),
+  };
 }

@@ -11,6 +11,8 @@ export type Fault =
   | { kind: "slow"; delayMs: number }
   /** Streams `chunks` content chunks, then destroys the connection. */
   | { kind: "broken-stream"; chunks: number }
+  /** Streams `chunks` content chunks, then an error event (as OpenAI does on a server error mid-stream), then ends. */
+  | { kind: "stream-error"; chunks: number }
   /** Destroys the connection before answering. */
   | { kind: "reset" }
   /** Never answers. */
@@ -53,7 +55,9 @@ function chunk(model: unknown, delta: Record<string, unknown>, finish: string | 
   };
 }
 
-export async function startFakeUpstream(): Promise<FakeUpstream> {
+/** `record: false` keeps nothing per request, for benchmarks that send hundreds of thousands. */
+export async function startFakeUpstream(options: { record?: boolean } = {}): Promise<FakeUpstream> {
+  const record = options.record ?? true;
   const faults: Fault[] = [];
   const requests: Recorded[] = [];
   const usage = { prompt_tokens: 11, completion_tokens: 7 };
@@ -65,7 +69,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       return;
     }
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-    requests.push({ headers: req.headers, body });
+    if (record) requests.push({ headers: req.headers, body });
     const fault = faults.shift();
     if (fault?.kind === "hang") return;
     if (fault?.kind === "reset") {
@@ -84,9 +88,14 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     if (body.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream" });
       const words = ANSWER.split(" ");
-      const limit = fault?.kind === "broken-stream" ? fault.chunks : words.length;
+      const limit = fault?.kind === "broken-stream" || fault?.kind === "stream-error" ? fault.chunks : words.length;
       for (const [i, word] of words.slice(0, limit).entries()) {
         res.write(`data: ${JSON.stringify(chunk(body.model, { content: i === 0 ? word : ` ${word}` }, null))}\n\n`);
+      }
+      if (fault?.kind === "stream-error") {
+        const error = { message: "The server had an error while processing your request.", type: "server_error" };
+        res.end(`data: ${JSON.stringify({ error })}\n\n`);
+        return;
       }
       if (fault?.kind === "broken-stream") {
         // Let the written chunks reach the gateway before the connection dies.

@@ -35,10 +35,19 @@ describe("gateway under upstream faults", () => {
   it("passes other 4xx through unchanged, without retrying", async () => {
     pair = await startPair();
     const error = { message: "context too long", type: "invalid_request_error", param: "messages", code: "ctx" };
-    pair.upstream.script({ kind: "status", status: 400, body: { error } });
+    pair.upstream.script({ kind: "status", status: 400, body: { error, provider: "fake" } });
     const failure = await pair.client.chat.completions.create(ask).catch((e) => e);
     expect(failure).toMatchObject({ status: 400, error });
     expect(pair.upstream.requests).toHaveLength(1);
+    // The whole body, fields beyond `error` included, as a raw client sees it.
+    pair.upstream.script({ kind: "status", status: 400, body: { error, provider: "fake" } });
+    const raw = await fetch(`${pair.gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${JOB_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(ask),
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toEqual({ error, provider: "fake" });
   });
 
   it("retries connection resets and attempt timeouts", async () => {
@@ -80,6 +89,28 @@ describe("gateway under upstream faults", () => {
     await expect(read()).rejects.toThrow(/upstream stream broke/);
     expect(text).toBe("Sure, here is");
     expect(usage()).toMatchObject({ retries: 0, errors: 1 });
+  });
+
+  it("retries an error event that came before any byte reached the client, and relays one that came after", async () => {
+    pair = await startPair(["--retries", "1"]);
+    pair.upstream.script({ kind: "stream-error", chunks: 0 });
+    let text = "";
+    for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    expect(text).toBe("Sure, here is what I think about that.");
+    expect(usage()).toMatchObject({ retries: 1, errors: 0 });
+
+    pair.upstream.script({ kind: "stream-error", chunks: 2 });
+    text = "";
+    const read = async () => {
+      for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
+        text += chunk.choices[0]?.delta.content ?? "";
+      }
+    };
+    await expect(read()).rejects.toThrow(/server had an error/);
+    expect(text).toBe("Sure, here");
+    expect(usage()).toMatchObject({ retries: 1, errors: 1 });
   });
 
   it("queues behind the concurrency limit and refuses with 429 when the queue is full", async () => {
