@@ -260,8 +260,10 @@ function startControllers(bin: string): void {
     `--root-ca-file=${join(PKI, "ca.crt")}`,
     `--service-account-private-key-file=${join(PKI, "sa.key")}`,
     "--use-service-account-credentials=false",
-    // Fast node-loss detection and GC of pods on deleted nodes, for the node-loss tests.
-    "--node-monitor-grace-period=20s",
+    // Upstream's default (50 s). Shorter, KWOK's lease renewals lapse across an apiserver restart in the chaos tests,
+    // every node goes NotReady for a moment, and pods of the next test wait ~a minute for the scheduler. Node loss is
+    // tested by deleting the node, which PodGC handles without this grace period.
+    "--node-monitor-grace-period=50s",
     "--concurrent-gc-syncs=5",
   ]);
   start(bin, "kube-scheduler", component);
