@@ -199,8 +199,13 @@ async function attempt(
       timeoutMs: Math.ceil(Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now()))),
     };
     if (outgoing.body.stream === true) {
-      spent = outgoing.estimate;
-      spent = await stream(deps, outgoing, options, res);
+      try {
+        spent = await stream(deps, outgoing, options, res);
+      } catch (error) {
+        // Once bytes went out the upstream has used tokens, but how many is unknown.
+        if (res.headersSent) spent = outgoing.estimate;
+        throw error;
+      }
       return;
     }
     const bytes = await deps.upstream.complete(outgoing.payload, options);
@@ -255,13 +260,14 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
     for (const data of events.push(decoder.write(chunk))) {
       if (data === "[DONE]") continue;
       const answer = parseAnswer(data);
-      if (answer?.error !== undefined) {
+      // Truthy, as the openai SDK and litellm test it: some servers send `"error": null` in every chunk.
+      if (answer?.error) {
         // An error event: before anything reached the client it is a failed attempt like any other.
         if (!res.headersSent) {
           const failure = { kind: "status", status: 502, retryAfterMs: undefined } as const;
           throw new UpstreamError(failure, "upstream sent an error event", Buffer.from(data));
         }
-        res.write(`data: ${deps.redact(data)}\n\n`);
+        res.write(sseEvent(deps.redact(data)));
         throw new StreamBrokenError(deps.redact(`upstream sent an error event: ${data}`));
       }
       if (answer?.usage) counts = answer.usage;
@@ -271,7 +277,7 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
       }
       if (answer?.choices?.length === 0 && answer.usage && !clientWantsUsage) continue;
       start();
-      res.write(`data: ${data}\n\n`);
+      res.write(sseEvent(data));
     }
     // A slow client pauses the upstream instead of piling its answer up in memory.
     return res.writableNeedDrain ? once(res, "drain") : undefined;
@@ -279,17 +285,26 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
   try {
     await deps.upstream.stream(outgoing.payload, options, relay);
   } catch (error) {
-    // Nothing reached the client yet, or the request is over anyway: a failed attempt, for the retry loop to judge.
-    if (!res.headersSent || options.signal.aborted) throw error;
-    const message = deps.redact(`upstream stream broke: ${(error as Error).message}`);
+    // Nothing reached the client yet: a failed attempt, for the retry loop to judge.
+    if (!res.headersSent) throw error;
+    // Bytes went out: the stream ends here, with an error event, and what was streamed is metered.
+    const why = options.signal.aborted
+      ? `no end of the answer within the gateway's deadline of ${deps.config.deadlineMs / 1000} s`
+      : (error as Error).message;
+    const message = deps.redact(`upstream stream broke: ${why}`);
     if (error instanceof StreamBrokenError) res.end();
-    else res.end(`data: ${JSON.stringify(errorBody("upstream_error", "stream_broken", message))}\n\n`);
+    else res.end(sseEvent(JSON.stringify(errorBody("upstream_error", "stream_broken", message))));
     record(deps.usage, counts, outgoing.promptEstimate, chars);
     throw error instanceof StreamBrokenError ? error : new StreamBrokenError(message);
   }
   start();
   res.end("data: [DONE]\n\n");
   return record(deps.usage, counts, outgoing.promptEstimate, chars);
+}
+
+/** One event carrying `data`; a payload of several lines needs a `data:` field per line. */
+function sseEvent(data: string): string {
+  return `data: ${data.replaceAll("\n", "\ndata: ")}\n\n`;
 }
 
 function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void {
@@ -309,7 +324,8 @@ function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void 
     // The upstream's own answer, so clients react to it as they would without the gateway: its status, and its body
     // when that is a JSON object (redacted: some upstreams echo the key they were given).
     const raw = error instanceof UpstreamError && error.body ? deps.redact(error.body.toString()) : "";
-    sendJson(res, failure.status, parseAnswer(raw) ?? errorBody("upstream_error", "upstream_error", message));
+    const wrapped = errorBody("upstream_error", "upstream_error", raw ? `${message}: ${raw.slice(0, 2000)}` : message);
+    sendJson(res, failure.status, parseAnswer(raw) ?? wrapped);
     return;
   }
   if (failure.kind === "internal") {

@@ -25,7 +25,7 @@ const OPTIONS = {
   timeoutSeconds: {
     flag: "timeout-seconds",
     kind: "number",
-    help: "upstream attempt: longest wait for its answer to start or go on (default 120)",
+    help: "upstream attempt: longest wait to connect, for the answer to start or go on (default 120)",
   },
   deadlineSeconds: {
     flag: "deadline-seconds",

@@ -72,7 +72,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   });
   const deps: ChatDeps = {
     config,
-    upstream: createUpstreamClient({ baseURL: config.upstreamBaseUrl, apiKey: config.upstreamApiKey }),
+    upstream: createUpstreamClient({
+      baseURL: config.upstreamBaseUrl,
+      apiKey: config.upstreamApiKey,
+      connectTimeoutMs: config.timeoutMs,
+    }),
     queue,
     usage,
     cache: config.cacheEntries > 0 ? new LruCache(config.cacheEntries) : undefined,

@@ -14,6 +14,8 @@ export interface UpstreamOptions {
   /** OpenAI-compatible base URL, e.g. https://api.openai.com/v1; `/chat/completions` is appended. */
   baseURL: string;
   apiKey: string | null;
+  /** The longest wait for a new connection to be established. */
+  connectTimeoutMs: number;
 }
 
 export interface AttemptOptions {
@@ -71,7 +73,7 @@ function firstHeader(value: string | string[] | undefined): string | null {
 
 export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
   const url = new URL(`${options.baseURL.replace(/\/+$/, "")}/chat/completions`);
-  const pool = new Pool(url.origin);
+  const pool = new Pool(url.origin, { connect: { timeout: options.connectTimeoutMs } });
   const path = url.pathname + url.search;
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -93,7 +95,9 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
       let relayError: unknown;
       let settled = false;
       const chunks: Buffer[] = [];
-      const onAbort = () => controller?.abort(aborted());
+      // Before the request has a connection there is nothing to abort yet: the attempt ends now, and the request is
+      // dropped when its turn comes (onRequestStart).
+      const onAbort = () => (controller ? controller.abort(aborted()) : settle(aborted()));
       const settle = (error?: unknown) => {
         if (settled) return;
         settled = true;
@@ -120,7 +124,8 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
           if (signal.aborted) onAbort();
         },
         onResponseStart(_c, status, answerHeaders) {
-          if (status >= 200 && status < 300) return;
+          // 1xx interim answers (103 Early Hints) come before the real one.
+          if (status < 300) return;
           const header = (name: string) => firstHeader(answerHeaders[name]);
           failure = { kind: "status", status, retryAfterMs: parseRetryAfter({ get: header }, Date.now()) };
         },

@@ -48,4 +48,11 @@ it("relists after 410 Gone and keeps reconciling", async () => {
     90_000,
   );
   expect(pod.metadata?.labels?.["collabllm.io/job-name"]).toBe("after");
-}, 300_000);
+  // Leave a cluster that schedules again: after this restart the scheduler can take a minute to place new pods, which
+  // would otherwise be charged to the next test file.
+  await eventually(
+    "the scheduler placing pods again",
+    async () => (await core.readNamespacedPod({ namespace: ns, name: "after-a0-prepare" })).spec?.nodeName,
+    180_000,
+  );
+}, 420_000);

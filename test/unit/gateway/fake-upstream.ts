@@ -13,6 +13,12 @@ export type Fault =
   | { kind: "broken-stream"; chunks: number }
   /** Streams `chunks` content chunks, then an error event (as OpenAI does on a server error mid-stream), then ends. */
   | { kind: "stream-error"; chunks: number }
+  /** Streams `chunks` content chunks and then nothing more, keeping the connection open. */
+  | { kind: "stalled-stream"; chunks: number }
+  /** Streams normally, with `"error": null` in every chunk (as some servers do). */
+  | { kind: "null-error-stream" }
+  /** Sends a 103 Early Hints interim answer before the real one. */
+  | { kind: "early-hints" }
   /** Destroys the connection before answering. */
   | { kind: "reset" }
   /** Never answers. */
@@ -45,8 +51,9 @@ function completion(model: unknown, usage: FakeUpstream["usage"]) {
   };
 }
 
-function chunk(model: unknown, delta: Record<string, unknown>, finish: string | null) {
+function chunk(model: unknown, delta: Record<string, unknown>, finish: string | null, extra: object = {}) {
   return {
+    ...extra,
     id: "chatcmpl-fake",
     object: "chat.completion.chunk",
     created: 1_700_000_000,
@@ -85,13 +92,18 @@ export async function startFakeUpstream(options: { record?: boolean } = {}): Pro
       res.writeHead(fault.status, headers).end(JSON.stringify(payload));
       return;
     }
+    if (fault?.kind === "early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
     if (body.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream" });
       const words = ANSWER.split(" ");
-      const limit = fault?.kind === "broken-stream" || fault?.kind === "stream-error" ? fault.chunks : words.length;
+      const cut = fault?.kind === "broken-stream" || fault?.kind === "stream-error" || fault?.kind === "stalled-stream";
+      const limit = cut ? fault.chunks : words.length;
+      const extra = fault?.kind === "null-error-stream" ? { error: null } : {};
       for (const [i, word] of words.slice(0, limit).entries()) {
-        res.write(`data: ${JSON.stringify(chunk(body.model, { content: i === 0 ? word : ` ${word}` }, null))}\n\n`);
+        const delta = { content: i === 0 ? word : ` ${word}` };
+        res.write(`data: ${JSON.stringify(chunk(body.model, delta, null, extra))}\n\n`);
       }
+      if (fault?.kind === "stalled-stream") return;
       if (fault?.kind === "stream-error") {
         const error = { message: "The server had an error while processing your request.", type: "server_error" };
         res.end(`data: ${JSON.stringify({ error })}\n\n`);

@@ -113,6 +113,49 @@ describe("gateway under upstream faults", () => {
     expect(usage()).toMatchObject({ retries: 1, errors: 1 });
   });
 
+  it("ends a stream that outlives the deadline with an error event, and meters what was streamed", async () => {
+    pair = await startPair(["--deadline-seconds", "0.5"]);
+    pair.upstream.script({ kind: "stalled-stream", chunks: 3 });
+    let text = "";
+    const read = async () => {
+      for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
+        text += chunk.choices[0]?.delta.content ?? "";
+      }
+    };
+    await expect(read()).rejects.toThrow(/deadline/);
+    expect(text).toBe("Sure, here is");
+    expect(usage()).toMatchObject({ errors: 1, completionTokens: Math.ceil(text.length / 4) });
+    expect(pair.logs.join("")).not.toContain("unexpected failure");
+  });
+
+  it("takes 103 Early Hints and chunks with error: null in its stride", async () => {
+    pair = await startPair();
+    pair.upstream.script({ kind: "early-hints" }, { kind: "null-error-stream" });
+    const answer = await pair.client.chat.completions.create(ask);
+    expect(answer.choices[0]?.message.content).toContain("Sure");
+    let text = "";
+    for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    expect(text).toBe("Sure, here is what I think about that.");
+    expect(usage()).toMatchObject({ retries: 0, errors: 0 });
+  });
+
+  it("gives the tokens of a streamed attempt that failed before any byte back to the limiter", async () => {
+    // Each attempt is estimated at ~1000 tokens; if failed ones kept theirs, the third would wait a minute.
+    pair = await startPair(["--tokens-per-minute", "2500", "--deadline-seconds", "5"]);
+    pair.upstream.script(
+      { kind: "status", status: 429, retryAfter: "0" },
+      { kind: "status", status: 429, retryAfter: "0" },
+    );
+    let text = "";
+    for await (const chunk of await pair.client.chat.completions.create({ ...ask, max_tokens: 1000, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    expect(text).toBe("Sure, here is what I think about that.");
+    expect(usage()).toMatchObject({ retries: 2, rateLimited: 2, errors: 0 });
+  });
+
   it("queues behind the concurrency limit and refuses with 429 when the queue is full", async () => {
     pair = await startPair(["--max-concurrency", "1", "--queue-size", "1"]);
     pair.upstream.script({ kind: "slow", delayMs: 300 });

@@ -24,8 +24,12 @@ function cut(text: string, offsets: number[]): string[] {
 describe("SseReader", () => {
   it("yields the data of each complete event, joining multi-line data and skipping other fields", () => {
     const text =
-      ': keep-alive\n\ndata: {"a":1}\n\nevent: x\nid: 7\ndata:{"b":2}\ndata: more\n\ndata: [DONE]\n\ndata: unfinished';
-    expect(readAll([text])).toEqual(['{"a":1}', '{"b":2}\nmore', "[DONE]"]);
+      ': keep-alive\n\ndata: {"a":1}\n\nevent: x\nid: 7\ndata:{"b":2}\ndata: more\n\ndata\n\ndata: [DONE]\n\ndata: unfinished';
+    expect(readAll([text])).toEqual(['{"a":1}', '{"b":2}\nmore', "", "[DONE]"]);
+  });
+
+  it("skips a leading byte-order mark", () => {
+    expect(readAll(["\uFEFF", "data: x\n\n"])).toEqual(["x"]);
   });
 
   it("gives the same events however the text is cut and whatever the line endings", () => {
@@ -33,7 +37,7 @@ describe("SseReader", () => {
     fc.assert(
       fc.property(
         fc.array(payload, { minLength: 1, maxLength: 8 }),
-        fc.constantFrom("\n", "\r\n"),
+        fc.constantFrom("\n", "\r\n", "\r"),
         fc.array(fc.nat(), { maxLength: 12 }),
         (datas, eol, offsets) => {
           const text = datas.map((d) => `data: ${d}${eol}${eol}`).join("");
