@@ -173,10 +173,11 @@ function outgoingOf(body: ChatBody): Outgoing {
     body.stream === true
       ? { ...body, stream_options: { ...(body.stream_options as object | undefined), include_usage: true } }
       : body;
-  const estimate = estimateTokens(body);
+  const payload = JSON.stringify(sent);
+  const estimate = estimateTokens(body, payload);
   return {
     body,
-    payload: JSON.stringify(sent),
+    payload,
     estimate: estimate.prompt + estimate.completion,
     promptEstimate: estimate.prompt,
   };

@@ -70,9 +70,13 @@ export class SlidingWindowLimiter {
       waitUntil = Math.max(waitUntil, until);
     }
     if (waitUntil > Number.NEGATIVE_INFINITY) return { admitted: false, waitMs: Math.max(1, waitUntil - now) };
-    const ticket: Admission = { at: now, tokens, inWindow: true };
-    this.log.push(ticket);
-    this.tokensInWindow += tokens;
+    // Without a per-minute limit there is no window to keep: 60 s of admissions would be memory for nothing.
+    const windowed = rpm > 0 || tpm > 0;
+    const ticket: Admission = { at: now, tokens, inWindow: windowed };
+    if (windowed) {
+      this.log.push(ticket);
+      this.tokensInWindow += tokens;
+    }
     this.inFlight++;
     return { admitted: true, ticket };
   }

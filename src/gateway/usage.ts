@@ -22,17 +22,14 @@ const UNKNOWN_COMPLETION_TOKENS = 1024;
 
 /**
  * Estimates the tokens a chat request will use, before it is sent: ~4 characters a token for the prompt (a
- * conservative rule of thumb for English with BPE tokenizers) plus the completion's upper bound. The limiter charges
- * this, and corrects it from the upstream's usage afterwards.
+ * conservative rule of thumb for English with BPE tokenizers), counted on the request's JSON as sent (so the few
+ * parameters around the messages count too, and nothing is serialised twice), plus the completion's upper bound. The
+ * limiter charges this, and corrects it from the upstream's usage afterwards.
  */
-export function estimateTokens(body: { messages?: unknown; max_tokens?: unknown; max_completion_tokens?: unknown }): {
-  prompt: number;
-  completion: number;
-} {
-  const text = JSON.stringify(body.messages ?? []);
+export function estimateTokens(body: Record<string, unknown>, json: string): { prompt: number; completion: number } {
   const limit = body.max_completion_tokens ?? body.max_tokens;
   return {
-    prompt: Math.ceil(text.length / 4),
+    prompt: Math.ceil(json.length / 4),
     completion: typeof limit === "number" && limit > 0 ? limit : UNKNOWN_COMPLETION_TOKENS,
   };
 }
