@@ -14,6 +14,19 @@ afterEach(async () => {
 const ask = { model: "judge", messages: [{ role: "user" as const, content: "Score it." }] };
 const usage = () => pair.gateway.buildReport().usage.judge!;
 
+/** Streams an answer through the SDK: the text that arrived, and the error that ended the stream early, if any. */
+async function readStream(params: { max_tokens?: number } = {}): Promise<{ text: string; error?: Error }> {
+  let text = "";
+  try {
+    for await (const chunk of await pair.client.chat.completions.create({ ...ask, ...params, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    return { text };
+  } catch (error) {
+    return { text, error: error as Error };
+  }
+}
+
 describe("gateway under upstream faults", () => {
   it("retries a 429 after its Retry-After and counts it", async () => {
     pair = await startPair();
@@ -69,62 +82,39 @@ describe("gateway under upstream faults", () => {
   it("retries a stream that broke before any byte reached the client", async () => {
     pair = await startPair();
     pair.upstream.script({ kind: "broken-stream", chunks: 0 });
-    let text = "";
-    for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-      text += chunk.choices[0]?.delta.content ?? "";
-    }
-    expect(text).toBe("Sure, here is what I think about that.");
+    expect(await readStream()).toEqual({ text: "Sure, here is what I think about that." });
     expect(usage().retries).toBe(1);
   });
 
   it("ends a stream that broke midway with an error event", async () => {
     pair = await startPair();
     pair.upstream.script({ kind: "broken-stream", chunks: 3 });
-    let text = "";
-    const read = async () => {
-      for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-        text += chunk.choices[0]?.delta.content ?? "";
-      }
-    };
-    await expect(read()).rejects.toThrow(/upstream stream broke/);
-    expect(text).toBe("Sure, here is");
+    const broken = await readStream();
+    expect(broken.error?.message).toMatch(/upstream stream broke/);
+    expect(broken.text).toBe("Sure, here is");
     expect(usage()).toMatchObject({ retries: 0, errors: 1 });
   });
 
   it("retries an error event that came before any byte reached the client, and relays one that came after", async () => {
     pair = await startPair(["--retries", "1"]);
     pair.upstream.script({ kind: "stream-error", chunks: 0 });
-    let text = "";
-    for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-      text += chunk.choices[0]?.delta.content ?? "";
-    }
-    expect(text).toBe("Sure, here is what I think about that.");
+    expect(await readStream()).toEqual({ text: "Sure, here is what I think about that." });
     expect(usage()).toMatchObject({ retries: 1, errors: 0 });
 
     pair.upstream.script({ kind: "stream-error", chunks: 2 });
-    text = "";
-    const read = async () => {
-      for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-        text += chunk.choices[0]?.delta.content ?? "";
-      }
-    };
-    await expect(read()).rejects.toThrow(/server had an error/);
-    expect(text).toBe("Sure, here");
+    const broken = await readStream();
+    expect(broken.error?.message).toMatch(/server had an error/);
+    expect(broken.text).toBe("Sure, here");
     expect(usage()).toMatchObject({ retries: 1, errors: 1 });
   });
 
   it("ends a stream that outlives the deadline with an error event, and meters what was streamed", async () => {
     pair = await startPair(["--deadline-seconds", "0.5"]);
     pair.upstream.script({ kind: "stalled-stream", chunks: 3 });
-    let text = "";
-    const read = async () => {
-      for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-        text += chunk.choices[0]?.delta.content ?? "";
-      }
-    };
-    await expect(read()).rejects.toThrow(/deadline/);
-    expect(text).toBe("Sure, here is");
-    expect(usage()).toMatchObject({ errors: 1, completionTokens: Math.ceil(text.length / 4) });
+    const broken = await readStream();
+    expect(broken.error?.message).toMatch(/deadline/);
+    expect(broken.text).toBe("Sure, here is");
+    expect(usage()).toMatchObject({ errors: 1, completionTokens: Math.ceil(broken.text.length / 4) });
     expect(pair.logs.join("")).not.toContain("unexpected failure");
   });
 
@@ -133,11 +123,7 @@ describe("gateway under upstream faults", () => {
     pair.upstream.script({ kind: "early-hints" }, { kind: "null-error-stream" });
     const answer = await pair.client.chat.completions.create(ask);
     expect(answer.choices[0]?.message.content).toContain("Sure");
-    let text = "";
-    for await (const chunk of await pair.client.chat.completions.create({ ...ask, stream: true })) {
-      text += chunk.choices[0]?.delta.content ?? "";
-    }
-    expect(text).toBe("Sure, here is what I think about that.");
+    expect(await readStream()).toEqual({ text: "Sure, here is what I think about that." });
     expect(usage()).toMatchObject({ retries: 0, errors: 0 });
   });
 
@@ -148,11 +134,7 @@ describe("gateway under upstream faults", () => {
       { kind: "status", status: 429, retryAfter: "0" },
       { kind: "status", status: 429, retryAfter: "0" },
     );
-    let text = "";
-    for await (const chunk of await pair.client.chat.completions.create({ ...ask, max_tokens: 1000, stream: true })) {
-      text += chunk.choices[0]?.delta.content ?? "";
-    }
-    expect(text).toBe("Sure, here is what I think about that.");
+    expect(await readStream({ max_tokens: 1000 })).toEqual({ text: "Sure, here is what I think about that." });
     expect(usage()).toMatchObject({ retries: 2, rateLimited: 2, errors: 0 });
   });
 
