@@ -33,6 +33,18 @@ function patterns(stage: Stage): string[] {
   return found;
 }
 
+// Compiled once: every parse of a spec (each reconcile, each report) runs this check.
+const compiled = new Map<Stage, RegExp[]>();
+
+function regexesOf(stage: Stage): RegExp[] {
+  let found = compiled.get(stage);
+  if (!found) {
+    found = patterns(stage).map((p) => new RegExp(p));
+    compiled.set(stage, found);
+  }
+  return found;
+}
+
 export const OWNED_OVERRIDE_MESSAGE =
   "sets a key the operator owns or that comes from a spec field (docs/verl.md lists them)";
 
@@ -53,9 +65,8 @@ export function refineOwnedOverrides(
   ctx: z.RefinementCtx,
 ): void {
   for (const stage of ["rl", "sft"] as const) {
-    const regexes = patterns(stage).map((p) => new RegExp(p));
     spec[stage].overrides?.forEach((text, i) => {
-      if (regexes.some((r) => r.test(text))) {
+      if (regexesOf(stage).some((r) => r.test(text))) {
         ctx.addIssue({ code: "custom", path: [stage, "overrides", i], message: OWNED_OVERRIDE_MESSAGE });
       }
     });

@@ -7,7 +7,7 @@ import { childName, jobName, LABEL, type Role } from "../build/meta.ts";
 import { type BuildContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../build/pods.ts";
 import { claimName, configMap, rayService, volumeClaim } from "../build/support.ts";
 import { type ConditionInput, isTrue, removeCondition, setCondition } from "../status/conditions.ts";
-import { deletionDetail, failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
+import { controllerUid, deletionDetail, failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
 import { BUDGET_CONDITION } from "../status/usage.ts";
 import { checkOverrides } from "../verl/check.ts";
 import { renderConfigFiles } from "../verl/files.ts";
@@ -151,7 +151,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
         reason: "TrainingSucceeded",
         message: `pod ${done} finished training`,
       });
-      return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+      return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
     }
     stage = currentStage(job, conditions);
   }
@@ -165,7 +165,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
       reason: "PodFailed",
       message: failureDetail(failedPod, TRAINER_CONTAINER),
     });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
   }
   // The operator deletes pods only of other attempts, of a suspended job or of a finished one: a running stage's pod
   // on its way out was deleted or evicted by someone else, and the stage cannot go on without it.
@@ -177,7 +177,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
       reason: "PodDeleted",
       message: `${deletionDetail(deleted)}; the stage ${stage} cannot go on without it`,
     });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
   }
   const lostPod = lost(desired, podsByName, previous, stage, attempt);
   if (lostPod) {
@@ -187,7 +187,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
       reason: "PodLost",
       message: `pod ${lostPod} disappeared without finishing (force-deleted, e.g. by the pod garbage collector after its node was removed); the stage ${stage} cannot go on without it`,
     });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, previous);
+    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
   }
 
   // Children every stage needs; the pods come last so what they mount exists first.
@@ -215,8 +215,10 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     result.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
   }
   // No pod is requested while a referenced Secret is missing: it could not start, and GPUs would sit idle.
-  const blocked = secretProblems.length > 0 || specProblems.length > 0;
-  const missing = blocked ? [] : desired.filter((d) => !podsByName.has(d.metadata.name) && !taken.has(d.metadata.name));
+  const stalledBy = specProblems.length > 0 ? "InvalidSpec" : secretProblems.length > 0 ? "SecretNotFound" : undefined;
+  const missing = stalledBy
+    ? []
+    : desired.filter((d) => !podsByName.has(d.metadata.name) && !taken.has(d.metadata.name));
   for (const pod of missing) result.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
 
   const existing = desired.map((d) => podsByName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
@@ -234,7 +236,6 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
     });
   }
 
-  const stalledBy = specProblems.length > 0 ? "InvalidSpec" : secretProblems.length > 0 ? "SecretNotFound" : undefined;
   set({
     type: CONDITION.reconciling,
     status: "True",
@@ -260,7 +261,7 @@ function finish(
   stage: Stage,
   attempt: number,
   ofAttempt: V1Pod[],
-  previous: Status,
+  before: readonly Condition[],
 ): Plan {
   const generation = observed.job.metadata.generation as number | undefined;
   const failed = isTrue(conditions, CONDITION.failed);
@@ -288,7 +289,7 @@ function finish(
   result.apply = [];
   result.createTokenSecret = false;
   result.status = ownedStatus(observed, next, failed ? "Failed" : "Succeeded", attempt, stage);
-  result.events = transitions(ownConditions(previous.conditions), next);
+  result.events = transitions(before, next);
   return result;
 }
 
@@ -338,10 +339,6 @@ function lost(
       const counted = seen ? seen.pending + seen.running + seen.succeeded + seen.failed : 0;
       return counted > ofRole(role).filter((o) => podsByName.has(o.metadata.name)).length;
     })?.metadata.name;
-}
-
-function controllerUid(pod: V1Pod): string | undefined {
-  return pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
 }
 
 function unfinished(pods: V1Pod[]): string[] {

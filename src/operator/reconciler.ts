@@ -176,7 +176,8 @@ export function fresher(
   return Number.isSafeInteger(mine) && Number.isSafeInteger(theirs) && mine > theirs ? written : cached;
 }
 
-function jobRef(key: ObjectKey) {
+/** The object reference status patches of a job go to. */
+export function jobRef(key: ObjectKey) {
   return { apiVersion: API_VERSION, kind: KIND, namespace: key.namespace, name: key.name };
 }
 

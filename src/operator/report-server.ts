@@ -6,13 +6,14 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { KubeConfig, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION, CollabTrainingJob, type Condition, KIND, type Status } from "../api/schema.ts";
+import { CollabTrainingJob, type Condition, type Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName } from "../build/meta.ts";
 import { TOKEN_KEY } from "../build/support.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
 import { patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";
+import { controllerUid } from "../status/pods.ts";
 import {
   BUDGET_CONDITION,
   budgetConditions,
@@ -21,7 +22,7 @@ import {
   progressStatus,
   usageTotals,
 } from "../status/usage.ts";
-import type { Caches } from "./reconciler.ts";
+import { type Caches, jobRef } from "./reconciler.ts";
 
 export const PROGRESS_MANAGER = "collab-operator-progress";
 const MAX_BODY = 64 * 1024;
@@ -100,7 +101,7 @@ async function handle(
   // The token is the job's, and so is every process holding it, the trainer included (which may run model-written
   // code): a report may only speak for one of the job's own pods, so the ledger stays bounded by them.
   const pod = caches.pods.get(namespace, report.pod);
-  if (!pod || pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid !== job.metadata.uid) {
+  if (!pod || controllerUid(pod) !== job.metadata.uid) {
     throw new HttpError(403, `${report.pod} is not a pod of this job`);
   }
 
@@ -131,7 +132,7 @@ async function handle(
     ...(owned.length > 0 ? { conditions: owned } : {}),
   };
   if (!sameData(current, status)) {
-    await patchStatus(opts.kc, { apiVersion: API_VERSION, kind: KIND, namespace, name }, status, PROGRESS_MANAGER);
+    await patchStatus(opts.kc, jobRef({ namespace, name }), status, PROGRESS_MANAGER);
   }
   return { budgetExceeded: conditions.some((c) => c.status === "True") };
 }

@@ -7,6 +7,11 @@ export function podPhase(pod: V1Pod): PodPhase {
   return (pod.status?.phase as PodPhase | undefined) ?? "Pending";
 }
 
+/** The uid of the object that controls the pod (its job), if any. */
+export function controllerUid(pod: V1Pod): string | undefined {
+  return pod.metadata?.ownerReferences?.find((o) => o.controller)?.uid;
+}
+
 export function isFinished(pod: V1Pod): boolean {
   const phase = podPhase(pod);
   return phase === "Succeeded" || phase === "Failed";

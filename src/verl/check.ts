@@ -84,6 +84,8 @@ export function ownedKeyPatterns(stage: "rl" | "sft", spec: Spec): string[] {
 
 /** Problems with the spec's extra Hydra overrides, each at its field; empty when all are acceptable. */
 export function checkOverrides(spec: Spec): OverrideProblem[] {
+  // The usual job has none: no need to render its entries to know which keys it owns.
+  if (!spec.rl.overrides?.length && !spec.sft.overrides?.length) return [];
   const runtime = runtimeFor(spec);
   const ctx = { jobName: "job" }; // the owned keys do not depend on the name
   const stages = [

@@ -203,7 +203,7 @@ export function kubectl(bin: string, args: string[], input?: string): string {
 
 function startEtcd(bin: string): void {
   const data = join(DIR, "etcd");
-  const client = `http://127.0.0.1:${ETCD_PORT}`;
+  const client = ETCD_URL;
   const peer = `http://127.0.0.1:${ETCD_PORT + 1}`;
   start(bin, "etcd", [
     "--name=node0",
@@ -222,7 +222,7 @@ function startEtcd(bin: string): void {
 
 function startApiserver(bin: string): void {
   start(bin, "kube-apiserver", [
-    `--etcd-servers=http://127.0.0.1:${ETCD_PORT}`,
+    `--etcd-servers=${ETCD_URL}`,
     "--bind-address=127.0.0.1",
     "--advertise-address=127.0.0.1", // a sandbox has no default route to derive it from
     `--secure-port=${API_PORT}`,
@@ -326,7 +326,7 @@ export async function up(): Promise<void> {
   ensurePKI();
   writeKubeconfig();
   startEtcd(bin);
-  await poll(() => httpOk(`http://127.0.0.1:${ETCD_PORT}/health`), 60_000, "etcd");
+  await poll(() => httpOk(`${ETCD_URL}/health`), 60_000, "etcd");
   startApiserver(bin);
   await poll(async () => (await apiGet("/readyz")).status === 200, 120_000, "kube-apiserver /readyz");
   // CRDs go in before the controller manager starts, so its garbage collector knows them from the first sync.
