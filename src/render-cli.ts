@@ -2,8 +2,8 @@
 // render.ts); this file only reads the manifest and writes the result.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { jobObjects } from "./build/objects.ts";
-import { DEFAULT_BUILD_CONTEXT } from "./build/pods.ts";
+import { jobObjects } from "./children/objects.ts";
+import { DEFAULT_OPERATOR_CONTEXT } from "./children/pods.ts";
 import { objectsText, parseJob, verlArgsText } from "./verl/render.ts";
 
 const USAGE = `usage: collab-operator render -f job.yaml [--verl-args [--stage rl|sft]]
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     flags["verl-args"]
       ? verlArgsText(parsed.job, parsed.ctx, stage)
-      : objectsText(jobObjects(parsed.job, DEFAULT_BUILD_CONTEXT) as Record<string, unknown>[]),
+      : objectsText(jobObjects(parsed.job, DEFAULT_OPERATOR_CONTEXT) as Record<string, unknown>[]),
   );
   return 0;
 }

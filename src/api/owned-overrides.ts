@@ -1,59 +1,27 @@
 // Extra Hydra overrides (spec.rl.overrides, spec.sft.overrides) may not touch keys the operator owns: paths, wiring,
 // and keys that come from spec fields (the schema's rules would be bypassed). One pair of regular expressions per
-// stage serves both the CRD's CEL rule (RE2) and zod (JavaScript). They come from the veRL renderer for a spec with
-// every optional feature on, so they hold for any spec; the operator repeats the exact per-job check, secrets
-// included (src/verl/check.ts), and reports it as a Stalled condition.
+// stage serves both the CRD's CEL rule (RE2) and zod (JavaScript). They are derived from the veRL renderer for a spec
+// with every optional feature on, so they hold for any spec (src/verl/check.ts writes them to the JSON beside this
+// file: the api imports nothing of ours); the operator repeats the exact per-job check, secrets included, and
+// reports it as a Stalled condition.
 import type { z } from "zod";
-import { ownedKeyPatterns } from "../verl/check.ts";
-import { REWARD_METRICS, SpecFields } from "./schema.ts";
+import PATTERNS from "./owned-override-patterns.json" with { type: "json" };
 
-type Stage = "rl" | "sft";
-const cache = new Map<Stage, string[]>();
-
-/** Computed on first use: this module and the schema import each other, and the schema must exist first. */
-function patterns(stage: Stage): string[] {
-  let found = cache.get(stage);
-  if (!found) {
-    const everything = SpecFields.parse({
-      model: "m",
-      dataset: { source: "s", taskDescription: "t" },
-      sft: { enabled: true },
-      userSimulator: { model: "m" },
-      judge: { model: "m" },
-      reward: { metrics: Object.fromEntries(REWARD_METRICS.map((m) => [m, 1])), allowCodeExecution: true },
-      integrations: {
-        wandb: { apiKeySecretRef: { name: "w", key: "k" } },
-        huggingFaceTokenSecretRef: { name: "h", key: "t" },
-      },
-      storage: { size: "1Gi" },
-    });
-    found = ownedKeyPatterns(stage, everything);
-    cache.set(stage, found);
-  }
-  return found;
-}
+type OverrideStage = keyof typeof PATTERNS;
 
 // Compiled once: every parse of a spec (each reconcile, each report) runs this check.
-const compiled = new Map<Stage, RegExp[]>();
-
-function regexesOf(stage: Stage): RegExp[] {
-  let found = compiled.get(stage);
-  if (!found) {
-    found = patterns(stage).map((p) => new RegExp(p));
-    compiled.set(stage, found);
-  }
-  return found;
-}
+const COMPILED: Record<OverrideStage, RegExp[]> = {
+  rl: PATTERNS.rl.map((p) => new RegExp(p)),
+  sft: PATTERNS.sft.map((p) => new RegExp(p)),
+};
 
 export const OWNED_OVERRIDE_MESSAGE =
   "sets a key the operator owns or that comes from a spec field (docs/verl.md lists them)";
 
 /** The CEL rule for each item of spec.<stage>.overrides. */
-export function ownedOverrideValidation(stage: Stage) {
+export function ownedOverrideValidation(stage: OverrideStage) {
   return {
-    rule: patterns(stage)
-      .map((p) => `!self.matches(${JSON.stringify(p)})`)
-      .join(" && "),
+    rule: PATTERNS[stage].map((p) => `!self.matches(${JSON.stringify(p)})`).join(" && "),
     message: OWNED_OVERRIDE_MESSAGE,
     reason: "FieldValueForbidden",
   };
@@ -66,7 +34,7 @@ export function refineOwnedOverrides(
 ): void {
   for (const stage of ["rl", "sft"] as const) {
     spec[stage].overrides?.forEach((text, i) => {
-      if (regexesOf(stage).some((r) => r.test(text))) {
+      if (COMPILED[stage].some((r) => r.test(text))) {
         ctx.addIssue({ code: "custom", path: [stage, "overrides", i], message: OWNED_OVERRIDE_MESSAGE });
       }
     });

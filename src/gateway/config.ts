@@ -4,10 +4,10 @@
 import { hostname } from "node:os";
 import { type OptionSpec, Options, type RawOptions } from "../cli/options.ts";
 
-export const ROLES = ["user-simulator", "judge"] as const;
-export type Role = (typeof ROLES)[number];
+export const ENDPOINT_ROLES = ["user-simulator", "judge"] as const;
+export type EndpointRole = (typeof ENDPOINT_ROLES)[number];
 
-const DEFAULT_PORT: Record<Role, number> = { "user-simulator": 4001, judge: 4002 };
+const DEFAULT_PORT: Record<EndpointRole, number> = { "user-simulator": 4001, judge: 4002 };
 
 export const API_KEY_ENV = "COLLAB_GATEWAY_UPSTREAM_API_KEY";
 export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
@@ -57,7 +57,7 @@ export function envName(key: Key): string {
 }
 
 export interface GatewayConfig {
-  role: Role;
+  role: EndpointRole;
   host: string;
   port: number;
   model: string;
@@ -131,8 +131,9 @@ function perPod(limit: number, share: number): number {
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
   const raw = options.read(argv, env);
   const role = required(raw, "role");
-  if (!(ROLES as readonly string[]).includes(role)) throw new Error(`--role must be one of ${ROLES.join(", ")}`);
-  const typedRole = role as Role;
+  if (!(ENDPOINT_ROLES as readonly string[]).includes(role))
+    throw new Error(`--role must be one of ${ENDPOINT_ROLES.join(", ")}`);
+  const typedRole = role as EndpointRole;
   const listen = raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`;
   const colon = listen.lastIndexOf(":");
   const port = Number(listen.slice(colon + 1));

@@ -5,7 +5,7 @@
 // UUID per process). A restarted sidecar starts again from zero under a new startId, so the job's total for a role is
 // the sum, over every (pod, role, startId) ever reported, of the latest report of that triple.
 import { z } from "zod";
-import { ROLES } from "./config.ts";
+import { ENDPOINT_ROLES } from "./config.ts";
 
 const count = z.number().int().nonnegative();
 
@@ -42,12 +42,12 @@ export type Progress = z.infer<typeof ProgressSchema>;
 
 export const GatewayReportSchema = z.object({
   pod: z.string().min(1),
-  role: z.enum(ROLES),
+  role: z.enum(ENDPOINT_ROLES),
   startId: z.uuid(),
   startedAt: z.iso.datetime(),
   sentAt: z.iso.datetime(),
   /** Keyed by role; a gateway reports its own role only. */
-  usage: z.partialRecord(z.enum(ROLES), UsageCountersSchema),
+  usage: z.partialRecord(z.enum(ENDPOINT_ROLES), UsageCountersSchema),
   /** This pod's share of the job's token budget (0 = no budget). */
   budgetTokens: count,
   budgetExceeded: z.boolean(),

@@ -3,9 +3,9 @@
 // woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob, Condition, Phase, Status } from "../api/schema.ts";
-import { childName, jobName, LABEL, type Role } from "../build/meta.ts";
-import { type BuildContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../build/pods.ts";
-import { claimName, configMap, rayService, volumeClaim } from "../build/support.ts";
+import { childName, jobName, LABEL, type PodRole } from "../children/meta.ts";
+import { type OperatorContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../children/pods.ts";
+import { claimName, configMap, rayService, volumeClaim } from "../children/support.ts";
 import { type ConditionInput, isTrue, removeCondition, setCondition } from "../status/conditions.ts";
 import { controllerUid, deletionDetail, failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
 import { BUDGET_CONDITION } from "../status/usage.ts";
@@ -27,7 +27,7 @@ export interface Observed {
   now: string;
 }
 
-export type Stage = "Preparing" | "FineTuning" | "Training";
+export type JobStage = "Preparing" | "FineTuning" | "Training";
 
 export const CONDITION = {
   secretsReady: "SecretsReady",
@@ -61,7 +61,7 @@ export interface Plan {
   events: PlannedEvent[];
 }
 
-export function plan(observed: Observed, ctx: BuildContext): Plan {
+export function plan(observed: Observed, ctx: OperatorContext): Plan {
   const { job, now } = observed;
   const generation = job.metadata.generation as number | undefined;
   const previous = job.status ?? {};
@@ -89,7 +89,7 @@ export function plan(observed: Observed, ctx: BuildContext): Plan {
   if (finished) {
     // A finished job keeps its pods' logs but frees their GPUs.
     result.deletePods.push(...unfinished(ofAttempt));
-    result.status = ownedStatus(observed, conditions, phaseOf(conditions, previous.stage as Stage), attempt);
+    result.status = ownedStatus(observed, conditions, phaseOf(conditions, previous.stage as JobStage), attempt);
     result.events = transitions(before, conditions);
     return result;
   }
@@ -258,7 +258,7 @@ function finish(
   result: Plan,
   observed: Observed,
   conditions: Condition[],
-  stage: Stage,
+  stage: JobStage,
   attempt: number,
   ofAttempt: V1Pod[],
   before: readonly Condition[],
@@ -297,20 +297,20 @@ export function ownConditions(conditions: readonly Condition[] | undefined): Con
   return (conditions ?? []).filter((c) => c.type !== BUDGET_CONDITION);
 }
 
-function currentStage(job: CollabTrainingJob, conditions: Condition[]): Stage {
+function currentStage(job: CollabTrainingJob, conditions: Condition[]): JobStage {
   if (!isTrue(conditions, CONDITION.datasetReady)) return "Preparing";
   if (job.spec.sft.enabled && !isTrue(conditions, CONDITION.fineTuned)) return "FineTuning";
   return "Training";
 }
 
-const ROLE_OF_STAGE: Record<Stage, Role> = { Preparing: "prepare", FineTuning: "sft", Training: "head" };
+const ROLE_OF_STAGE: Record<JobStage, PodRole> = { Preparing: "prepare", FineTuning: "sft", Training: "head" };
 
 /** The pod whose success completes a stage: the prepare pod, the SFT pod, or the head (it runs veRL's driver). */
-function completionPod(job: CollabTrainingJob, stage: Stage, attempt: number): string {
+function completionPod(job: CollabTrainingJob, stage: JobStage, attempt: number): string {
   return childName.pod(jobName(job), ROLE_OF_STAGE[stage], attempt);
 }
 
-function stagePods(job: CollabTrainingJob, ctx: BuildContext, stage: Stage, attempt: number) {
+function stagePods(job: CollabTrainingJob, ctx: OperatorContext, stage: JobStage, attempt: number) {
   if (stage === "Preparing") return [preparePod(job, ctx, attempt)];
   if (stage === "FineTuning") return [sftPod(job, ctx, attempt)];
   return trainingPods(job, ctx, attempt);
@@ -326,7 +326,7 @@ function lost(
   desired: { metadata: { name: string; labels: Record<string, string | undefined> } }[],
   podsByName: Map<string, V1Pod>,
   previous: Status,
-  stage: Stage,
+  stage: JobStage,
   attempt: number,
 ): string | undefined {
   if (previous.phase !== stage || (previous.attempt ?? 0) !== attempt) return undefined;
@@ -345,7 +345,7 @@ function unfinished(pods: V1Pod[]): string[] {
   return pods.filter((p) => !isFinished(p) && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name as string);
 }
 
-function phaseOf(conditions: Condition[], stage: Stage | undefined): Phase {
+function phaseOf(conditions: Condition[], stage: JobStage | undefined): Phase {
   if (isTrue(conditions, CONDITION.failed)) return "Failed";
   if (isTrue(conditions, CONDITION.succeeded)) return "Succeeded";
   return stage ?? "Pending";
@@ -383,7 +383,7 @@ function ownedStatus(
   conditions: Condition[],
   phase: Phase,
   attempt: number,
-  stage?: Stage,
+  stage?: JobStage,
 ): OwnedStatus {
   const { job, now } = observed;
   const previous = job.status ?? {};
@@ -406,13 +406,13 @@ function ownedStatus(
 }
 
 function roleCounts(job: CollabTrainingJob, pods: V1Pod[], attempt: number): NonNullable<Status["roles"]> {
-  const desired: Record<Role, number> = {
+  const desired: Record<PodRole, number> = {
     prepare: 1,
     sft: job.spec.sft.enabled ? 1 : 0,
     head: 1,
     worker: job.spec.resources.nodes - 1,
   };
-  return (Object.keys(desired) as Role[])
+  return (Object.keys(desired) as PodRole[])
     .filter((role) => desired[role] > 0)
     .map((role) => {
       // Pods on their way out do not count: a pod counted here and later missing is taken for lost.

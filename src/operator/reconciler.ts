@@ -5,9 +5,9 @@ import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from 
 import type { Logger } from "pino";
 import { API_VERSION, CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
-import { childName, FIELD_MANAGER, LABEL } from "../build/meta.ts";
-import type { BuildContext } from "../build/pods.ts";
-import { tokenSecret } from "../build/support.ts";
+import { childName, FIELD_MANAGER, LABEL } from "../children/meta.ts";
+import type { OperatorContext } from "../children/pods.ts";
+import { tokenSecret } from "../children/support.ts";
 import {
   applyObject,
   type Cache,
@@ -38,7 +38,7 @@ export interface Caches {
 export class JobReconciler implements Reconciler {
   readonly #kc: KubeConfig;
   readonly #caches: () => Caches;
-  readonly #ctx: BuildContext;
+  readonly #ctx: OperatorContext;
   readonly #events: EventRecorder;
   readonly #now: () => Date;
   /** Each job as this process's last status write returned it: read-your-writes over a cache that may lag. */
@@ -47,7 +47,7 @@ export class JobReconciler implements Reconciler {
   constructor(opts: {
     kc: KubeConfig;
     caches: () => Caches;
-    ctx: BuildContext;
+    ctx: OperatorContext;
     events: EventRecorder;
     now?: () => Date;
   }) {

@@ -8,8 +8,8 @@ import type { KubeConfig, V1ConfigMap, V1Secret } from "@kubernetes/client-node"
 import type { Logger } from "pino";
 import { CollabTrainingJob, type Condition, type Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
-import { childMeta, childName } from "../build/meta.ts";
-import { TOKEN_KEY } from "../build/support.ts";
+import { childMeta, childName } from "../children/meta.ts";
+import { TOKEN_KEY } from "../children/support.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
 import { patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";

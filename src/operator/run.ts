@@ -5,8 +5,8 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Gauge, Registry } from "prom-client";
 import { CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
-import { LABEL, MANAGED_BY } from "../build/meta.ts";
-import { DEFAULT_BUILD_CONTEXT } from "../build/pods.ts";
+import { LABEL, MANAGED_BY } from "../children/meta.ts";
+import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
 import {
   type Cache,
@@ -41,17 +41,17 @@ const options = new Options("COLLAB", {
   operatorImage: {
     flag: "operator-image",
     kind: "string",
-    help: `image of the gateway sidecars, this operator's own (default ${DEFAULT_BUILD_CONTEXT.operatorImage})`,
+    help: `image of the gateway sidecars, this operator's own (default ${DEFAULT_OPERATOR_CONTEXT.operatorImage})`,
   },
   trainerImage: {
     flag: "trainer-image",
     kind: "string",
-    help: `trainer image when a job names none (default ${DEFAULT_BUILD_CONTEXT.trainerImage})`,
+    help: `trainer image when a job names none (default ${DEFAULT_OPERATOR_CONTEXT.trainerImage})`,
   },
   reportBaseUrl: {
     flag: "report-base-url",
     kind: "string",
-    help: `URL the gateways reach the operator's report endpoint at (default ${DEFAULT_BUILD_CONTEXT.reportBaseURL})`,
+    help: `URL the gateways reach the operator's report endpoint at (default ${DEFAULT_OPERATOR_CONTEXT.reportBaseURL})`,
   },
   resyncSeconds: {
     flag: "resync-seconds",
@@ -103,9 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     caches,
     events,
     ctx: {
-      operatorImage: raw.operatorImage ?? DEFAULT_BUILD_CONTEXT.operatorImage,
-      trainerImage: raw.trainerImage ?? DEFAULT_BUILD_CONTEXT.trainerImage,
-      reportBaseURL: raw.reportBaseUrl ?? DEFAULT_BUILD_CONTEXT.reportBaseURL,
+      operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
+      trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
+      reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
     },
   });
   controller = new Controller({

@@ -2,7 +2,7 @@
 // tune what the recipe fixed, but not rewire what the operator owns (paths, sidecars, resumption, logging), not
 // shadow a spec field (the schema's cross-field rules would be bypassed), and not carry a secret (main_ppo prints its
 // resolved config, and wandb stores it).
-import type { Spec } from "../api/schema.ts";
+import { REWARD_METRICS, type Spec, SpecFields } from "../api/schema.ts";
 import { parseOverride } from "./hydra.ts";
 import type { Entry, OwnedKey } from "./runtime.ts";
 import { runtimeFor } from "./versions.ts";
@@ -80,6 +80,28 @@ export function ownedKeyPatterns(stage: "rl" | "sft", spec: Spec): string[] {
     `^(\\+\\+|\\+|~)?(${keys.map(escapeRe).join("|")})([.=]|$)`,
     `^(\\+\\+|\\+|~)?(${parents.map(escapeRe).join("|")})(=|$)`,
   ];
+}
+
+/**
+ * The patterns for any spec: those of a spec with every optional feature on, which owns every key another spec can.
+ * src/api/owned-override-patterns.json holds them (the api is a leaf and cannot call the renderer);
+ * `npm run crd` writes it and a unit test fails when it is stale.
+ */
+export function ownedOverridePatterns(): Record<"rl" | "sft", string[]> {
+  const everything = SpecFields.parse({
+    model: "m",
+    dataset: { source: "s", taskDescription: "t" },
+    sft: { enabled: true },
+    userSimulator: { model: "m" },
+    judge: { model: "m" },
+    reward: { metrics: Object.fromEntries(REWARD_METRICS.map((m) => [m, 1])), allowCodeExecution: true },
+    integrations: {
+      wandb: { apiKeySecretRef: { name: "w", key: "k" } },
+      huggingFaceTokenSecretRef: { name: "h", key: "t" },
+    },
+    storage: { size: "1Gi" },
+  });
+  return { rl: ownedKeyPatterns("rl", everything), sft: ownedKeyPatterns("sft", everything) };
 }
 
 /** Problems with the spec's extra Hydra overrides, each at its field; empty when all are acceptable. */

@@ -1,4 +1,4 @@
-// Fixed contracts between the rendered veRL configs and the pods that run them. The pod builders (src/build/) import
+// Fixed contracts between the rendered veRL configs and the pods that run them. The pod builders (src/children/) import
 // these so a path or port is written once: a mismatch would only show up on a GPU node, far too late.
 import type { Spec } from "../api/schema.ts";
 
@@ -68,19 +68,19 @@ export const CONFIG_FILES = {
   rlWorker: "train-worker.sh",
 } as const;
 
-export const STAGES = ["prepare", "sft", "rl-head", "rl-worker"] as const;
-export type Stage = (typeof STAGES)[number];
+/** The scripts in the job's ConfigMap that a trainer container runs, one per kind of pod. */
+export type LaunchScript = "prepare" | "sft" | "rl-head" | "rl-worker";
 
-const STAGE_SCRIPT: Record<Stage, string> = {
+const LAUNCH_SCRIPT_FILE: Record<LaunchScript, string> = {
   prepare: CONFIG_FILES.prepare,
   sft: CONFIG_FILES.sft,
   "rl-head": CONFIG_FILES.rlHead,
   "rl-worker": CONFIG_FILES.rlWorker,
 };
 
-/** The trainer container's command for a stage: its script from the ConfigMap. */
-export function stageCommand(stage: Stage): string[] {
-  return ["bash", `${CONFIG_MOUNT}/${STAGE_SCRIPT[stage]}`];
+/** The trainer container's command: the launch script from the ConfigMap. */
+export function launchCommand(script: LaunchScript): string[] {
+  return ["bash", `${CONFIG_MOUNT}/${LAUNCH_SCRIPT_FILE[script]}`];
 }
 
 /** What status.outputs shows; the same for every spec, taken as an argument so a later version may differ. */

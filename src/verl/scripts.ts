@@ -32,7 +32,7 @@ function logged(argv: readonly (string | Raw)[], logName: string): string {
   return `${shellCommand(argv)} \\\n  2>&1 | tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log"`;
 }
 
-interface Stage {
+interface TrainAndExport {
   checkpointDir: string;
   /** Where the exported Hugging Face model goes. */
   target: string;
@@ -45,7 +45,7 @@ interface Stage {
  * Train unless a previous run finished, then export. The export is written beside its target and renamed into place,
  * so the target's presence means the stage is complete.
  */
-function trainAndExport({ checkpointDir, target, train, produce }: Stage): string {
+function trainAndExport({ checkpointDir, target, train, produce }: TrainAndExport): string {
   return [
     `mkdir -p ${checkpointDir} ${PATHS.logs} ${TRAINER_LOG_DIR} ${target.slice(0, target.lastIndexOf("/"))}`,
     `if [[ ! -f ${checkpointDir}/${DONE_MARKER} ]]; then`,

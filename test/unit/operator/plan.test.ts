@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
-import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
+import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
 import { NOW, world } from "./world.ts";
@@ -57,7 +57,7 @@ describe("plan", () => {
         tokenSecretExists: false,
         volumeClaimExists: false,
       }),
-      DEFAULT_BUILD_CONTEXT,
+      DEFAULT_OPERATOR_CONTEXT,
     );
     expect(p.createTokenSecret).toBe(true);
     expect(applied(p)).toEqual([
@@ -71,7 +71,7 @@ describe("plan", () => {
   });
 
   it("requests no pod while a referenced Secret or key is missing, and names them", () => {
-    const p = plan(world(job(), [], { secretKeys: { "llm-keys": ["OTHER"] } }), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(job(), [], { secretKeys: { "llm-keys": ["OTHER"] } }), DEFAULT_OPERATOR_CONTEXT);
     expect(applied(p).filter((a) => a.startsWith("Pod/"))).toEqual([]);
     expect(cond(p, "SecretsReady")).toMatchObject({ status: "False", reason: "SecretNotFound" });
     expect(cond(p, "SecretsReady")?.message).toContain(
@@ -83,7 +83,7 @@ describe("plan", () => {
 
   it("moves to training once the prepare pod succeeded, skipping SFT when disabled", () => {
     const j = job({ rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } });
-    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_OPERATOR_CONTEXT);
     expect(cond(p, "DatasetReady")?.status).toBe("True");
     expect(applied(p)).toEqual(["Pod/job-a0-head", "Pod/job-a0-worker-1"]);
     expect(p.status.stage).toBe("Training");
@@ -91,11 +91,11 @@ describe("plan", () => {
 
   it("runs SFT between preparation and training when enabled", () => {
     const j = job({ sft: { enabled: true } });
-    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_OPERATOR_CONTEXT);
     expect(applied(p)).toEqual(["Pod/job-a0-sft"]);
     const q = plan(
       world(afterWrite(j, p), [pod("job-a0-prepare", "prepare", "Succeeded"), pod("job-a0-sft", "sft", "Succeeded")]),
-      DEFAULT_BUILD_CONTEXT,
+      DEFAULT_OPERATOR_CONTEXT,
     );
     expect(cond(q, "FineTuned")?.status).toBe("True");
     expect(applied(q)).toEqual(["Pod/job-a0-head"]);
@@ -103,8 +103,8 @@ describe("plan", () => {
 
   it("never reruns a finished stage whose pods are gone", () => {
     const j = job();
-    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_BUILD_CONTEXT);
-    const q = plan(world(afterWrite(j, p), []), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(j, [pod("job-a0-prepare", "prepare", "Succeeded")]), DEFAULT_OPERATOR_CONTEXT);
+    const q = plan(world(afterWrite(j, p), []), DEFAULT_OPERATOR_CONTEXT);
     expect(applied(q)).toEqual(["Pod/job-a0-head"]);
   });
 
@@ -124,7 +124,7 @@ describe("plan", () => {
     });
     const p = plan(
       world(j, [pod("job-a0-prepare", "prepare", "Succeeded"), pod("job-a0-head", "head", "Running"), failed]),
-      DEFAULT_BUILD_CONTEXT,
+      DEFAULT_OPERATOR_CONTEXT,
     );
     expect(p.status.phase).toBe("Failed");
     expect(cond(p, "Failed")?.message).toBe("pod job-a0-worker-1 container trainer exited with code 137 (OOMKilled)");
@@ -140,7 +140,7 @@ describe("plan", () => {
       pod("job-a0-head", "head", "Succeeded"),
       pod("job-a0-worker-1", "worker", "Running"),
     ];
-    const p = plan(world(j, pods), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(j, pods), DEFAULT_OPERATOR_CONTEXT);
     expect(p.status.phase).toBe("Succeeded");
     expect(cond(p, "Succeeded")?.status).toBe("True");
     expect(p.status.completionTime).toBe(NOW);
@@ -151,8 +151,8 @@ describe("plan", () => {
     const j = job();
     const pods = [pod("job-a0-prepare", "prepare", "Succeeded"), pod("job-a0-head", "head", "Running")];
     let current = j;
-    for (let i = 0; i < 3; i++) current = afterWrite(current, plan(world(current, pods), DEFAULT_BUILD_CONTEXT));
-    const idle = plan({ ...world(current, pods), now: LATER }, DEFAULT_BUILD_CONTEXT);
+    for (let i = 0; i < 3; i++) current = afterWrite(current, plan(world(current, pods), DEFAULT_OPERATOR_CONTEXT));
+    const idle = plan({ ...world(current, pods), now: LATER }, DEFAULT_OPERATOR_CONTEXT);
     expect(idle.apply).toEqual([]);
     expect(idle.deletePods).toEqual([]);
     expect(idle.events).toEqual([]);
@@ -171,7 +171,7 @@ describe("plan", () => {
       ],
     });
     stuck.spec = { containers: [] };
-    const p = plan(world(job(), [pod("job-a0-prepare", "prepare", "Succeeded"), stuck]), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(job(), [pod("job-a0-prepare", "prepare", "Succeeded"), stuck]), DEFAULT_OPERATOR_CONTEXT);
     expect(cond(p, "PodsScheduled")).toMatchObject({ status: "False", reason: "Unschedulable" });
     expect(p.status.message).toContain("Insufficient nvidia.com/gpu");
   });
@@ -180,7 +180,7 @@ describe("plan", () => {
     const old = pod("job-a1-head", "head", "Running", {}, 1);
     const p = plan(
       world(job({ suspend: true }), [pod("job-a0-prepare", "prepare", "Running"), old]),
-      DEFAULT_BUILD_CONTEXT,
+      DEFAULT_OPERATOR_CONTEXT,
     );
     expect(p.status.phase).toBe("Suspended");
     expect(p.deletePods.sort()).toEqual(["job-a0-prepare", "job-a1-head"]);
@@ -195,14 +195,14 @@ describe("plan", () => {
       message: "",
       lastTransitionTime: NOW,
     };
-    const p = plan(world(job({}, { conditions: [budget] })), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(job({}, { conditions: [budget] })), DEFAULT_OPERATOR_CONTEXT);
     expect(p.status.conditions?.map((c) => c.type)).not.toContain("BudgetExceeded");
   });
 
   it("starts nothing while an extra override carries what looks like a credential, and names it", () => {
     const p = plan(
       world(job({ rl: { overrides: ["+actor_rollout_ref.rollout.engine_kwargs.vllm.api_key=x"] } })),
-      DEFAULT_BUILD_CONTEXT,
+      DEFAULT_OPERATOR_CONTEXT,
     );
     expect(applied(p).filter((a) => a.startsWith("Pod/"))).toEqual([]);
     expect(cond(p, "Stalled")).toMatchObject({ status: "True", reason: "InvalidSpec" });
@@ -212,11 +212,11 @@ describe("plan", () => {
 
   it("warns when the token Secret was deleted under running pods, whose reports the new token will refuse", () => {
     const running = [pod("job-a0-prepare", "prepare", "Succeeded"), pod("job-a0-head", "head", "Running")];
-    const p = plan(world(job(), running, { tokenSecretExists: false }), DEFAULT_BUILD_CONTEXT);
+    const p = plan(world(job(), running, { tokenSecretExists: false }), DEFAULT_OPERATOR_CONTEXT);
     expect(p.createTokenSecret).toBe(true);
     expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "TokenReplaced" }));
     expect(p.events.find((e) => e.reason === "TokenReplaced")?.message).toContain("job-a0-head");
-    const fresh = plan(world(job(), [], { tokenSecretExists: false }), DEFAULT_BUILD_CONTEXT);
+    const fresh = plan(world(job(), [], { tokenSecretExists: false }), DEFAULT_OPERATOR_CONTEXT);
     expect(fresh.events.map((e) => e.reason)).not.toContain("TokenReplaced");
   });
 });

@@ -1,7 +1,7 @@
 // What the planner sees in its tests: a job and a cache in which every child the job needs exists.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob } from "../../../src/api/schema.ts";
-import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
+import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { type Observed, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
 
@@ -22,5 +22,5 @@ export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Par
 }
 
 export function planWorld(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Partial<Observed> = {}): Plan {
-  return plan(world(job, pods, overrides), DEFAULT_BUILD_CONTEXT);
+  return plan(world(job, pods, overrides), DEFAULT_OPERATOR_CONTEXT);
 }

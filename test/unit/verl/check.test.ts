@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Spec } from "../../../src/api/schema.ts";
 import { checkOverrides, ownedKeyPatterns } from "../../../src/verl/check.ts";
+import { OWNED_PATTERNS_FILE, ownedPatternsJSON } from "../../../src/verl/generate-owned-keys.ts";
 import { minimalSpec } from "./specs.ts";
 
 // The overrides are set after parsing, past the schema's own checks, so this check is seen on its own: it also
@@ -85,5 +87,11 @@ describe("ownedKeyPatterns", () => {
       "trainer.nnodes_x=1",
     ])
       expect(celRejects(o), o).toBe(false);
+  });
+});
+
+describe("src/api/owned-override-patterns.json", () => {
+  it("holds the patterns the renderer derives (run `npm run crd` after changing what the renderer owns)", () => {
+    expect(readFileSync(OWNED_PATTERNS_FILE, "utf8")).toBe(ownedPatternsJSON());
   });
 });

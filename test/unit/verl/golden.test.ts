@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { jobObjects } from "../../../src/build/objects.ts";
-import { DEFAULT_BUILD_CONTEXT } from "../../../src/build/pods.ts";
+import { jobObjects } from "../../../src/children/objects.ts";
+import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { objectsText, verlArgsText } from "../../../src/verl/render.ts";
 import { type Case, cases } from "./cases.ts";
 
@@ -19,7 +19,7 @@ function rendered(c: Case): string {
     "# --verl-args --stage sft",
     verlArgsText(c.job, c.ctx, "sft"),
     "# render",
-    objectsText(jobObjects(c.job, DEFAULT_BUILD_CONTEXT) as Record<string, unknown>[]),
+    objectsText(jobObjects(c.job, DEFAULT_OPERATOR_CONTEXT) as Record<string, unknown>[]),
   ].join("");
 }
 

@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
-import { CONFIG_FILES, outputs, PATHS, stageCommand, TRAINER_LOG } from "../../../src/verl/layout.ts";
+import { CONFIG_FILES, launchCommand, outputs, PATHS, TRAINER_LOG } from "../../../src/verl/layout.ts";
 import { cases, exampleCase } from "./cases.ts";
 
 describe("launch scripts", () => {
@@ -57,9 +57,9 @@ describe("launch scripts", () => {
   });
 
   it("maps each stage to its script in the ConfigMap", () => {
-    expect(stageCommand("prepare")).toEqual(["bash", "/etc/collab/prepare.sh"]);
-    expect(stageCommand("sft")).toEqual(["bash", "/etc/collab/sft.sh"]);
-    expect(stageCommand("rl-head")).toEqual(["bash", "/etc/collab/train-head.sh"]);
-    expect(stageCommand("rl-worker")).toEqual(["bash", "/etc/collab/train-worker.sh"]);
+    expect(launchCommand("prepare")).toEqual(["bash", "/etc/collab/prepare.sh"]);
+    expect(launchCommand("sft")).toEqual(["bash", "/etc/collab/sft.sh"]);
+    expect(launchCommand("rl-head")).toEqual(["bash", "/etc/collab/train-head.sh"]);
+    expect(launchCommand("rl-worker")).toEqual(["bash", "/etc/collab/train-worker.sh"]);
   });
 });

@@ -3,13 +3,13 @@
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { renderConfigFiles } from "../verl/files.ts";
 import { jobName } from "./meta.ts";
-import { type BuildContext, preparePod, sftPod, trainingPods } from "./pods.ts";
+import { type OperatorContext, preparePod, sftPod, trainingPods } from "./pods.ts";
 import { configMap, rayService, tokenSecret, volumeClaim } from "./support.ts";
 
 /** Stands in for what only exists once the job is created (its uid, the random token). */
 export const UNKNOWN_UNTIL_CREATED = "<assigned-when-created>";
 
-export function jobObjects(job: CollabTrainingJob, ctx: BuildContext): object[] {
+export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object[] {
   const placed: CollabTrainingJob = {
     ...job,
     metadata: { namespace: "default", uid: UNKNOWN_UNTIL_CREATED, ...job.metadata },

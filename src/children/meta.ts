@@ -11,7 +11,7 @@ export const LABEL = {
 } as const;
 
 /** Pods of a job by what they do; `head` is rank 0 of the training stage. */
-export type Role = "prepare" | "sft" | "head" | "worker";
+export type PodRole = "prepare" | "sft" | "head" | "worker";
 
 export const FIELD_MANAGER = "collab-operator";
 
@@ -31,7 +31,7 @@ export const childName = {
   volume: (job: string) => `${job}-data`,
   /** The headless Service in front of the Ray head: its DNS name is the head's address. */
   rayService: (job: string) => `${job}-ray`,
-  pod: (job: string, role: Role, attempt: number, rank = 0) =>
+  pod: (job: string, role: PodRole, attempt: number, rank = 0) =>
     role === "worker" ? `${job}-a${attempt}-worker-${rank}` : `${job}-a${attempt}-${role}`,
 };
 
@@ -39,7 +39,7 @@ export function jobLabels(job: string): Record<string, string> {
   return { ...MANAGED_BY, [LABEL.job]: job };
 }
 
-export function podLabels(job: string, role: Role, attempt: number, rank: number): Record<string, string> {
+export function podLabels(job: string, role: PodRole, attempt: number, rank: number): Record<string, string> {
   return { ...jobLabels(job), [LABEL.role]: role, [LABEL.attempt]: String(attempt), [LABEL.rank]: String(rank) };
 }
 

@@ -6,21 +6,21 @@ import {
   CONFIG_MOUNT,
   ENV,
   JUDGE_PORT,
+  type LaunchScript,
+  launchCommand,
   RAY_DASHBOARD_PORT,
   RAY_GCS_PORT,
-  type Stage,
-  stageCommand,
   TRAINER_LOG,
   TRAINER_LOG_DIR,
   USER_SIMULATOR_PORT,
   VERL_ROOT,
   VOLUME_MOUNT,
 } from "../verl/layout.ts";
-import { childMeta, childName, jobName, podLabels, type Role } from "./meta.ts";
+import { childMeta, childName, jobName, type PodRole, podLabels } from "./meta.ts";
 import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
 
 /** What the operator was started with; the same for every job. */
-export interface BuildContext {
+export interface OperatorContext {
   /** The operator's own image: the gateway sidecars run `collab-operator gateway` from it. */
   operatorImage: string;
   /** Trainer image used when spec.runtime.image is unset. */
@@ -30,7 +30,7 @@ export interface BuildContext {
 }
 
 /** Images and URLs `collab-operator run` and `render` use unless told otherwise. */
-export const DEFAULT_BUILD_CONTEXT: BuildContext = {
+export const DEFAULT_OPERATOR_CONTEXT: OperatorContext = {
   operatorImage: "ghcr.io/collabllm/collab-operator:0.1.0",
   trainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
   reportBaseURL: "http://collab-operator.collab-system.svc:8081",
@@ -49,28 +49,28 @@ const DO_NOT_DISRUPT = {
 const VOLUMES = { data: "data", config: "config", shm: "shm", trainerLog: "trainer-log" } as const;
 
 interface PodPlan {
-  role: Role;
-  stage: Stage;
+  role: PodRole;
+  script: LaunchScript;
   attempt: number;
   rank: number;
   gpu: boolean;
   sidecars: boolean;
 }
 
-export function preparePod(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
-  return pod(job, ctx, { role: "prepare", stage: "prepare", attempt, rank: 0, gpu: false, sidecars: false });
+export function preparePod(job: CollabTrainingJob, ctx: OperatorContext, attempt: number) {
+  return pod(job, ctx, { role: "prepare", script: "prepare", attempt, rank: 0, gpu: false, sidecars: false });
 }
 
-export function sftPod(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
-  return pod(job, ctx, { role: "sft", stage: "sft", attempt, rank: 0, gpu: true, sidecars: false });
+export function sftPod(job: CollabTrainingJob, ctx: OperatorContext, attempt: number) {
+  return pod(job, ctx, { role: "sft", script: "sft", attempt, rank: 0, gpu: true, sidecars: false });
 }
 
 /** Rank 0 is the Ray head and runs veRL's driver; the others join it as workers. */
-export function trainingPod(job: CollabTrainingJob, ctx: BuildContext, attempt: number, rank: number) {
+export function trainingPod(job: CollabTrainingJob, ctx: OperatorContext, attempt: number, rank: number) {
   const head = rank === 0;
   return pod(job, ctx, {
     role: head ? "head" : "worker",
-    stage: head ? "rl-head" : "rl-worker",
+    script: head ? "rl-head" : "rl-worker",
     attempt,
     rank,
     gpu: true,
@@ -78,11 +78,11 @@ export function trainingPod(job: CollabTrainingJob, ctx: BuildContext, attempt: 
   });
 }
 
-export function trainingPods(job: CollabTrainingJob, ctx: BuildContext, attempt: number) {
+export function trainingPods(job: CollabTrainingJob, ctx: OperatorContext, attempt: number) {
   return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank));
 }
 
-function pod(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const name = jobName(job);
   const meta = childMeta(job, childName.pod(name, plan.role, plan.attempt, plan.rank));
@@ -137,7 +137,7 @@ function secretEnv(name: string, ref: { name: string; key: string }) {
   return { name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } };
 }
 
-function trainer(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const tokenRef = { name: childName.token(jobName(job)), key: TOKEN_KEY };
   const env = [
@@ -163,7 +163,7 @@ function trainer(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
     name: TRAINER_CONTAINER,
     image: spec.runtime.image ?? ctx.trainerImage,
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
-    command: stageCommand(plan.stage),
+    command: launchCommand(plan.script),
     workingDir: VERL_ROOT,
     env,
     resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
@@ -185,7 +185,7 @@ function trainer(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
 }
 
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */
-function sidecars(job: CollabTrainingJob, ctx: BuildContext, plan: PodPlan) {
+function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const reportURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}/report`;
   const gateway = (role: "user-simulator" | "judge", endpoint: Spec["judge"], port: number, followLog: boolean) => {
