@@ -54,8 +54,28 @@ export class Kube {
     });
   }
 
-  /** One request; resolves to the parsed JSON body, rejects with HttpError on a non-2xx status. */
-  send<T = KubeObject>(
+  /**
+   * One request; resolves to the parsed JSON body, rejects with HttpError on a non-2xx status. A request that could
+   * not connect (the apiserver restarting) is tried again for up to a minute.
+   */
+  async send<T = KubeObject>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+    accept = "application/json",
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#sendOnce<T>(method, path, body, contentType, accept);
+      } catch (err) {
+        if ((err as { code?: string }).code !== "ECONNREFUSED" || attempt >= 60) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  #sendOnce<T>(
     method: string,
     path: string,
     body?: unknown,
