@@ -1,9 +1,9 @@
 // The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
 // which objects to write, never why; the why is in plan.ts.
 import { randomBytes } from "node:crypto";
-import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION, CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
+import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
 import { childName, FIELD_MANAGER, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
@@ -13,6 +13,7 @@ import {
   type Cache,
   deleteObject,
   type EventRecorder,
+  type KubeConfig,
   type ObjectKey,
   patchStatus,
   type ReconcileResult,
@@ -23,6 +24,7 @@ import {
 import { setCondition } from "../status/conditions.ts";
 import { sameData } from "../status/json.ts";
 import { CONDITION, type OwnedStatus, ownConditions, plan, secretReferences } from "./plan.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
 
@@ -66,7 +68,7 @@ export class JobReconciler implements Reconciler {
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
     const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
-    const parsed = CollabTrainingJob.safeParse(raw);
+    const parsed = parseStoredJob(raw);
     if (!parsed.success) {
       // Admission normally catches this; a job stored before a stricter CRD still must not crash or hot-loop us.
       const message = parsed.error.issues

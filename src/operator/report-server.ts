@@ -4,14 +4,14 @@
 // status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { KubeConfig, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { CollabTrainingJob, type Condition, type Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
-import { patchStatus, request, statusCode } from "../runtime/index.ts";
+import { type KubeConfig, patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";
 import { controllerUid } from "../status/pods.ts";
 import {

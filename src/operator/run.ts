@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Gauge, Registry } from "prom-client";
-import { CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
+import { GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
@@ -15,11 +15,13 @@ import {
   loadKubeConfig,
   Manager,
   type ObjectKey,
+  slimPod,
   type WatchSpec,
 } from "../runtime/index.ts";
 import { secretReferences } from "./plan.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
 import { createReportServer } from "./report-server.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 const options = new Options("COLLAB", {
   kubeconfig: { flag: "kubeconfig", kind: "string", help: "kubeconfig file (default: $KUBECONFIG, else in-cluster)" },
@@ -183,7 +185,23 @@ const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
 
-/** What the controller watches: jobs, the children it labels, and Secrets (a job waits for the ones it references). */
+/** The jobs index of the Secrets each references, as "namespace/name". */
+const SECRET_REFERENCES = "secretReferences";
+
+/** The Secrets a stored job references, as index values; none while its spec does not parse. */
+export function referencedSecrets(raw: KubernetesObject): string[] {
+  const parsed = parseStoredJob(raw);
+  if (!parsed.success) return [];
+  const ns = raw.metadata?.namespace ?? "";
+  return [...new Set(secretReferences(parsed.data).map(({ ref }) => `${ns}/${ref.name}`))];
+}
+
+/**
+ * What the controller watches: jobs, the children it labels, and Secrets (a job waits for the ones it references).
+ * Every event wakes exactly the jobs it concerns, found without a scan: a child through its job label, a Secret
+ * through the jobs' index of referenced Secrets. Children are indexed by that label, so a reconcile finds its pods
+ * in the index; pods are cached as slimPod keeps them.
+ */
 function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
   const scopes = namespaces.length > 0 ? namespaces : [undefined];
   const path = (ns: string | undefined, group: string, resource: string) =>
@@ -195,11 +213,7 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
   const referencing = (obj: KubernetesObject): ObjectKey[] => {
     const ns = obj.metadata?.namespace ?? "";
     const referrers = jobs()
-      .list(ns)
-      .filter((raw) => {
-        const parsed = CollabTrainingJob.safeParse(raw);
-        return parsed.success && secretReferences(parsed.data).some(({ ref }) => ref.name === obj.metadata?.name);
-      })
+      .byIndex(SECRET_REFERENCES, `${ns}/${obj.metadata?.name ?? ""}`)
       .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
     return [...ownerKey(obj), ...referrers];
   };
@@ -209,6 +223,7 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
       {
         name: `jobs${suffix}`,
         listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
+        indexes: { [SECRET_REFERENCES]: referencedSecrets },
         toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
       },
       // The children, found by the label every one of them carries; a change wakes their job.
@@ -216,6 +231,8 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         name: `${cache}${suffix}`,
         listPath: path(ns, "/api/v1", resource),
         labelSelector: CHILD_SELECTOR,
+        indexLabels: [LABEL.job],
+        ...(resource === "pods" ? { transform: slimPod } : {}),
         toKeys: ownerKey,
       })),
       {
@@ -251,6 +268,7 @@ function namespacedCache(controller: Controller, kind: string, namespaces: strin
       ns !== undefined
         ? (of(ns)?.list(ns, selector) ?? [])
         : namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).list(n, selector)),
+    byIndex: (index, value) => namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).byIndex(index, value)),
     hasSynced: () => namespaces.every((n) => controller.cache(`${kind}@${n}`).hasSynced()),
   };
 }

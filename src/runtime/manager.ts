@@ -7,10 +7,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
 import type { Controller } from "./controller.ts";
+import { observeRequests } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 import { LeaderElector } from "./leader-elector.ts";
 
 export interface ManagerLeaderElection {
@@ -58,6 +59,7 @@ export class Manager {
       help: "1 while this replica holds the leader lease (or runs without election)",
       registers: [opts.registry],
     });
+    processMetrics(opts.kc, opts.registry);
     const le = opts.leaderElection;
     this.#elector = le
       ? new LeaderElector({
@@ -160,4 +162,30 @@ export class Manager {
     }
     return { status: 404, type: "text/plain", body: "not found" };
   }
+}
+
+/**
+ * The process's own metrics: Node's defaults from prom-client (resident memory, CPU, heap, and
+ * nodejs_eventloop_lag_max_seconds: the longest the event loop was held since the last scrape), and every API request
+ * as client-go counts them (rest_client_requests_total{method,code}, a duration histogram per method).
+ */
+function processMetrics(kc: KubeConfig, registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: "rest_client_requests_total",
+    help: "API requests sent, by method and HTTP status (0: no answer)",
+    labelNames: ["method", "code"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: "Time from sending an API request to its response headers, by method",
+    labelNames: ["method"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  observeRequests(kc, (method, code, seconds) => {
+    requests.inc({ method, code: String(code) });
+    duration.observe({ method }, seconds);
+  });
 }
