@@ -5,7 +5,7 @@
 //   npm run cluster:up
 //   npx node bench/operator.ts [--rounds 3] [--workers 4] [--burst 100] [--singles 20] [--failures 20]
 //                              [--levels 0,1000,5000] [--idle-seconds 60] [--resync-seconds 30]
-//                              [--phases latency,scale] [--node-options "..."] [--clean]
+//                              [--phases latency,scale|burst] [--node-options "..."] [--clean]
 // The bulk jobs stay in namespaces bench-scale-* so a second run reuses them (--clean deletes them at the end).
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -295,6 +295,10 @@ async function latencyPhase(): Promise<string[]> {
     for (const mode of order) {
       log(`round ${r + 1}/${ROUNDS} ${mode}: burst of ${BURST}`);
       put("burst", mode, await burst(mode));
+      if (!PHASES.has("latency")) {
+        log(`  ${mode}: burst ${fmt(runs.burst![mode].at(-1)!)} ms`);
+        continue; // --phases burst: the burst alone (to compare --workers)
+      }
       log(`round ${r + 1}/${ROUNDS} ${mode}: ${SINGLES} single jobs`);
       const s = await singles(mode);
       put("single p50", mode, percentile(s, 50));
@@ -576,7 +580,7 @@ async function scalePhase(): Promise<string[]> {
 
 async function main(): Promise<void> {
   const out: string[] = [];
-  if (PHASES.has("latency")) out.push(...(await latencyPhase()), "");
+  if (PHASES.has("latency") || PHASES.has("burst")) out.push(...(await latencyPhase()), "");
   if (PHASES.has("scale")) out.push(...(await scalePhase()), "");
   process.stdout.write(`${out.join("\n")}\n`);
   if (values.clean) {
