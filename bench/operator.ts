@@ -389,23 +389,23 @@ interface LevelFigures {
   fillS?: number;
 }
 
-/** The operator's pods in the cluster, counted from a metadata-only list (the apiserver sends no remainingItemCount
- * for a filtered list). */
-async function countPods(): Promise<number> {
-  let count = 0;
+/** How many objects a collection holds, counted from metadata-only pages (a filtered list has no item count). */
+async function count(path: string): Promise<number> {
+  let n = 0;
   let cont = "";
   do {
+    const sep = path.includes("?") ? "&" : "?";
     const page = await kube.send<{ items: unknown[]; metadata: { continue?: string } }>(
       "GET",
-      `/api/v1/pods?limit=1000&labelSelector=app.kubernetes.io/managed-by%3Dcollab-operator${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
+      `${path}${sep}limit=1000${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
       undefined,
       undefined,
       "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
     );
-    count += page.items.length;
+    n += page.items.length;
     cont = page.metadata.continue ?? "";
   } while (cont);
-  return count;
+  return n;
 }
 
 /** Writes the operator made (its request counter when it has one), or NaN. */
@@ -418,11 +418,19 @@ const writeRequests = (text: string) =>
 /** The operator's own worst event-loop delay since its last scrape (prom-client's default metrics), in ms. */
 const lagMs = (text: string) => metric(text, "nodejs_eventloop_lag_max_seconds") * 1000;
 
-async function measureLevel(jobs: number): Promise<LevelFigures> {
-  const pods = await countPods();
+/**
+ * Start-up, idle and resync figures of an operator over what the cluster holds now. Level 0 is an operator that
+ * watches one empty namespace (the same watches, empty caches), so the figures are the process's own floor whatever
+ * bulk jobs an earlier run left behind.
+ */
+async function measureLevel(level: number): Promise<LevelFigures> {
+  const scope = level === 0 ? { namespaces: [await emptyNamespace()] } : {};
+  const jobs = level === 0 ? 0 : await count("/apis/collabllm.io/v1alpha1/collabtrainingjobs");
+  const pods =
+    level === 0 ? 0 : await count("/api/v1/pods?labelSelector=app.kubernetes.io/managed-by%3Dcollab-operator");
   // Startup: initial lists and the first reconcile of every job, then an idle window.
   const api0 = clusterCpu();
-  const op = await startOperator();
+  const op = await startOperator(scope);
   op.startProbe();
   let startLag = 0;
   const lagWatch = setInterval(async () => {
@@ -465,7 +473,7 @@ async function measureLevel(jobs: number): Promise<LevelFigures> {
   await op.stop();
 
   // Periodic resync: an operator with a short resync period, through two resyncs.
-  const rop = await startOperator({ resyncSeconds: RESYNC_S });
+  const rop = await startOperator({ ...scope, resyncSeconds: RESYNC_S });
   rop.startProbe();
   await rop.ready();
   await rop.settled();
@@ -502,6 +510,12 @@ async function measureLevel(jobs: number): Promise<LevelFigures> {
     apiserverStartCpuS: (api1["kube-apiserver"]! - api0["kube-apiserver"]!) / 1000,
     apiserverIdleCpuMsPerS: (after.api["kube-apiserver"]! - before.api["kube-apiserver"]!) / idleS,
   };
+}
+
+async function emptyNamespace(): Promise<string> {
+  const ns = "bench-scale-empty";
+  await ensureNamespace(kube, ns, { "collabllm.io/bench": "scale" });
+  return ns;
 }
 
 async function scalePhase(): Promise<string[]> {
