@@ -148,7 +148,11 @@ class Channel<T> {
   }
 }
 
-async function withNamespace<T>(prefix: string, mode: Mode, body: (ns: string, obs: Observer) => Promise<T>) {
+async function withNamespace<T>(
+  prefix: string,
+  mode: Mode,
+  body: (ns: string, obs: Observer, op: OperatorProcess | undefined) => Promise<T>,
+) {
   const ns = `bench-${prefix}-${mode === "operator" ? "op" : "base"}-${randomBytes(3).toString("hex")}`;
   await ensureNamespace(kube, ns, { "collabllm.io/bench": "latency" });
   const op = mode === "operator" ? await startOperator({ namespaces: [ns] }) : undefined;
@@ -156,7 +160,7 @@ async function withNamespace<T>(prefix: string, mode: Mode, body: (ns: string, o
   const obs = new Observer(ns);
   await obs.started();
   try {
-    return await body(ns, obs);
+    return await body(ns, obs, op);
   } finally {
     obs.stop();
     await op?.stop();
@@ -193,17 +197,30 @@ function baselineWorkers(jobs: Channel<KubeObject>, onPod?: (job: string) => voi
 }
 
 /** N jobs created at once -> every job has its first-stage pod and a status. Resolves to ms. */
+/** What the operator spent on the bursts: API requests (its own counter, when it has one) and CPU. */
+const burstCost = { requests: [] as number[], rate: [] as number[], cpuMsPerJob: [] as number[] };
+
+/** N jobs created at once -> every job has its first-stage pod and a status. Resolves to ms. */
 async function burst(mode: Mode): Promise<number> {
-  return withNamespace("burst", mode, async (ns, obs) => {
+  return withNamespace("burst", mode, async (ns, obs, op) => {
     const names = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
     const created = new Channel<KubeObject>();
     const workers = mode === "baseline" ? baselineWorkers(created) : Promise.resolve();
+    const requests0 = op ? allRequests(await op.metrics()) : 0;
+    const cpu0 = cpuMs(op?.pid);
     const t0 = performance.now();
     await Promise.all(names.map((n) => createJob(kube, ns, n).then((job) => created.push(job))));
     created.close();
     await obs.until(() => names.every((n) => obs.podAdded.has(n) && obs.statusSet.has(n)));
     await workers;
-    return Math.max(...names.map((n) => Math.max(obs.podAdded.get(n)!, obs.statusSet.get(n)!))) - t0;
+    const took = Math.max(...names.map((n) => Math.max(obs.podAdded.get(n)!, obs.statusSet.get(n)!))) - t0;
+    if (op) {
+      const requests = allRequests(await op.metrics()) - requests0;
+      burstCost.requests.push(requests);
+      burstCost.rate.push(requests / (took / 1000));
+      burstCost.cpuMsPerJob.push((cpuMs(op.pid) - cpu0) / BURST);
+    }
+    return took;
   });
 }
 
@@ -326,6 +343,7 @@ async function latencyPhase(): Promise<string[]> {
     "failure p50": `a running pod fails → the job's status says Failed, p50 over ${FAILURES} (ms)`,
     "failure p99": `a running pod fails → the job's status says Failed, p99 over ${FAILURES} (ms)`,
   };
+  const cost = `Operator during a burst (medians): ${fmt(median(burstCost.requests))} API requests, ${fmt(median(burstCost.rate))} requests/s, ${fmt(median(burstCost.cpuMsPerJob), 1)} ms of CPU per job.`;
   const rows = [
     `Latency, --workers=${WORKERS}, medians of ${ROUNDS} rounds (operator vs a plain client doing the same writes at the same concurrency)`,
     "",
@@ -339,6 +357,7 @@ async function latencyPhase(): Promise<string[]> {
       `| ${label[k]} | ${fmt(op)} | ${fmt(base)} | ${ratio(op, base)} | ≤ ${target[k]}× | ${verdict(op / base <= target[k]!)} |`,
     );
   }
+  rows.push("", cost);
   return rows;
 }
 
@@ -407,6 +426,9 @@ async function count(path: string): Promise<number> {
   } while (cont);
   return n;
 }
+
+/** Every API request the operator sent (its request counter when it has one), or NaN. */
+const allRequests = (text: string) => metric(text, "rest_client_requests_total");
 
 /** Writes the operator made (its request counter when it has one), or NaN. */
 const writeRequests = (text: string) =>
