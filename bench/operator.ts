@@ -6,7 +6,8 @@
 //   npx node bench/operator.ts [--rounds 3] [--workers 4] [--burst 100] [--singles 20] [--failures 20]
 //                              [--levels 0,1000,5000] [--idle-seconds 60] [--resync-seconds 30]
 //                              [--phases latency,scale|burst] [--node-options "..."] [--clean]
-// The bulk jobs stay in namespaces bench-scale-* so a second run reuses them (--clean deletes them at the end).
+// The bulk jobs stay in namespaces bench-scale-*, their pods on tainted nodes bench-node-* of KWOK's, so a second run
+// reuses them (--clean deletes both at the end).
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -25,6 +26,7 @@ import {
   sleep,
 } from "./process.ts";
 import {
+  BENCH_NODES,
   corePath,
   createJob,
   ensureNamespace,
@@ -622,8 +624,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${out.join("\n")}\n`);
   if (values.clean) {
     const names = (await kube.list("/api/v1/namespaces?labelSelector=collabllm.io/bench")).map((n) => n.metadata.name);
-    log(`deleting ${names.length} bench namespaces`);
+    log(`deleting ${names.length} bench namespaces, then the bench's nodes`);
     await deleteNamespaces(names, 1_800_000);
+    for (const node of BENCH_NODES) await kube.send("DELETE", `/api/v1/nodes/${node}`).catch(() => undefined);
   }
   kube.close();
 }

@@ -182,8 +182,38 @@ export function outcomeOf(i: number): Outcome {
   return r < 7 ? "Succeeded" : r === 7 ? "Failed" : "Running";
 }
 
-const CPU_NODES = ["cpu-0", "cpu-1"];
-const GPU_NODES = ["gpu-h100-0", "gpu-h100-1", "gpu-h100-2", "gpu-h100-3", "gpu-a100-0", "gpu-a100-1"];
+/**
+ * Nodes of the bench's own for the bulk jobs' pods: KWOK plays them, and a NoSchedule taint keeps the scheduler from
+ * placing anything else there. Bound to the test fleet's nodes, the bulk's running pods took every GPU of it and the
+ * integration tests' pods could no longer schedule.
+ */
+export const BENCH_NODES = ["bench-node-0", "bench-node-1", "bench-node-2", "bench-node-3"];
+export const BENCH_TAINT = "bench.collabllm.io/bulk";
+
+export async function ensureBenchNodes(kube: Kube): Promise<void> {
+  const capacity = {
+    cpu: "100000",
+    memory: "100000Gi",
+    pods: "100000",
+    "nvidia.com/gpu": "100000",
+    "ephemeral-storage": "100Ti",
+  };
+  for (const name of BENCH_NODES) {
+    await ignore409(
+      kube.create("/api/v1/nodes", {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: {
+          name,
+          annotations: { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
+          labels: { "kubernetes.io/hostname": name, type: "kwok", "collabllm.io/bench": "scale" },
+        },
+        spec: { taints: [{ key: BENCH_TAINT, value: "true", effect: "NoSchedule" }] },
+        status: { capacity, allocatable: capacity },
+      }),
+    );
+  }
+}
 
 /**
  * Writes one bulk job as if it had run: the job, every child the operator would have made (token Secret, ConfigMap,
@@ -200,11 +230,7 @@ export async function writeBulkJob(kube: Kube, ns: string, name: string, i: numb
   const objects = jobObjects(job, CTX) as KubeObject[];
   for (const obj of objects) {
     if (obj.kind === "Secret") (obj as { data?: unknown }).data = { token: randomBytes(32).toString("base64") };
-    if (obj.kind === "Pod") {
-      const role = obj.metadata.labels?.["collabllm.io/role"];
-      const nodesOf = role === "prepare" ? CPU_NODES : GPU_NODES;
-      (obj.spec as { nodeName?: string }).nodeName = nodesOf[i % nodesOf.length];
-    }
+    if (obj.kind === "Pod") (obj.spec as { nodeName?: string }).nodeName = BENCH_NODES[i % BENCH_NODES.length];
     await ignore409(kube.create(corePath(ns, obj.kind as string), obj));
     if (obj.kind !== "Pod") continue;
     const role = obj.metadata.labels?.["collabllm.io/role"];
@@ -226,6 +252,7 @@ export async function fillBulk(
   concurrency: number,
   nsName: (n: number) => string,
 ): Promise<number> {
+  await ensureBenchNodes(kube);
   const todo: { ns: string; i: number }[] = [];
   for (let n = 0; n * perNamespace < total; n++) {
     const ns = nsName(n);
