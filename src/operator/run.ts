@@ -226,12 +226,14 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         indexes: { [SECRET_REFERENCES]: referencedSecrets },
         toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
       },
-      // The children, found by the label every one of them carries; a change wakes their job.
+      // The children, found by the label every one of them carries; a change wakes their job. The jobs watch's
+      // resync reconciles every job; one of the children's or Secrets' would only wake the same jobs again.
       ...Object.entries(CHILD_RESOURCES).map(([cache, resource]) => ({
         name: `${cache}${suffix}`,
         listPath: path(ns, "/api/v1", resource),
         labelSelector: CHILD_SELECTOR,
         indexLabels: [LABEL.job],
+        resync: false,
         ...(resource === "pods" ? { transform: slimPod } : {}),
         toKeys: ownerKey,
       })),
@@ -239,6 +241,7 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
         transform: keysOnlyUnlessOurs,
+        resync: false,
         toKeys: referencing,
       },
     ];

@@ -45,6 +45,11 @@ export interface WatchSpec {
   indexes?: Record<string, IndexFunction>;
   /** Label keys to index, so `cache(name).list(ns, "key=value")` reads an index instead of scanning. */
   indexLabels?: string[];
+  /**
+   * Whether the periodic resync reports this watch's objects (default true). A watch of children whose changes all
+   * map to owners another watch resyncs anyway can skip it: each resync would wake every owner once more per watch.
+   */
+  resync?: boolean;
   /** Which changes wake anyone at all (controller-runtime's predicates); default every change. */
   predicate?: (event: InformerEvent, obj: KubernetesObject, old?: KubernetesObject) => boolean;
   /**
@@ -109,7 +114,7 @@ export class Controller {
         fieldSelector: spec.fieldSelector,
         logger: this.#logger,
         metrics: this.#metrics,
-        resyncMs: opts.resyncMs,
+        resyncMs: spec.resync === false ? 0 : opts.resyncMs,
         relistMs: opts.relistMs,
         watchdogMs: opts.watchdogMs,
         transform: spec.transform,
