@@ -23,6 +23,16 @@ export function memoryMiB(pid: number | undefined): { rss: number; peak: number 
   return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
 
+/**
+ * Time the process's main thread (the event loop) has spent on a CPU and waiting for one, in ms (Linux schedstat).
+ * On a loaded machine a /healthz answer can be late because the loop waited for a CPU, not because a task held it.
+ */
+export function mainThreadMs(pid: number | undefined): { run: number; wait: number } {
+  if (pid === undefined || !existsSync(`/proc/${pid}/schedstat`)) return { run: Number.NaN, wait: Number.NaN };
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ").map(Number);
+  return { run: (run ?? Number.NaN) / 1e6, wait: (wait ?? Number.NaN) / 1e6 };
+}
+
 /** The local control plane's processes (pid files written by `npm run cluster:up`). */
 export function clusterPids(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -95,7 +105,7 @@ export class OperatorProcess {
   readonly port: number;
   readonly startedAt = performance.now();
   #log = "";
-  #probe: { stop: boolean; worstMs: number; samples: number; done: Promise<void> } | undefined;
+  #probe: { stop: boolean; worstMs: number; worstOwnMs: number; samples: number; done: Promise<void> } | undefined;
 
   constructor(kubeconfig: string, port: number, opts: OperatorOptions) {
     this.port = port;
@@ -173,17 +183,22 @@ export class OperatorProcess {
 
   /**
    * Probes /healthz every `everyMs` until stopped: the worst answer time is how long the event loop was held (the
-   * probe itself costs well under a millisecond when the loop is free).
+   * probe itself costs well under a millisecond when the loop is free). Each answer is also counted as the operator's
+   * own delay only up to the CPU time its main thread ran meanwhile: a loop held by a task runs on the CPU all that
+   * time, while a loop waiting for a CPU on a loaded machine does not.
    */
   startProbe(everyMs = 50): void {
     if (this.#probe) this.#probe.stop = true;
-    const state = { stop: false, worstMs: 0, samples: 0, done: Promise.resolve() };
+    const state = { stop: false, worstMs: 0, worstOwnMs: 0, samples: 0, done: Promise.resolve() };
     state.done = (async () => {
       while (!state.stop) {
+        const cpu0 = mainThreadMs(this.pid).run;
         const t0 = performance.now();
         await httpGet(this.port, "/healthz", 120_000);
         const took = performance.now() - t0;
+        const ran = mainThreadMs(this.pid).run - cpu0;
         state.worstMs = Math.max(state.worstMs, took);
+        if (!Number.isNaN(ran)) state.worstOwnMs = Math.max(state.worstOwnMs, Math.min(took, ran));
         state.samples++;
         await sleep(Math.max(0, everyMs - took));
       }
@@ -191,12 +206,16 @@ export class OperatorProcess {
     this.#probe = state;
   }
 
-  /** The worst /healthz answer since the probe started (or since the last call), in ms. */
-  takeWorstProbe(): number {
+  /**
+   * The worst /healthz answer since the probe started (or since the last call), in ms: as measured, and as the
+   * operator's own (at most the CPU time its event loop ran meanwhile).
+   */
+  takeWorstProbe(): { wall: number; own: number } {
     const p = this.#probe;
-    if (!p) return Number.NaN;
-    const worst = p.worstMs;
+    if (!p) return { wall: Number.NaN, own: Number.NaN };
+    const worst = { wall: p.worstMs, own: p.worstOwnMs };
     p.worstMs = 0;
+    p.worstOwnMs = 0;
     return worst;
   }
 
