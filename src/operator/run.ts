@@ -15,6 +15,7 @@ import {
   loadKubeConfig,
   Manager,
   type ObjectKey,
+  sharedLines,
   slimPod,
   type WatchSpec,
 } from "../runtime/index.ts";
@@ -181,6 +182,16 @@ const CHILD_RESOURCES = {
   volumeClaims: "persistentvolumeclaims",
 } as const;
 
+/**
+ * What the cache keeps of each kind of child beyond what every cache drops (managedFields): pods as slimPod keeps
+ * them; ConfigMaps whole, since the planner compares their data, with the files stored as shared lines (the scripts
+ * of two jobs differ in the job's name).
+ */
+const CHILD_TRANSFORMS: Record<string, { transform?: (obj: KubernetesObject) => KubernetesObject }> = {
+  pods: { transform: slimPod },
+  configmaps: { transform: sharedLines("data") },
+};
+
 const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
@@ -234,7 +245,7 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         labelSelector: CHILD_SELECTOR,
         indexLabels: [LABEL.job],
         resync: false,
-        ...(resource === "pods" ? { transform: slimPod } : {}),
+        ...CHILD_TRANSFORMS[resource],
         toKeys: ownerKey,
       })),
       {

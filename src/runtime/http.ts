@@ -216,9 +216,13 @@ class StaleSocket extends Error {
 /** The whole body as text. */
 export function readBody(res: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on("data", (c: Buffer) => chunks.push(c));
-    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    // Decoded chunk by chunk into V8 strings: a Buffer.concat of a 2 MiB list page left malloc'd memory behind.
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    res.on("end", () => resolve(text));
     res.on("error", reject);
     res.on("aborted", () => reject(new Error("response aborted")));
   });

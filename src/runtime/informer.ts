@@ -12,13 +12,13 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type Cancel, type Clock, realClock, sleep } from "./clock.ts";
 import { requestText, statusCode } from "./http.ts";
-import { deepFreeze, sameButVersion } from "./immutable.ts";
+import { sameButVersion, share } from "./immutable.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { exponentialDelayMs } from "./rate-limit.ts";
 import { equalityTerms, parseSelector } from "./selector.ts";
 import { timeSlicer } from "./slice.ts";
-import { type Change, type ChangeType, type IndexFunction, keyOf, labelIndex, Store } from "./store.ts";
+import { type Change, type ChangeType, type IndexFunction, keyOf, Store } from "./store.ts";
 import { stripBookkeeping } from "./transform.ts";
 import { type WatchEvent, watch } from "./watch.ts";
 import { watchIsSilent, watchTimeoutSeconds } from "./watchdog.ts";
@@ -80,8 +80,6 @@ const PAGE_MIN = 10;
 const PAGE_MAX = 500;
 const FIRST_PAGE = 100;
 
-const labelIndexName = (key: string) => `label:${key}`;
-
 export class Informer implements Cache {
   readonly #o: ReturnType<typeof withDefaults>;
   readonly #store: Store;
@@ -98,8 +96,7 @@ export class Informer implements Cache {
 
   constructor(opts: InformerOptions) {
     this.#o = withDefaults(opts);
-    const labels = Object.fromEntries((opts.indexLabels ?? []).map((k) => [labelIndexName(k), labelIndex(k)]));
-    this.#store = new Store({ ...labels, ...opts.indexes });
+    this.#store = new Store({ labels: opts.indexLabels, indexes: opts.indexes });
   }
 
   on(handler: InformerHandler): void {
@@ -108,7 +105,7 @@ export class Informer implements Cache {
 
   #prepare(obj: KubernetesObject): KubernetesObject {
     const stripped = stripBookkeeping(obj);
-    return deepFreeze(this.#o.transform ? this.#o.transform(stripped) : stripped);
+    return share(this.#o.transform ? this.#o.transform(stripped) : stripped);
   }
 
   hasSynced(): boolean {
@@ -122,10 +119,10 @@ export class Informer implements Cache {
   list(namespace?: string, labelSelector?: string): KubernetesObject[] {
     const matches = labelSelector ? parseSelector(labelSelector) : () => true;
     const indexed = labelSelector
-      ? equalityTerms(labelSelector).find(({ key }) => this.#store.hasIndex(labelIndexName(key)))
+      ? equalityTerms(labelSelector).find(({ key }) => this.#store.hasLabelIndex(key))
       : undefined;
     const candidates = indexed
-      ? this.#store.byIndex(labelIndexName(indexed.key), indexed.value)
+      ? this.#store.byLabel(indexed.key, indexed.value)
       : namespace
         ? this.#store.inNamespace(namespace)
         : this.#store.values();

@@ -4,8 +4,9 @@
 // changed. A relist is an upsert of every listed object, then removeMissing for the objects the list no longer
 // has: one object at a time, so the informer can spread a relist of thousands over many turns of the event loop.
 //
-// Indexes answer "which objects have value v" without a scan: every object is filed under its namespace, and under
-// each value an index function returns for it (a label's value, the Secrets a job references...). A scan per read
+// Indexes answer "which objects have value v" without a scan: every object is filed under its namespace, under the
+// values of the label keys it is asked to index, and under each value an index function returns for it (the Secrets a
+// job references...). A scan per read
 // was fine for hundreds of objects; with thousands it made every Secret event and every reconcile cost
 // O(objects) (issue 13: a resync of 1,000 jobs held the event loop for 90 s).
 import type { KubernetesObject } from "@kubernetes/client-node";
@@ -28,27 +29,59 @@ export function storeKey(namespace: string | undefined, name: string | undefined
 
 export const keyOf = (obj: KubernetesObject): string => storeKey(obj.metadata?.namespace, obj.metadata?.name);
 
-/** The index of a label key: objects filed under the label's value. */
-export const labelIndex =
-  (key: string): IndexFunction =>
-  (obj) => {
-    const value = obj.metadata?.labels?.[key];
-    return value === undefined ? [] : [value];
-  };
+/** Keys filed under one value: one key as itself, more as a Set (most values of most indexes name one object). */
+type Bucket = string | Set<string>;
 
-const NAMESPACE = "\u0000namespace";
+/** An index: value -> the keys of the objects filed under it. */
+class Index {
+  readonly #buckets = new Map<string, Bucket>();
+
+  keys(value: string): Iterable<string> {
+    const bucket = this.#buckets.get(value);
+    return bucket === undefined ? [] : typeof bucket === "string" ? [bucket] : bucket;
+  }
+
+  add(value: string, key: string): void {
+    const bucket = this.#buckets.get(value);
+    if (bucket === undefined) this.#buckets.set(value, key);
+    else if (typeof bucket === "string") {
+      if (bucket !== key) this.#buckets.set(value, new Set([bucket, key]));
+    } else bucket.add(key);
+  }
+
+  remove(value: string, key: string): void {
+    const bucket = this.#buckets.get(value);
+    if (bucket === key || (typeof bucket !== "string" && bucket?.delete(key) && bucket.size === 0)) {
+      this.#buckets.delete(value);
+    }
+  }
+
+  clear(): void {
+    this.#buckets.clear();
+  }
+}
+
+export interface StoreIndexes {
+  /** Label keys to file objects by (the label's value). */
+  labels?: readonly string[];
+  /** Named index functions. What an object was filed under is remembered, so a function runs once per version. */
+  indexes?: Record<string, IndexFunction>;
+}
+
+const single = (value: string | undefined): readonly string[] => (value === undefined ? [] : [value]);
 
 export class Store {
   readonly #objects = new Map<string, KubernetesObject>();
-  readonly #indexers: Map<string, IndexFunction>;
-  /** index name -> value -> keys of the objects filed under it */
-  readonly #indexes = new Map<string, Map<string, Set<string>>>();
-  /** key -> the values the object is filed under, per index (in #indexers order) */
-  readonly #filed = new Map<string, (readonly string[])[]>();
+  readonly #namespaces = new Index();
+  /** label key -> index; filed under again from the old version on change (reading a label costs nothing) */
+  readonly #labels = new Map<string, Index>();
+  readonly #custom = new Map<string, { fn: IndexFunction; index: Index; filed: Map<string, readonly string[]> }>();
 
-  constructor(indexers: Record<string, IndexFunction> = {}) {
-    this.#indexers = new Map([[NAMESPACE, (obj) => [obj.metadata?.namespace ?? ""]], ...Object.entries(indexers)]);
-    for (const name of this.#indexers.keys()) this.#indexes.set(name, new Map());
+  constructor(opts: StoreIndexes = {}) {
+    for (const key of opts.labels ?? []) this.#labels.set(key, new Index());
+    for (const [name, fn] of Object.entries(opts.indexes ?? {})) {
+      this.#custom.set(name, { fn, index: new Index(), filed: new Map() });
+    }
   }
 
   get(namespace: string, name: string): KubernetesObject | undefined {
@@ -63,20 +96,31 @@ export class Store {
     return this.#objects.size;
   }
 
-  hasIndex(name: string): boolean {
-    return this.#indexers.has(name);
+  hasLabelIndex(key: string): boolean {
+    return this.#labels.has(key);
+  }
+
+  /** Objects whose label `key` (an indexed one) is `value`. */
+  byLabel(key: string, value: string): KubernetesObject[] {
+    const index = this.#labels.get(key);
+    if (!index) throw new Error(`no index of label ${key}`);
+    return this.#resolve(index.keys(value));
   }
 
   /** Objects filed under `value` in index `name` (throws for an index it does not have). */
   byIndex(name: string, value: string): KubernetesObject[] {
-    const index = this.#indexes.get(name);
-    if (!index) throw new Error(`no index ${name}`);
-    return [...(index.get(value) ?? [])].map((key) => this.#objects.get(key) as KubernetesObject);
+    const custom = this.#custom.get(name);
+    if (!custom) throw new Error(`no index ${name}`);
+    return this.#resolve(custom.index.keys(value));
   }
 
   /** Objects in `namespace`. */
   inNamespace(namespace: string): KubernetesObject[] {
-    return this.byIndex(NAMESPACE, namespace);
+    return this.#resolve(this.#namespaces.keys(namespace));
+  }
+
+  #resolve(keys: Iterable<string>): KubernetesObject[] {
+    return [...keys].map((key) => this.#objects.get(key) as KubernetesObject);
   }
 
   upsert(obj: KubernetesObject): Change | undefined {
@@ -110,36 +154,30 @@ export class Store {
 
   clear(): void {
     this.#objects.clear();
-    this.#filed.clear();
-    for (const index of this.#indexes.values()) index.clear();
+    this.#namespaces.clear();
+    for (const index of this.#labels.values()) index.clear();
+    for (const custom of this.#custom.values()) {
+      custom.index.clear();
+      custom.filed.clear();
+    }
   }
 
   /** Files the object stored under `key` (`obj`, or none) anew; `old` is what was stored before. */
   #reindex(key: string, old: KubernetesObject | undefined, obj: KubernetesObject | undefined): void {
-    const previous = this.#filed.get(key);
-    const now: (readonly string[])[] = [];
-    let i = 0;
-    for (const [name, fn] of this.#indexers) {
-      const index = this.#indexes.get(name) as Map<string, Set<string>>;
-      // What the old version was filed under is remembered, not recomputed (an index function may be costly).
-      const before = old ? (previous?.[i] ?? []) : [];
-      const after = obj ? fn(obj) : [];
-      now.push(after);
-      i++;
-      for (const value of before) {
-        if (after.includes(value)) continue;
-        const keys = index.get(value);
-        keys?.delete(key);
-        if (keys?.size === 0) index.delete(value);
-      }
-      for (const value of after) {
-        if (before.includes(value)) continue;
-        const keys = index.get(value);
-        if (keys) keys.add(key);
-        else index.set(value, new Set([key]));
-      }
+    refile(this.#namespaces, key, single(old?.metadata?.namespace), single(obj?.metadata?.namespace));
+    for (const [label, index] of this.#labels) {
+      refile(index, key, single(old?.metadata?.labels?.[label]), single(obj?.metadata?.labels?.[label]));
     }
-    if (obj) this.#filed.set(key, now);
-    else this.#filed.delete(key);
+    for (const { fn, index, filed } of this.#custom.values()) {
+      const after = obj ? fn(obj) : [];
+      refile(index, key, filed.get(key) ?? [], after);
+      if (after.length > 0) filed.set(key, after);
+      else filed.delete(key);
+    }
   }
+}
+
+function refile(index: Index, key: string, before: readonly string[], after: readonly string[]): void {
+  for (const value of before) if (!after.includes(value)) index.remove(value, key);
+  for (const value of after) if (!before.includes(value)) index.add(value, key);
 }

@@ -1,6 +1,6 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { keyOf, labelIndex, Store } from "../../../src/runtime/store.ts";
+import { keyOf, Store } from "../../../src/runtime/store.ts";
 
 const obj = (name: string, rv: string, namespace = "ns"): KubernetesObject => ({
   metadata: { name, namespace, resourceVersion: rv },
@@ -45,29 +45,30 @@ describe("Store indexes", () => {
   const names = (objs: KubernetesObject[]) => objs.map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`).sort();
 
   it("files objects by namespace and by index value, and follows updates, deletes and relists", () => {
-    const s = new Store({ team: labelIndex("team") });
+    const s = new Store({ labels: ["team"] });
     s.upsert(labelled("a", "1", "x"));
     s.upsert(labelled("b", "1", "x"));
     s.upsert(labelled("c", "1", undefined, "other"));
-    expect(names(s.byIndex("team", "x"))).toEqual(["ns/a", "ns/b"]);
+    expect(names(s.byLabel("team", "x"))).toEqual(["ns/a", "ns/b"]);
     expect(names(s.inNamespace("other"))).toEqual(["other/c"]);
     s.upsert(labelled("a", "2", "y")); // moved
-    expect(names(s.byIndex("team", "x"))).toEqual(["ns/b"]);
-    expect(names(s.byIndex("team", "y"))).toEqual(["ns/a"]);
+    expect(names(s.byLabel("team", "x"))).toEqual(["ns/b"]);
+    expect(names(s.byLabel("team", "y"))).toEqual(["ns/a"]);
     s.remove(labelled("b", "3", "x"));
-    expect(s.byIndex("team", "x")).toEqual([]);
+    expect(s.byLabel("team", "x")).toEqual([]);
     s.upsert(labelled("d", "4", "y", "other"));
     s.removeMissing(new Set(["other/d"]));
-    expect(names(s.byIndex("team", "y"))).toEqual(["other/d"]);
+    expect(names(s.byLabel("team", "y"))).toEqual(["other/d"]);
     expect(s.inNamespace("ns")).toEqual([]);
     s.clear();
-    expect(s.byIndex("team", "y")).toEqual([]);
+    expect(s.byLabel("team", "y")).toEqual([]);
     expect(s.size).toBe(0);
     expect(() => s.byIndex("missing", "x")).toThrow(/no index missing/);
+    expect(() => s.byLabel("missing", "x")).toThrow(/no index of label missing/);
   });
 
   it("files an object under every value its index function returns, once each", () => {
-    const s = new Store({ refs: (o) => (o.metadata?.annotations?.refs ?? "").split(",").filter(Boolean) });
+    const s = new Store({ indexes: { refs: (o) => (o.metadata?.annotations?.refs ?? "").split(",").filter(Boolean) } });
     const withRefs = (name: string, rv: string, refs: string) => ({
       metadata: { name, namespace: "ns", resourceVersion: rv, annotations: { refs } },
     });
@@ -85,9 +86,11 @@ describe("Store index functions", () => {
   it("are called once per stored version, never again for the version an object replaces", () => {
     const calls: string[] = [];
     const s = new Store({
-      v: (o) => {
-        calls.push(o.metadata?.resourceVersion ?? "");
-        return [o.metadata?.resourceVersion ?? ""];
+      indexes: {
+        v: (o) => {
+          calls.push(o.metadata?.resourceVersion ?? "");
+          return [o.metadata?.resourceVersion ?? ""];
+        },
       },
     });
     s.upsert(obj("a", "1"));
