@@ -1,7 +1,7 @@
 // `collab-operator run`: the operator process. Flags (each with a COLLAB_ environment variable) configure what to
 // watch, how many workers reconcile, leader election, ports and images; the rest is the generic runtime.
 import { randomBytes } from "node:crypto";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Gauge, Registry } from "prom-client";
 import { CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
@@ -17,7 +17,8 @@ import {
   type ObjectKey,
   type WatchSpec,
 } from "../runtime/index.ts";
-import { secretReferences } from "./plan.ts";
+import { CAPACITY_EVENT_REASONS } from "./capacity.ts";
+import { secretReferences } from "./readiness.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
 import { createReportServer } from "./report-server.ts";
 
@@ -96,7 +97,9 @@ export async function main(argv: string[]): Promise<number> {
   const caches = (): Caches => {
     const c = controller as Controller;
     const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
-    return Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)])) as unknown as Caches;
+    const one = Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)]));
+    const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
+    return { ...one, podEvents } as unknown as Caches;
   };
   const reconciler = new JobReconciler({
     kc,
@@ -111,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   controller = new Controller({
     kc,
     name: "collabtrainingjob",
-    watches: watches(namespaces, () => caches().jobs),
+    watches: watches(namespaces, caches),
     reconciler,
     workers: options.number(raw, "workers", 4, 1),
     logger,
@@ -176,15 +179,17 @@ const CHILD_RESOURCES = {
   pods: "pods",
   configMaps: "configmaps",
   services: "services",
-  volumeClaims: "persistentvolumeclaims",
 } as const;
 
 const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
 
-/** What the controller watches: jobs, the children it labels, and Secrets (a job waits for the ones it references). */
-function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
+/**
+ * What the controller watches: jobs, the children it labels, Secrets and claims (a job waits for the ones it
+ * references) and the Events autoscalers write about pods (why a job waits for capacity).
+ */
+function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
   const scopes = namespaces.length > 0 ? namespaces : [undefined];
   const path = (ns: string | undefined, group: string, resource: string) =>
     `${group}${ns ? `/namespaces/${ns}` : ""}/${resource}`;
@@ -192,16 +197,26 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
     const job = obj.metadata?.labels?.[LABEL.job];
     return job && obj.metadata?.namespace ? [{ namespace: obj.metadata.namespace, name: job }] : [];
   };
-  const referencing = (obj: KubernetesObject): ObjectKey[] => {
-    const ns = obj.metadata?.namespace ?? "";
-    const referrers = jobs()
-      .list(ns)
-      .filter((raw) => {
-        const parsed = CollabTrainingJob.safeParse(raw);
-        return parsed.success && secretReferences(parsed.data).some(({ ref }) => ref.name === obj.metadata?.name);
-      })
-      .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
-    return [...ownerKey(obj), ...referrers];
+  /** The jobs of obj's namespace whose spec names obj (a Secret or a claim). */
+  const referencing =
+    (names: (job: CollabTrainingJob) => string[]) =>
+    (obj: KubernetesObject): ObjectKey[] => {
+      const ns = obj.metadata?.namespace ?? "";
+      const referrers = caches()
+        .jobs.list(ns)
+        .filter((raw) => {
+          const parsed = CollabTrainingJob.safeParse(raw);
+          return parsed.success && names(parsed.data).includes(obj.metadata?.name ?? "");
+        })
+        .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
+      return [...ownerKey(obj), ...referrers];
+    };
+  /** An Event's job: the one whose pod it is about. */
+  const eventKey = (obj: KubernetesObject): ObjectKey[] => {
+    const event = obj as CoreV1Event;
+    const ns = event.involvedObject?.namespace ?? obj.metadata?.namespace ?? "";
+    const pod = caches().pods.get(ns, event.involvedObject?.name ?? "");
+    return pod ? ownerKey(pod) : [];
   };
   return scopes.flatMap((ns) => {
     const suffix = ns ? `@${ns}` : "";
@@ -222,10 +237,57 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
         transform: keysOnlyUnlessOurs,
-        toKeys: referencing,
+        toKeys: referencing((job) => secretReferences(job).map(({ ref }) => ref.name)),
       },
+      // Every claim, not only the operator's: a job that brings its own waits until it exists.
+      {
+        name: `volumeClaims${suffix}`,
+        listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
+        transform: metadataOnly,
+        toKeys: referencing((job) => (job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [])),
+      },
+      ...CAPACITY_EVENT_REASONS.map((reason) => ({
+        name: `podEvents.${reason}${suffix}`,
+        listPath: path(ns, "/api/v1", "events"),
+        fieldSelector: `involvedObject.kind=Pod,reason=${reason}`,
+        transform: eventEssentials,
+        toKeys: eventKey,
+      })),
     ];
   });
+}
+
+/** A claim as the planner reads it: whether it exists. */
+function metadataOnly(obj: KubernetesObject): KubernetesObject {
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences } = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences },
+  } as KubernetesObject;
+}
+
+/** An Event as the capacity policy reads it. */
+function eventEssentials(obj: KubernetesObject): KubernetesObject {
+  const e = obj as CoreV1Event;
+  const { name, namespace, uid, resourceVersion, creationTimestamp } = e.metadata ?? {};
+  return {
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    metadata: { name, namespace, uid, resourceVersion, creationTimestamp },
+    involvedObject: {
+      kind: e.involvedObject?.kind,
+      namespace: e.involvedObject?.namespace,
+      name: e.involvedObject?.name,
+    },
+    reason: e.reason,
+    message: e.message,
+    source: e.source,
+    reportingComponent: e.reportingComponent,
+    firstTimestamp: e.firstTimestamp,
+    lastTimestamp: e.lastTimestamp,
+    eventTime: e.eventTime,
+  } as KubernetesObject;
 }
 
 /**
@@ -252,5 +314,14 @@ function namespacedCache(controller: Controller, kind: string, namespaces: strin
         ? (of(ns)?.list(ns, selector) ?? [])
         : namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).list(n, selector)),
     hasSynced: () => namespaces.every((n) => controller.cache(`${kind}@${n}`).hasSynced()),
+  };
+}
+
+/** Several caches read as one (the same kind watched through several field selectors). */
+function unionCache(parts: Cache[]): Cache {
+  return {
+    get: (ns, name) => parts.map((p) => p.get(ns, name)).find((o) => o !== undefined),
+    list: (ns, selector) => parts.flatMap((p) => p.list(ns, selector)),
+    hasSynced: () => parts.every((p) => p.hasSynced()),
   };
 }
