@@ -364,6 +364,12 @@ export const SpecFields = z.strictObject({
         .describe(
           "Restarts not counted against maxRestarts (preemption, eviction, node loss, pods deleted by others, failures an Ignore rule matches, startup timeouts while waiting for capacity). Bounds a job that is disrupted forever.",
         ),
+      backoffSeconds: nonNegativeInt()
+        .max(3600)
+        .default(10)
+        .describe(
+          "Delay before the first restart's pods are created; it doubles with every restart of the job, up to six minutes (or this value, when larger). 0 restarts at once.",
+        ),
       rules: z
         .array(PodFailureRule)
         .max(20)

@@ -184,6 +184,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     attempt,
     lastRestart: draft.lastRestart,
     counters: draft.counters,
+    backoffSeconds: job.spec.failurePolicy.backoffSeconds,
     olderPods: pods.ofOtherAttempts,
     now,
   });

@@ -9,12 +9,12 @@ import { addSeconds, secondsBetween } from "../status/conditions.ts";
 import { type PlannedEvent, podName } from "./observed.ts";
 import type { AttemptFailure } from "./pod-failure.ts";
 
-/** As batch/v1 Jobs back off pod failures: 10 s doubling, capped at six minutes. */
-export const RESTART_BACKOFF = { baseSeconds: 10, maxSeconds: 360 } as const;
+/** As batch/v1 Jobs back off pod failures: doubling from failurePolicy.backoffSeconds, capped at six minutes. */
+export const MAX_BACKOFF_SECONDS = 360;
 
 /** The delay before the nth restart of the job (1-based, counted and uncounted alike). */
-export function backoffSeconds(nth: number): number {
-  return Math.min(RESTART_BACKOFF.baseSeconds * 2 ** Math.max(0, nth - 1), RESTART_BACKOFF.maxSeconds);
+export function backoffSeconds(baseSeconds: number, nth: number): number {
+  return Math.min(baseSeconds * 2 ** Math.max(0, nth - 1), Math.max(baseSeconds, MAX_BACKOFF_SECONDS));
 }
 
 export type LastRestart = NonNullable<Status["lastRestart"]>;
@@ -57,7 +57,7 @@ export function decideRestart(
   const next: Counters = counted
     ? { restarts: counters.restarts + 1, disruptions: counters.disruptions }
     : { restarts: counters.restarts, disruptions: counters.disruptions + 1 };
-  const backoff = backoffSeconds(next.restarts + next.disruptions);
+  const backoff = backoffSeconds(policy.backoffSeconds, next.restarts + next.disruptions);
   const tally = counted
     ? `restart ${next.restarts} of ${policy.maxRestarts} (failurePolicy.maxRestarts)`
     : `not counted against failurePolicy.maxRestarts (disruption ${next.disruptions} of ${policy.maxDisruptions})`;
@@ -95,6 +95,7 @@ export function restartGate(input: {
   attempt: number;
   lastRestart: LastRestart | undefined;
   counters: Counters;
+  backoffSeconds: number;
   olderPods: readonly V1Pod[];
   now: string;
 }): RestartGate {
@@ -111,7 +112,10 @@ export function restartGate(input: {
     };
   }
   if (lastRestart === undefined || lastRestart.attempt + 1 !== attempt) return { open: true };
-  const due = addSeconds(lastRestart.time, backoffSeconds(counters.restarts + counters.disruptions));
+  const due = addSeconds(
+    lastRestart.time,
+    backoffSeconds(input.backoffSeconds, counters.restarts + counters.disruptions),
+  );
   const left = secondsBetween(now, due);
   if (left <= 0) return { open: true };
   return {

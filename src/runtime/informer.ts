@@ -122,8 +122,10 @@ export class Informer implements Cache {
     await this.#loop;
     this.#loop = undefined;
     // A stopped cache is no cache: readers (say, a replica that lost leadership) must not act on a frozen world.
+    // Started again, it lists afresh: a watch resumed from the old resourceVersion would never mark it synced.
     this.#synced = false;
     this.#store.replace([]);
+    this.#rv = "";
   }
 
   #scheduleResync(): void {

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { request } from "node:https";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { FLEET, nodeObject } from "./fleet.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -295,12 +295,30 @@ function writeKwokConfig(bin: string): string {
   ].map((f) => join(upstream, f));
   // No KwokConfiguration document: with one, kwok v0.8 leaves unset options at zero instead of their defaults.
   const docs = [
-    ...files.map((f) => readFileSync(f, "utf8")),
+    ...files.map((f) => withoutStuckImages(readFileSync(f, "utf8"))),
     readFileSync(join(ROOT, "test/cluster/sim-stages.yaml"), "utf8"),
   ];
   const path = join(DIR, "kwok.yaml");
   writeFileSync(path, docs.join("\n---\n"));
   return path;
+}
+
+/** A trainer image no node can pull: sim-stages.yaml keeps its pods Pending in ErrImagePull (startup timeouts). */
+export const STUCK_IMAGE = "sim.collabllm.io/image-pull-backoff:never";
+
+/** Upstream's pod-ready stage, except for pods whose first container runs STUCK_IMAGE. */
+function withoutStuckImages(stage: string): string {
+  const doc = parse(stage) as {
+    metadata?: { name?: string };
+    spec?: { selector?: { matchExpressions?: object[] } };
+  };
+  if (doc.metadata?.name !== "pod-ready") return stage;
+  doc.spec?.selector?.matchExpressions?.push({
+    key: ".spec.containers[0].image",
+    operator: "NotIn",
+    values: [STUCK_IMAGE],
+  });
+  return stringify(doc);
 }
 
 async function nodesReady(bin: string): Promise<boolean> {
