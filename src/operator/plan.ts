@@ -43,8 +43,6 @@ export interface Plan {
   events: PlannedEvent[];
   /** Reconcile again after this long even if nothing changes: the earliest deadline, TTL, backoff or timeout. */
   requeueAfterMs: number | undefined;
-  /** Pods may not be created until the user fixes something (readiness): an apply refusal cannot be the cause. */
-  blocked: boolean;
 }
 
 /** The plan under construction; policies contribute to it in order. */
@@ -88,7 +86,7 @@ class Draft {
 
   plan(
     fields: { phase: Phase; attempt: number; stage: JobStage | undefined; startTime: string | undefined },
-    extra: Partial<Pick<Plan, "apply" | "createTokenSecret" | "deleteJob" | "blocked">> = {},
+    extra: Partial<Pick<Plan, "apply" | "createTokenSecret" | "deleteJob">> = {},
   ): Plan {
     const { job, now, pods } = this.observed;
     const terminal = fields.phase === "Succeeded" || fields.phase === "Failed";
@@ -98,7 +96,6 @@ class Draft {
       apply: extra.apply ?? [],
       deletePods: this.deletePods,
       deleteJob: extra.deleteJob ?? false,
-      blocked: extra.blocked ?? false,
       status: ownedStatus({
         job,
         pods,
@@ -279,7 +276,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const phase: Phase = !gate.open ? "Restarting" : started ? stage : "Pending";
   return draft.plan(
     { phase, attempt, stage, startTime },
-    { apply: children.apply, createTokenSecret: children.createTokenSecret, blocked: ready.blockedBy !== undefined },
+    { apply: children.apply, createTokenSecret: children.createTokenSecret },
   );
 }
 
