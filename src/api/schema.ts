@@ -81,6 +81,12 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
       retries: nonNegativeInt().max(100).default(defaults.retries).describe("Retries of 429, 5xx and timeouts."),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
+      preflight: z
+        .boolean()
+        .default(true)
+        .describe(
+          `Before the job's first GPU pod, a small CPU pod checks that the ${role} endpoint answers: reachable, key accepted, model served, a one-token completion (condition EndpointsReady). While it fails, no GPU pod is requested.`,
+        ),
     })
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
