@@ -1,17 +1,27 @@
-// What the planner sees in its tests: a job and a cache in which every child the job needs exists.
+// What the planner sees in its tests: a job and a cache in which every child the job needs exists, its endpoints'
+// preflight included (it passed), unless the test brings its own preflight pod.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob } from "../../../src/api/schema.ts";
+import { LABEL } from "../../../src/children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
+import { checkedEndpoints, PREFLIGHT_ROLE, preflightPod } from "../../../src/children/preflight.ts";
 import { type Observed, type Outcome, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
 
 export const NOW = "2026-11-22T10:00:00Z";
 
+/** The Secret the test jobs reference, as the cache shows its metadata. */
+export const SECRET_VERSIONS: Record<string, string | undefined> = { "llm-keys": "secret-uid-1:100" };
+
+export const isPreflight = (p: V1Pod) => p.metadata?.labels?.[LABEL.role] === PREFLIGHT_ROLE;
+
 export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Partial<Observed> = {}): Observed {
+  const secretVersions = overrides.secretVersions ?? SECRET_VERSIONS;
   return {
     job,
-    pods,
+    pods: pods.some(isPreflight) ? pods : [...pods, ...passedPreflight(job, secretVersions)],
     secretKeys: { "llm-keys": ["OPENAI_API_KEY"] },
+    secretVersions,
     configMapData: renderConfigFiles(job.spec, { jobName: "job" }),
     serviceSelector: {
       "collabllm.io/job-name": "job",
@@ -33,4 +43,40 @@ export function planWorld(
   outcome: Outcome = {},
 ): Plan {
   return plan(world(job, pods, overrides), DEFAULT_OPERATOR_CONTEXT, outcome);
+}
+
+/** The job's preflight pod as the kubelet leaves it when every checked endpoint answered (none when none is checked). */
+export function passedPreflight(job: CollabTrainingJob, secretVersions = SECRET_VERSIONS): V1Pod[] {
+  const pod = preflightPod(job, DEFAULT_OPERATOR_CONTEXT, secretVersions);
+  if (!pod) return [];
+  const verdicts = checkedEndpoints(job.spec).map(({ role, endpoint }) => ({
+    name: role,
+    verdict: {
+      endpoint: role,
+      ready: true,
+      reason: "Answered",
+      status: 200,
+      message: "answered a completion of max_tokens 1",
+      model: endpoint.model,
+      baseURL: endpoint.baseURL,
+      seconds: 0.3,
+    },
+  }));
+  return [
+    {
+      ...(pod as V1Pod),
+      spec: { ...(pod.spec as V1Pod["spec"]), nodeName: "cpu-node" } as V1Pod["spec"],
+      status: {
+        phase: "Succeeded",
+        containerStatuses: verdicts.map(({ name, verdict }) => ({
+          name,
+          image: DEFAULT_OPERATOR_CONTEXT.operatorImage,
+          imageID: "",
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 0, reason: "Completed", message: JSON.stringify(verdict) } },
+        })),
+      },
+    },
+  ];
 }
