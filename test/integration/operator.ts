@@ -88,14 +88,23 @@ export const jobApi = { group: GROUP, version: VERSION, plural: PLURAL };
 
 type JobOverrides = { spec?: Record<string, unknown>; metadata?: Record<string, unknown> };
 
-/** Creates a Secret with the key the default job references, and the job itself (spec merged one level deep). */
+/**
+ * Creates a Secret with the key the default job references, and the job itself (spec merged one level deep). The
+ * endpoints' preflight is off unless a test sets the endpoints: KWOK runs no preflight container, and only
+ * preflight.test.ts plays its part (test/cluster/stand-in.ts).
+ */
 export async function createJob(namespace: string, name: string, overrides: JobOverrides = {}, withSecret = true) {
   if (withSecret) await createSecret(namespace);
   const base = validJob(name);
   const body = {
     ...base,
     metadata: { ...base.metadata, namespace, ...overrides.metadata },
-    spec: { ...base.spec, ...overrides.spec },
+    spec: {
+      ...base.spec,
+      userSimulator: { ...base.spec.userSimulator, preflight: false },
+      judge: { ...base.spec.judge, preflight: false },
+      ...overrides.spec,
+    },
   };
   return custom.createNamespacedCustomObject({ ...jobApi, namespace, body });
 }
