@@ -6,6 +6,7 @@
 // Its end is then put on the KWOK pod through the sim-container-outcomes stage (sim-stages.yaml).
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Container, V1EnvVar, V1Pod } from "@kubernetes/client-node";
@@ -135,4 +136,13 @@ export async function runPreflightPod(
   );
   reportEnds(bin, pod, ends);
   return ends;
+}
+
+/** A loopback port nothing listens on (a moment ago). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -3,12 +3,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
+import { freePort } from "../cluster/stand-in.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { core, testNamespace } from "./kube.ts";
 import { condition, createJob, eventually, finishPod, getJob, startOperator, waitRunning } from "./operator.ts";
@@ -26,14 +26,6 @@ afterEach(async () => {
   gateway = undefined;
   upstream = undefined;
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function jobToken(namespace: string): Promise<string> {
   const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: "job-token" }));

@@ -4,13 +4,13 @@
 // never carry the key.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parsePreflightConfig } from "../../../src/gateway/config.ts";
 import { check } from "../../../src/gateway/preflight.ts";
 import { type PreflightVerdict, PreflightVerdictSchema } from "../../../src/gateway/preflight-verdict.ts";
+import { freePort } from "../../cluster/stand-in.ts";
 import { type FakeUpstream, type Fault, startFakeUpstream } from "./fake-upstream.ts";
 
 const root = new URL("../../../", import.meta.url).pathname;
@@ -77,14 +77,6 @@ async function against(faults: Fault[], env: Record<string, string> = {}): Promi
   return runPreflight({ COLLAB_GATEWAY_UPSTREAM_BASE_URL: upstream.url, ...env });
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe("collab-operator preflight", { timeout: 20_000 }, () => {
   it("passes when the endpoint answers a one-token completion, and sends max_tokens 1 with the key", async () => {
     const run = await against([]);
@@ -128,7 +120,7 @@ describe("collab-operator preflight", { timeout: 20_000 }, () => {
   });
 
   it("fails when the connection is refused", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const run = await runPreflight({ COLLAB_GATEWAY_UPSTREAM_BASE_URL: `http://127.0.0.1:${port}/v1` });
     expect(run.code).toBe(1);
     expect(run.verdict).toMatchObject({ reason: "ConnectionRefused" });

@@ -2,25 +2,15 @@
 // EndpointsReady, and that no GPU pod is requested before the endpoints passed.
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
-import { validateJob } from "../../../src/api/validate.ts";
+import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { preflightPod } from "../../../src/children/preflight.ts";
 import type { PreflightVerdict } from "../../../src/gateway/preflight-verdict.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
-import { isPreflight, SECRET_VERSIONS, world } from "./world.ts";
+import { isPreflight, SECRET_VERSIONS, testJob, world } from "./world.ts";
 
-function job(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob {
-  const base = validJob("job");
-  const result = validateJob({
-    ...base,
-    metadata: { name: "job", namespace: "ns", uid: "u-1", generation: 1 },
-    spec: { ...base.spec, ...spec },
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return { ...result.job, ...(status ? { status } : {}) };
-}
+const job = testJob;
 
 function pod(name: string, role: string, phase: string): V1Pod {
   return {

@@ -1,14 +1,28 @@
 // What the planner sees in its tests: a job and a cache in which every child the job needs exists, its endpoints'
 // preflight included (it passed), unless the test brings its own preflight pod.
 import type { V1Pod } from "@kubernetes/client-node";
-import type { CollabTrainingJob } from "../../../src/api/schema.ts";
+import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
+import { validateJob } from "../../../src/api/validate.ts";
 import { LABEL } from "../../../src/children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { checkedEndpoints, PREFLIGHT_ROLE, preflightPod } from "../../../src/children/preflight.ts";
 import { type Observed, type Outcome, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
+import { validJob } from "../../fixtures/invalid-jobs.ts";
 
 export const NOW = "2026-11-22T10:00:00Z";
+
+/** The fixtures' valid job named "job" (uid u-1, generation 1) with `spec` merged in, as admission defaults it. */
+export function testJob(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob {
+  const base = validJob("job");
+  const result = validateJob({
+    ...base,
+    metadata: { name: "job", namespace: "ns", uid: "u-1", generation: 1 },
+    spec: { ...base.spec, ...spec },
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return { ...result.job, ...(status ? { status } : {}) };
+}
 
 /** The Secret the test jobs reference, as the cache shows its metadata. */
 export const SECRET_VERSIONS: Record<string, string | undefined> = { "llm-keys": "secret-uid-1:100" };
