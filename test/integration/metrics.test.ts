@@ -1,13 +1,14 @@
 // Per-job metrics scraped from a running operator: phase, attempt, progress and reward, API usage by endpoint,
 // budget; they stay once the job finished and go with the job.
 import { describe, expect, it } from "vitest";
-import { core, custom, testNamespace } from "./kube.ts";
+import { custom, testNamespace } from "./kube.ts";
 import {
   createJob,
   eventually,
   finishPod,
   getJob,
   jobApi,
+  jobToken,
   type OperatorProcess,
   startOperator,
   waitForPhase,
@@ -36,8 +37,7 @@ describe("per-job metrics", () => {
     await createJob(ns, "job", { spec: { budget: { maxTokens: 1000 } } });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
-    const secret = await eventually("token", () => core.readNamespacedSecret({ namespace: ns, name: "job-token" }));
-    const token = Buffer.from(secret.data?.token ?? "", "base64").toString();
+    const token = await jobToken(ns);
     const report = {
       pod: "job-a0-head",
       role: "judge",

@@ -151,6 +151,12 @@ export async function eventually<T>(
   }
 }
 
+/** The job's internal token, which its gateways present to the report endpoint. */
+export async function jobToken(namespace: string, job = "job"): Promise<string> {
+  const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: `${job}-token` }));
+  return Buffer.from(secret.data?.token ?? "", "base64").toString();
+}
+
 export function condition(job: Job, type: string) {
   return job.status?.conditions?.find((c) => c.type === type);
 }

@@ -10,8 +10,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
 import { freePort } from "../cluster/stand-in.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
-import { core, testNamespace } from "./kube.ts";
-import { condition, createJob, eventually, finishPod, getJob, startOperator, waitRunning } from "./operator.ts";
+import { testNamespace } from "./kube.ts";
+import {
+  condition,
+  createJob,
+  eventually,
+  finishPod,
+  getJob,
+  jobToken,
+  startOperator,
+  waitRunning,
+} from "./operator.ts";
 
 const RECORDED = readFileSync(join(ROOT, "test/unit/gateway/testdata/verl-console.log"), "utf8").split("\n");
 
@@ -26,11 +35,6 @@ afterEach(async () => {
   gateway = undefined;
   upstream = undefined;
 });
-
-async function jobToken(namespace: string): Promise<string> {
-  const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: "job-token" }));
-  return Buffer.from(secret.data?.token ?? "", "base64").toString();
-}
 
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
@@ -103,13 +107,7 @@ describe("progress and usage reported by a gateway", () => {
     await createJob(ns, "a");
     await createJob(ns, "b");
     await waitRunning(ns, "a-a0-prepare");
-    const tokenOf = async (job: string) => {
-      const secret = await eventually("token", () =>
-        core.readNamespacedSecret({ namespace: ns, name: `${job}-token` }),
-      );
-      return Buffer.from(secret.data?.token ?? "", "base64").toString();
-    };
-    const [tokenA, tokenB] = [await tokenOf("a"), await tokenOf("b")];
+    const [tokenA, tokenB] = [await jobToken(ns, "a"), await jobToken(ns, "b")];
     const port = await operator.reportPort();
     const post = (job: string, token: string, body: unknown) =>
       fetch(`http://127.0.0.1:${port}/v1/namespaces/${ns}/collabtrainingjobs/${job}/report`, {
