@@ -74,7 +74,7 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
         .default("https://api.openai.com/v1")
         .describe("OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server)."),
       apiKeySecretRef: SecretKeyRef.optional().describe(
-        "Secret key holding the API key. Only the gateway sidecar receives it. Omit for endpoints without auth.",
+        "Secret key holding the API key. Only the gateway sidecar (and the preflight pod's container for this endpoint) receives it. Omit for endpoints without auth.",
       ),
       temperature: z.number().min(0).max(2).default(defaults.temperature),
       maxTokens: positiveInt().default(defaults.maxTokens).describe("max_tokens when a request leaves it out."),
