@@ -58,16 +58,21 @@ export function preflightPlan(input: {
   } else if (current && podPhase(current) === "Failed" && !isTerminating(current)) {
     // Evicted or its node lost before it could say: it goes, and is made again once gone.
     deletePods.push(podName(current));
-    condition = running(wanted.metadata.name, `pod ${podName(current)} failed as a whole; it is made again`);
+    condition = running(wanted.metadata.name, "it failed as a whole (evicted, or its node lost) and is made again");
   } else if (current) {
     condition = verdictCondition(endpoints, current, observed);
   } else {
-    if (blockedBy !== "SecretNotFound" && !pods.taken.has(wanted.metadata.name)) {
+    const taken = pods.taken.has(wanted.metadata.name);
+    if (blockedBy !== "SecretNotFound" && !taken) {
       apply.push({ kind: "Pod", name: wanted.metadata.name, object: wanted });
     }
     condition = running(
       wanted.metadata.name,
-      blockedBy === "SecretNotFound" ? "it starts once the Secrets exist (SecretsReady)" : "created",
+      blockedBy === "SecretNotFound"
+        ? "it starts once the Secrets exist (SecretsReady)"
+        : taken
+          ? "it starts once a pod of that name, left by an earlier job of the same name, is gone"
+          : "created",
     );
   }
   const missing = desired.some((d) => !pods.byName.has(d.metadata.name));
