@@ -124,9 +124,11 @@ describe("endpoint preflight", () => {
     );
   }, 150_000);
 
-  it("names the model that is not served, and a refused connection", async () => {
+  it("names the model that is not served, a refused connection and a timeout", async () => {
     const ns = await testNamespace("preflight");
     const fake = await upstream();
+    const hanging = await upstream();
+    hanging.script({ kind: "hang" });
     await keySecret(ns, RIGHT_KEY);
     startOperator(ns);
     await createJob(
@@ -146,7 +148,18 @@ describe("endpoint preflight", () => {
       },
       false,
     );
-    for (const job of ["typo", "down"]) {
+    await createJob(
+      ns,
+      "slow",
+      {
+        spec: {
+          userSimulator: endpoint(fake.url, { preflight: false }),
+          judge: endpoint(hanging.url, { timeoutSeconds: 2 }),
+        },
+      },
+      false,
+    );
+    for (const job of ["typo", "down", "slow"]) {
       await runPreflightPod(
         bin,
         await runningPreflight(ns, job).then((p) => getPod(bin, ns, p.metadata?.name as string)),
@@ -168,5 +181,8 @@ describe("endpoint preflight", () => {
     expect(down.message).toMatch(
       /^spec\.judge \(gpt-4o-mini at http:\/\/127\.0\.0\.1:9\/v1\): connect ECONNREFUSED 127\.0\.0\.1:9/,
     );
+    const slow = await said("slow");
+    expect(slow.reason).toBe("Timeout");
+    expect(slow.message).toContain(`spec.judge (gpt-4o-mini at ${hanging.url}): no answer within 2 s (timeoutSeconds)`);
   }, 120_000);
 });
