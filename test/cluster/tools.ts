@@ -2,6 +2,7 @@
 // versions pinned in versions.env, and kubectl from the control plane's binaries.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { binaries, KUBECONFIG, ROOT } from "./cluster.ts";
 
 let toolsDir: string | undefined;
@@ -34,4 +35,20 @@ export function run(name: Tool, args: string[], input?: string): string {
       `${name} ${args.join(" ")} failed: ${e.stderr?.toString().trim() || e.stdout?.toString() || String(error)}`,
     );
   }
+}
+
+export const CHART = join(ROOT, "helm/collab-operator");
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [key: string]: unknown };
+  [key: string]: any;
+}
+
+/** `helm template` of the chart: its objects, in order. */
+export function renderChart(args: string[] = [], namespace = "collab-system", release = "collab-operator"): Manifest[] {
+  return parseAllDocuments(run("helm", ["template", release, CHART, "--namespace", namespace, ...args]))
+    .map((d) => d.toJS() as Manifest)
+    .filter(Boolean);
 }

@@ -5,26 +5,11 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
 import { ROOT } from "../../cluster/cluster.ts";
-import { run } from "../../cluster/tools.ts";
+import { CHART, type Manifest, renderChart, run } from "../../cluster/tools.ts";
 
-export const CHART = join(ROOT, "helm/collab-operator");
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [key: string]: any;
-}
-
-export function render(args: string[] = [], namespace = "collab-system"): Manifest[] {
-  const out = run("helm", ["template", "collab-operator", CHART, "--namespace", namespace, ...args]);
-  return parseAllDocuments(out)
-    .map((d) => d.toJS() as Manifest)
-    .filter(Boolean);
-}
+const render = (args: string[] = [], namespace = "collab-system") => renderChart(args, namespace);
 
 function refused(args: string[]): string {
   try {
