@@ -1,6 +1,6 @@
 // The packaging and GitOps test tools (helm, lua-health, kstatus), built once by `build-bins.sh tools` from the
 // versions pinned in versions.env, and kubectl from the control plane's binaries.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { binaries, KUBECONFIG, ROOT } from "./cluster.ts";
@@ -37,6 +37,19 @@ export function run(name: Tool, args: string[], input?: string): string {
   }
 }
 
+/** `run` without blocking the event loop (for long waits such as `kubectl wait` beside other work). */
+export function runAsync(name: Tool, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      tool(name),
+      args,
+      { env: { ...process.env, KUBECONFIG }, maxBuffer: 64 * 1024 * 1024 },
+      (err, out, stderr) =>
+        err ? reject(new Error(`${name} ${args.join(" ")} failed: ${stderr.trim() || String(err)}`)) : resolve(out),
+    );
+  });
+}
+
 export const CHART = join(ROOT, "helm/collab-operator");
 
 export interface Manifest {
@@ -51,4 +64,32 @@ export function renderChart(args: string[] = [], namespace = "collab-system", re
   return parseAllDocuments(run("helm", ["template", release, CHART, "--namespace", namespace, ...args]))
     .map((d) => d.toJS() as Manifest)
     .filter(Boolean);
+}
+
+/** The Argo CD health script the chart ships (docs/gitops.md). */
+export const ARGOCD_HEALTH = join(CHART, "files/argocd-health.lua");
+
+export interface Verdict {
+  status: string;
+  message?: string;
+}
+
+/**
+ * What Argo CD (the chart's script, with argocd-cm's default libraries and with useOpenLibs) and kstatus say of
+ * each object file, in order.
+ */
+export function healthVerdicts(files: string[]): { argo: Verdict; argoOpenLibs: Verdict; kstatus: Verdict }[] {
+  const lines = (out: string) =>
+    out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Verdict);
+  const argo = lines(run("lua-health", [ARGOCD_HEALTH, ...files]));
+  const argoOpenLibs = lines(run("lua-health", ["-open-libs", ARGOCD_HEALTH, ...files]));
+  const kstatus = lines(run("kstatus", files));
+  return files.map((_, i) => ({
+    argo: argo[i] as Verdict,
+    argoOpenLibs: argoOpenLibs[i] as Verdict,
+    kstatus: kstatus[i] as Verdict,
+  }));
 }

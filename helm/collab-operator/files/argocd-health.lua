@@ -21,6 +21,11 @@ local function text(c, fallback)
   return fallback
 end
 
+if obj.metadata.deletionTimestamp ~= nil then
+  hs.status = "Progressing"
+  hs.message = "Pending deletion"
+  return hs
+end
 if obj.status == nil or obj.status.observedGeneration == nil then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to observe the job"
@@ -57,13 +62,12 @@ elseif isTrue("BudgetExceeded") then
 elseif isTrue("Suspended") or obj.status.phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = text(c["Suspended"] or {}, "The job is suspended (spec.suspend)")
+elseif c["PodsScheduled"] ~= nil and c["PodsScheduled"].status == "False" then
+  -- Waiting for capacity: progressing as far as the job can tell (an autoscaler may add nodes).
+  hs.status = "Progressing"
+  hs.message = because("PodsScheduled", "pods wait to be scheduled")
 else
   hs.status = "Progressing"
-  local phase = obj.status.phase or "Pending"
-  if c["Reconciling"] ~= nil and c["Reconciling"].message ~= nil and c["Reconciling"].message ~= "" then
-    hs.message = phase .. ": " .. c["Reconciling"].message
-  else
-    hs.message = phase
-  end
+  hs.message = text(c["Reconciling"] or {}, obj.status.phase or "Pending")
 end
 return hs
