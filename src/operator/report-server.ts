@@ -156,8 +156,11 @@ async function handle(
   name: string,
 ): Promise<ReportResponse> {
   const caches = opts.caches();
-  // A standby replica runs no caches: the gateway retries, and reaches the leader sooner or later.
-  if (!caches.jobs.hasSynced() || !caches.secrets.hasSynced()) throw new HttpError(503, "not serving: not the leader");
+  // A replica that has not synced every cache it reads (a standby, a leader just elected) answers nothing for sure:
+  // with the pods cache still empty it would refuse a job's own pod for good. 503: the gateway retries.
+  if (![caches.jobs, caches.secrets, caches.pods, caches.configMaps].every((c) => c.hasSynced())) {
+    throw new HttpError(503, "not serving yet: caches not synced (or not the leader)");
+  }
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   const raw = caches.jobs.get(namespace, name);
