@@ -1,13 +1,13 @@
-// The packaging and GitOps test tools (helm, lua-health, kstatus), built once by `build-bins.sh tools` from the
+// The packaging and GitOps test tools (helm, lua-health, kstatus, flux-health), built once by `build-bins.sh tools` from the
 // versions pinned in versions.env, and kubectl from the control plane's binaries.
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { binaries, KUBECONFIG, ROOT } from "./cluster.ts";
 
 let toolsDir: string | undefined;
 
-export type Tool = "helm" | "lua-health" | "kstatus" | "kubectl";
+export type Tool = "helm" | "lua-health" | "kstatus" | "flux-health" | "kubectl";
 
 /** The path of a tool, building the wrappers the first time (minutes when cold; see README). */
 export function tool(name: Tool): string {
@@ -74,11 +74,22 @@ export interface Verdict {
   message?: string;
 }
 
+/** The Flux Kustomization example whose healthCheckExprs are tested (docs/gitops.md). */
+export const FLUX_KUSTOMIZATION = join(ROOT, "examples/gitops/flux-kustomization.yaml");
+
+export interface Verdicts {
+  argo: Verdict;
+  argoOpenLibs: Verdict;
+  kstatus: Verdict;
+  /** A status, or an error when an expression cannot be evaluated (Flux then polls again). */
+  flux: Verdict & { error?: string };
+}
+
 /**
- * What Argo CD (the chart's script, with argocd-cm's default libraries and with useOpenLibs) and kstatus say of
- * each object file, in order.
+ * What Argo CD (the chart's script, with argocd-cm's default libraries and with useOpenLibs), kstatus, and Flux (the
+ * example Kustomization's healthCheckExprs) say of each object file, in order.
  */
-export function healthVerdicts(files: string[]): { argo: Verdict; argoOpenLibs: Verdict; kstatus: Verdict }[] {
+export function healthVerdicts(files: string[]): Verdicts[] {
   const lines = (out: string) =>
     out
       .trim()
@@ -87,9 +98,12 @@ export function healthVerdicts(files: string[]): { argo: Verdict; argoOpenLibs: 
   const argo = lines(run("lua-health", [ARGOCD_HEALTH, ...files]));
   const argoOpenLibs = lines(run("lua-health", ["-open-libs", ARGOCD_HEALTH, ...files]));
   const kstatus = lines(run("kstatus", files));
+  // flux-health exits 1 when an object cannot be evaluated; its lines still say which.
+  const flux = lines(spawnSync(tool("flux-health"), [FLUX_KUSTOMIZATION, ...files]).stdout.toString());
   return files.map((_, i) => ({
     argo: argo[i] as Verdict,
     argoOpenLibs: argoOpenLibs[i] as Verdict,
     kstatus: kstatus[i] as Verdict,
+    flux: flux[i] as Verdicts["flux"],
   }));
 }

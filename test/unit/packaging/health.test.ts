@@ -15,29 +15,36 @@ const names = readdirSync(FIXTURES)
   .map((f) => f.replace(/\.json$/, ""))
   .sort();
 
-type Row = { argo: [string, RegExp]; kstatus: string };
+type Row = { argo: [string, RegExp]; kstatus: string; flux: string };
 /**
  * Argo CD: Healthy only on Succeeded; Degraded when a human must act (Failed, Stalled, BudgetExceeded); Suspended;
  * otherwise Progressing, with the operator's own message. kstatus reads only observedGeneration, Reconciling,
  * Stalled and Ready: it cannot tell a job with no status yet from a finished one (Current), nor see BudgetExceeded,
- * and a missing Secret stays InProgress because the job resumes by itself once it appears (docs/gitops.md).
+ * and a missing Secret stays InProgress because the job resumes by itself once it appears (docs/gitops.md). Flux,
+ * with the example Kustomization's healthCheckExprs: Current once the job runs well (health means "started well"),
+ * Failed when it failed or needs a human, InProgress while it waits; a job without any status cannot be evaluated
+ * in Flux's CEL environment ("error": Flux polls again; the operator writes a status within seconds).
  */
 const EXPECTED: Record<string, Row> = {
-  "no-status": { argo: ["Progressing", /operator to observe the job/], kstatus: "Current" },
-  "secret-not-found": { argo: ["Degraded", /^SecretNotFound: .*missing-keys/], kstatus: "InProgress" },
-  "invalid-spec": { argo: ["Degraded", /^InvalidSpec: spec\.model/], kstatus: "Failed" },
-  preparing: { argo: ["Progressing", /Preparing/], kstatus: "InProgress" },
-  "fine-tuning": { argo: ["Progressing", /FineTuning/], kstatus: "InProgress" },
-  training: { argo: ["Progressing", /Training/], kstatus: "InProgress" },
-  unschedulable: { argo: ["Progressing", /^Unschedulable: /], kstatus: "InProgress" },
-  succeeded: { argo: ["Healthy", /finished training/], kstatus: "Current" },
-  "pod-failed": { argo: ["Degraded", /^PodFailed: .*exited with code 1/], kstatus: "Failed" },
-  "pod-deleted": { argo: ["Degraded", /^PodDeleted: /], kstatus: "Failed" },
-  "pod-lost": { argo: ["Degraded", /^PodLost: /], kstatus: "Failed" },
-  suspended: { argo: ["Suspended", /suspend/], kstatus: "Current" },
-  "budget-exceeded": { argo: ["Degraded", /^TokenBudgetSpent: /], kstatus: "InProgress" },
-  "generation-not-observed": { argo: ["Progressing", /latest spec \(generation 2\)/], kstatus: "InProgress" },
-  deleting: { argo: ["Progressing", /Pending deletion/], kstatus: "Terminating" },
+  "no-status": { argo: ["Progressing", /operator to observe the job/], kstatus: "Current", flux: "error" },
+  "secret-not-found": { argo: ["Degraded", /^SecretNotFound: .*missing-keys/], kstatus: "InProgress", flux: "Failed" },
+  "invalid-spec": { argo: ["Degraded", /^InvalidSpec: spec\.model/], kstatus: "Failed", flux: "Failed" },
+  preparing: { argo: ["Progressing", /Preparing/], kstatus: "InProgress", flux: "Current" },
+  "fine-tuning": { argo: ["Progressing", /FineTuning/], kstatus: "InProgress", flux: "Current" },
+  training: { argo: ["Progressing", /Training/], kstatus: "InProgress", flux: "Current" },
+  unschedulable: { argo: ["Progressing", /^Unschedulable: /], kstatus: "InProgress", flux: "InProgress" },
+  succeeded: { argo: ["Healthy", /finished training/], kstatus: "Current", flux: "Current" },
+  "pod-failed": { argo: ["Degraded", /^PodFailed: .*exited with code 1/], kstatus: "Failed", flux: "Failed" },
+  "pod-deleted": { argo: ["Degraded", /^PodDeleted: /], kstatus: "Failed", flux: "Failed" },
+  "pod-lost": { argo: ["Degraded", /^PodLost: /], kstatus: "Failed", flux: "Failed" },
+  suspended: { argo: ["Suspended", /suspend/], kstatus: "Current", flux: "Current" },
+  "budget-exceeded": { argo: ["Degraded", /^TokenBudgetSpent: /], kstatus: "InProgress", flux: "Failed" },
+  "generation-not-observed": {
+    argo: ["Progressing", /latest spec \(generation 2\)/],
+    kstatus: "InProgress",
+    flux: "InProgress",
+  },
+  deleting: { argo: ["Progressing", /Pending deletion/], kstatus: "Terminating", flux: "InProgress" },
 };
 
 describe("health of recorded CollabTrainingJobs", () => {
@@ -54,6 +61,7 @@ describe("health of recorded CollabTrainingJobs", () => {
     // argocd-cm's default (no string, math or os library) and useOpenLibs: true give the same answer.
     expect(got?.argoOpenLibs).toEqual(got?.argo);
     expect(got?.kstatus.status).toBe(row.kstatus);
+    expect(got?.flux.status ?? (got?.flux.error ? "error" : undefined)).toBe(row.flux);
   });
 
   it("never errors or answers an unknown status on what a status may lack (messages, reasons, conditions)", () => {
