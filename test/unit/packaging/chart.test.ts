@@ -4,10 +4,10 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
 import { ROOT } from "../../cluster/cluster.ts";
-import { CHART, type Manifest, renderChart, run } from "../../cluster/tools.ts";
+import { CHART, type Manifest, renderChart, run, tool } from "../../cluster/tools.ts";
 
 const render = (args: string[] = [], namespace = "collab-system") => renderChart(args, namespace);
 
@@ -56,6 +56,7 @@ const SAMPLE: Record<string, string> = {
 const EXPECTED: Record<string, string> = { namespaces: "team-a,team-b" };
 
 describe("helm/collab-operator", () => {
+  beforeAll(() => tool("helm"), 900_000); // built once from the Go module proxy: minutes when cold
   it("passes helm lint --strict", () => {
     expect(run("helm", ["lint", "--strict", CHART])).toContain("0 chart(s) failed");
   });
