@@ -237,6 +237,9 @@ function startApiserver(bin: string): void {
     `--service-account-signing-key-file=${join(PKI, "sa.key")}`,
     // As envtest: no ServiceAccount admission, so test namespaces need no default service account first.
     "--disable-admission-plugins=ServiceAccount",
+    // As OpenShift and hardened clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so the
+    // chart's RBAC test sees that rule used (test/integration/rbac.test.ts).
+    "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--allow-privileged=true",
     "--max-requests-inflight=0",
     "--max-mutating-requests-inflight=0",
