@@ -251,9 +251,10 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   }
   const stalledBy = ready.blockedBy ?? (refused ? "ChildRejected" : undefined);
   if (stalledBy) {
+    // kstatus reads Reconciling before Stalled: a job that waits for a human is Failed to it, not InProgress.
     draft.set({
       type: CONDITION.reconciling,
-      status: "True",
+      status: "False",
       reason: "Blocked",
       message: refused
         ? "waiting for the apiserver to accept the job's children"

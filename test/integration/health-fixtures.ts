@@ -152,25 +152,40 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       await finishPod(ns, childName.pod("succeeded", "head", 0), "Succeeded");
       await kubectlWait(ns, "succeeded", "condition=Succeeded");
     },
-    "pod-failed": async () => {
-      await training(ns, "pod-failed");
-      await finishPod(ns, childName.pod("pod-failed", "head", 0), "Failed", 1);
-      await kubectlWait(ns, "pod-failed", "condition=Failed");
+    "max-restarts-exceeded": async () => {
+      await training(ns, "max-restarts-exceeded", { failurePolicy: { maxRestarts: 0 } });
+      await finishPod(ns, childName.pod("max-restarts-exceeded", "head", 0), "Failed", 1);
+      await kubectlWait(ns, "max-restarts-exceeded", "condition=Failed");
     },
-    "pod-deleted": async () => {
-      // Held by a finalizer, the pod is seen on its way out: PodDeleted, whatever the order of watch events.
-      await training(ns, "pod-deleted");
-      const pod = childName.pod("pod-deleted", "worker", 0, 1);
+    "pod-failure-policy": async () => {
+      const rules = [{ action: "FailJob", onExitCodes: { operator: "In", values: [42] } }];
+      await training(ns, "pod-failure-policy", { failurePolicy: { rules } });
+      await finishPod(ns, childName.pod("pod-failure-policy", "worker", 0, 1), "Failed", 42);
+      await kubectlWait(ns, "pod-failure-policy", "condition=Failed");
+    },
+    restarting: async () => {
+      // Held by a finalizer, the deleted pod keeps the next attempt waiting: the job is Restarting.
+      await training(ns, "restarting");
+      const pod = childName.pod("restarting", "worker", 0, 1);
       await core.patchNamespacedPod(
         { namespace: ns, name: pod, body: { metadata: { finalizers: ["collabllm.io/test-hold"] } } },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );
       await core.deleteNamespacedPod({ namespace: ns, name: pod });
-      await kubectlWait(ns, "pod-deleted", "condition=Failed");
-      await core.patchNamespacedPod(
-        { namespace: ns, name: pod, body: { metadata: { finalizers: null } } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
+      await kubectlWait(ns, "restarting", "jsonpath={.status.phase}=Restarting");
+      await kubectlWait(ns, "restarting", "jsonpath={.status.attempt}=1");
+    },
+    "deadline-exceeded": async () => {
+      await createJob(ns, "deadline-exceeded", { spec: { activeDeadlineSeconds: 1 } });
+      await kubectlWait(ns, "deadline-exceeded", "condition=Failed");
+    },
+    "child-rejected": async () => {
+      await createJob(ns, "child-rejected", { spec: { scheduling: { priorityClassName: "no-such-class" } } });
+      await kubectlWait(ns, "child-rejected", "condition=ChildrenCreated=False");
+    },
+    "claim-not-found": async () => {
+      await createJob(ns, "claim-not-found", { spec: { storage: { existingClaim: "no-such-claim" } } });
+      await kubectlWait(ns, "claim-not-found", "condition=StorageReady=False");
     },
     suspended: async () => {
       await training(ns, "suspended");
@@ -186,11 +201,15 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       if (answer.status !== 200) throw new Error(`report refused: ${answer.status} ${answer.body}`);
       await kubectlWait(ns, "budget-exceeded", "condition=BudgetExceeded");
     },
-    "pod-lost": () => training(ns, "pod-lost"),
+    "pod-lost": () => training(ns, "pod-lost", { failurePolicy: { maxDisruptions: 0 } }),
     "generation-not-observed": () => training(ns, "generation-not-observed"),
   };
   await Promise.all(Object.values(scenarios).map((s) => s()));
   for (const name of Object.keys(scenarios)) if (name !== "pod-lost" && name !== "generation-not-observed") save(name);
+  await core.patchNamespacedPod(
+    { namespace: ns, name: childName.pod("restarting", "worker", 0, 1), body: { metadata: { finalizers: null } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
 
   // With the operator down: a pod force-deleted (gone without a trace: PodLost when it comes back), and a spec
   // changed (the status describes an older generation until it comes back).

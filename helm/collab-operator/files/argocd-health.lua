@@ -52,7 +52,7 @@ elseif isTrue("Failed") then
   hs.status = "Degraded"
   hs.message = because("Failed", "the job failed")
 elseif isTrue("Stalled") then
-  -- Cannot progress without a human: a missing Secret, a spec the operator cannot use.
+  -- Cannot progress without a human: a missing Secret or claim, a spec the operator cannot use, a refused child.
   hs.status = "Degraded"
   hs.message = because("Stalled", "the job is stalled")
 elseif isTrue("BudgetExceeded") then
@@ -62,6 +62,10 @@ elseif isTrue("BudgetExceeded") then
 elseif isTrue("Suspended") or obj.status.phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = text(c["Suspended"] or {}, "The job is suspended (spec.suspend)")
+elseif isTrue("WaitingForCapacity") then
+  -- Waiting for nodes: progressing as far as the job can tell (the message carries an autoscaler's word, if any).
+  hs.status = "Progressing"
+  hs.message = because("WaitingForCapacity", "pods wait for capacity")
 elseif c["PodsScheduled"] ~= nil and c["PodsScheduled"].status == "False" then
   -- Waiting for capacity: progressing as far as the job can tell (an autoscaler may add nodes).
   hs.status = "Progressing"

@@ -19,24 +19,48 @@ type Row = { argo: [string, RegExp]; kstatus: string; flux: string };
 /**
  * Argo CD: Healthy only on Succeeded; Degraded when a human must act (Failed, Stalled, BudgetExceeded); Suspended;
  * otherwise Progressing, with the operator's own message. kstatus reads only observedGeneration, Reconciling,
- * Stalled and Ready: it cannot tell a job with no status yet from a finished one (Current), nor see BudgetExceeded,
- * and a missing Secret stays InProgress because the job resumes by itself once it appears (docs/gitops.md). Flux,
+ * Stalled and Ready: it cannot tell a job with no status yet from a finished one (Current), nor see BudgetExceeded;
+ * a job that waits for a human (a missing Secret or claim, a refused child) is Failed until fixed (docs/gitops.md). Flux,
  * with the example Kustomization's healthCheckExprs: Current once the job runs well (health means "started well"),
  * Failed when it failed or needs a human, InProgress while it waits; a job without any status cannot be evaluated
  * in Flux's CEL environment ("error": Flux polls again; the operator writes a status within seconds).
  */
 const EXPECTED: Record<string, Row> = {
   "no-status": { argo: ["Progressing", /operator to observe the job/], kstatus: "Current", flux: "error" },
-  "secret-not-found": { argo: ["Degraded", /^SecretNotFound: .*missing-keys/], kstatus: "InProgress", flux: "Failed" },
+  "secret-not-found": { argo: ["Degraded", /^SecretNotFound: .*missing-keys/], kstatus: "Failed", flux: "Failed" },
   "invalid-spec": { argo: ["Degraded", /^InvalidSpec: spec\.model/], kstatus: "Failed", flux: "Failed" },
   preparing: { argo: ["Progressing", /Preparing/], kstatus: "InProgress", flux: "Current" },
   "fine-tuning": { argo: ["Progressing", /FineTuning/], kstatus: "InProgress", flux: "Current" },
   training: { argo: ["Progressing", /Training/], kstatus: "InProgress", flux: "Current" },
-  unschedulable: { argo: ["Progressing", /^Unschedulable: /], kstatus: "InProgress", flux: "InProgress" },
+  unschedulable: {
+    argo: ["Progressing", /^Unschedulable: pod unschedulable-a0-head/],
+    kstatus: "InProgress",
+    flux: "InProgress",
+  },
   succeeded: { argo: ["Healthy", /finished training/], kstatus: "Current", flux: "Current" },
-  "pod-failed": { argo: ["Degraded", /^PodFailed: .*exited with code 1/], kstatus: "Failed", flux: "Failed" },
-  "pod-deleted": { argo: ["Degraded", /^PodDeleted: /], kstatus: "Failed", flux: "Failed" },
-  "pod-lost": { argo: ["Degraded", /^PodLost: /], kstatus: "Failed", flux: "Failed" },
+  "max-restarts-exceeded": {
+    argo: ["Degraded", /^MaxRestartsExceeded: .*exited with code 1.*maxRestarts \(0\) is spent/],
+    kstatus: "Failed",
+    flux: "Failed",
+  },
+  "pod-failure-policy": {
+    argo: ["Degraded", /^PodFailurePolicy: .*code 42.*FailJob/],
+    kstatus: "Failed",
+    flux: "Failed",
+  },
+  restarting: {
+    argo: ["Progressing", /waits for the pods of earlier attempts/],
+    kstatus: "InProgress",
+    flux: "InProgress",
+  },
+  "pod-lost": { argo: ["Degraded", /^MaxDisruptionsExceeded: .*disappeared/], kstatus: "Failed", flux: "Failed" },
+  "deadline-exceeded": { argo: ["Degraded", /^DeadlineExceeded: /], kstatus: "Failed", flux: "Failed" },
+  "child-rejected": {
+    argo: ["Degraded", /^ChildRejected: .*PriorityClass.*priorityClassName/],
+    kstatus: "Failed",
+    flux: "Failed",
+  },
+  "claim-not-found": { argo: ["Degraded", /^ClaimNotFound: .*no-such-claim/], kstatus: "Failed", flux: "Failed" },
   suspended: { argo: ["Suspended", /suspend/], kstatus: "Current", flux: "Current" },
   "budget-exceeded": { argo: ["Degraded", /^TokenBudgetSpent: /], kstatus: "InProgress", flux: "Failed" },
   "generation-not-observed": {
