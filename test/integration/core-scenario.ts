@@ -1,6 +1,6 @@
 // The core scenario an installed operator must pass: a two-node job waits for its Secret (twice, so a repeated
 // Event is folded), prepares, trains on two pods, takes a gateway report, succeeds (the idle worker is deleted),
-// records its Events, is deleted with its children, and the operator stops on SIGTERM releasing its Lease. It fails
+// records its Events, is deleted by its TTL with its children, and the operator stops on SIGTERM releasing its Lease. It fails
 // at once when the apiserver refuses the operator anything (a 403 in its log), so a missing RBAC rule shows up as soon
 // as the code needs it, not at a timeout: without `watch`, say, the operator still gets by on relists, slowly.
 import { randomUUID } from "node:crypto";
@@ -8,7 +8,7 @@ import type { CoreV1Event, V1Secret } from "@kubernetes/client-node";
 import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
 import { request } from "../../src/runtime/index.ts";
-import { core, custom, kc } from "./kube.ts";
+import { core, kc } from "./kube.ts";
 import {
   condition,
   createJob,
@@ -16,7 +16,6 @@ import {
   eventually,
   finishPod,
   getJob,
-  jobApi,
   type OperatorProcess,
   waitForPhase,
   waitRunning,
@@ -62,7 +61,7 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   const secrets = async (status: string) =>
     wait(`SecretsReady=${status}`, async () => condition(await getJob(ns, name), "SecretsReady")?.status === status);
 
-  await createJob(ns, name, { spec: { resources: { nodes: 2 } } }, false);
+  await createJob(ns, name, { spec: { resources: { nodes: 2 }, ttlSecondsAfterFinished: 2 } }, false);
   await secrets("False");
   await createSecret(ns);
   await secrets("True");
@@ -101,7 +100,8 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   });
   if (!events.every((e) => e.source?.component === "collab-operator")) throw new Error("an Event from elsewhere");
 
-  await custom.deleteNamespacedCustomObject({ ...jobApi, namespace: ns, name });
+  // Its ttlSecondsAfterFinished runs out: the operator deletes it, and its children go with it.
+  await wait("the job deleted by its TTL", async () => (await getJob(ns, name).catch(() => undefined)) === undefined);
   await wait(
     "the job's pods gone with it",
     async () => (await core.listNamespacedPod({ namespace: ns })).items.length === 0,

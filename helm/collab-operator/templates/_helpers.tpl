@@ -50,10 +50,11 @@ and why. test/integration/rbac.test.ts runs the operator impersonating this char
 verb in turn: a verb the code does not need, or a need the rules lack, fails it.
 */}}
 {{- define "collab-operator.rules" -}}
-# The jobs: informer (list, watch); status by server-side apply on /status (patch).
+# The jobs: informer (list, watch); delete a finished job once its ttlSecondsAfterFinished ran out; status by
+# server-side apply on /status (patch).
 - apiGroups: [collabllm.io]
   resources: [collabtrainingjobs]
-  verbs: [list, watch]
+  verbs: [list, watch, delete]
 - apiGroups: [collabllm.io]
   resources: [collabtrainingjobs/status]
   verbs: [patch]
@@ -74,10 +75,11 @@ verb in turn: a verb the code does not need, or a need the rules lack, fails it.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [list, watch, create]
-# core/v1 Events: create, and patch to fold a repeat into count.
+# core/v1 Events: create, and patch to fold a repeat into count; list and watch the ones autoscalers write about pods
+# (TriggeredScaleUp, Nominated...: why a job waits for capacity), by field selector on their reason.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create, patch, list, watch]
 {{- end -}}
 
 {{/*
