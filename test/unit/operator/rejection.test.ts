@@ -92,6 +92,11 @@ describe("specFieldOf", () => {
       field: "spec.runtime.image",
     },
     {
+      name: "a sidecar's image is the operator's own (--operator-image), not spec.runtime.image",
+      rejection: refused("Pod", ["spec.initContainers[1].image"]),
+      field: undefined,
+    },
+    {
       name: "an exhausted ResourceQuota (403, no field)",
       rejection: refused(
         "Pod",
