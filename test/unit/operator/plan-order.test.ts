@@ -97,4 +97,15 @@ describe("plan: when several policies apply at once", () => {
       "job-a1-worker-1",
     ]);
   });
+  it("carries out a restart from its status alone: written, then the operator died before deleting anything", () => {
+    const j = training();
+    const gang = [prepared, pod("job-a0-head", bound), workerFailed(at(-10))];
+    const decided = planWorld(j, gang);
+    expect(decided.status).toMatchObject({ phase: "Restarting", attempt: 1, restarts: 1 });
+    const again = planWorld({ ...j, status: decided.status }, gang, { now: at(5) });
+    expect(again.deletePods.sort()).toEqual(["job-a0-head", "job-a0-prepare", "job-a0-worker-1"]);
+    expect(again.status).toMatchObject({ phase: "Restarting", attempt: 1, restarts: 1, disruptions: 0 });
+    expect(again.events).toEqual([]);
+    expect(again.apply.filter((a) => a.kind === "Pod")).toEqual([]);
+  });
 });
