@@ -7,19 +7,21 @@ import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { CAPACITY_EVENT_REASONS, type CapacityConditions, capacityConditions } from "../../../src/operator/capacity.ts";
 import type { PodEvent } from "../../../src/operator/observed.ts";
 import { stagePods } from "../../../src/operator/stages.ts";
-import { at, job, pod, TWO_NODES, view } from "./world.ts";
+import { at, gated, job, NO_GPU, pod, podEvent, TWO_NODES, unplaced, view } from "./world.ts";
 
 const j = job(TWO_NODES);
 const desired = stagePods(j, DEFAULT_OPERATOR_CONTEXT, "Training", 0);
-const NO_GPU = "0/8 nodes are available: 8 Insufficient nvidia.com/gpu.";
-const unplaced = (name: string, message = NO_GPU) =>
-  pod(name, { phase: "Pending", notScheduled: { reason: "Unschedulable", message } });
-const gated = (name: string) =>
-  pod(name, {
-    phase: "Pending",
-    notScheduled: { reason: "SchedulingGated", message: "Scheduling is blocked due to non-empty scheduling gates" },
-  });
 const created = (name: string) => pod(name, { phase: "Pending", node: null });
+/** What the policy says while `first` (and maybe others, in `more`) cannot be placed. */
+const stuck = (first: string, more = ""): CapacityConditions => ({
+  podsScheduled: { type: "PodsScheduled", status: "False", reason: "Unschedulable", message: NO_GPU },
+  waitingForCapacity: {
+    type: "WaitingForCapacity",
+    status: "True",
+    reason: "Unschedulable",
+    message: `pod ${first}${more}: ${NO_GPU}`,
+  },
+});
 const WAITING_BEFORE: Condition = {
   type: "WaitingForCapacity",
   status: "True",
@@ -27,14 +29,6 @@ const WAITING_BEFORE: Condition = {
   message: "",
   lastTransitionTime: at(-60),
 };
-
-const event = (reason: string, component: string, seconds: number, pod = "job-a0-worker-1"): PodEvent => ({
-  pod,
-  reason,
-  message: `${component} says ${reason}`,
-  component,
-  time: at(seconds),
-});
 
 function conditions(pods: V1Pod[], events: PodEvent[] = [], before: Condition[] = []): CapacityConditions {
   return capacityConditions({ desired, pods: view(j, pods), events, before });
@@ -83,54 +77,22 @@ describe("capacityConditions", () => {
     {
       name: "a pod the scheduler cannot place",
       pods: [pod("job-a0-head"), unplaced("job-a0-worker-1")],
-      result: {
-        podsScheduled: { type: "PodsScheduled", status: "False", reason: "Unschedulable", message: NO_GPU },
-        waitingForCapacity: {
-          type: "WaitingForCapacity",
-          status: "True",
-          reason: "Unschedulable",
-          message: `pod job-a0-worker-1: ${NO_GPU}`,
-        },
-      },
+      result: stuck("job-a0-worker-1"),
     },
     {
       name: "an unplaceable pod is reported even while its peer is not made",
       pods: [unplaced("job-a0-head")],
-      result: {
-        podsScheduled: { type: "PodsScheduled", status: "False", reason: "Unschedulable", message: NO_GPU },
-        waitingForCapacity: {
-          type: "WaitingForCapacity",
-          status: "True",
-          reason: "Unschedulable",
-          message: `pod job-a0-head: ${NO_GPU}`,
-        },
-      },
+      result: stuck("job-a0-head"),
     },
     {
       name: "gated and unplaceable: only the unplaceable one waits",
       pods: [gated("job-a0-head"), unplaced("job-a0-worker-1")],
-      result: {
-        podsScheduled: { type: "PodsScheduled", status: "False", reason: "Unschedulable", message: NO_GPU },
-        waitingForCapacity: {
-          type: "WaitingForCapacity",
-          status: "True",
-          reason: "Unschedulable",
-          message: `pod job-a0-worker-1: ${NO_GPU}`,
-        },
-      },
+      result: stuck("job-a0-worker-1"),
     },
     {
       name: "several waiting: the first is named, the others counted",
       pods: [unplaced("job-a0-head"), unplaced("job-a0-worker-1", "other")],
-      result: {
-        podsScheduled: { type: "PodsScheduled", status: "False", reason: "Unschedulable", message: NO_GPU },
-        waitingForCapacity: {
-          type: "WaitingForCapacity",
-          status: "True",
-          reason: "Unschedulable",
-          message: `pod job-a0-head (and 1 more pod(s)): ${NO_GPU}`,
-        },
-      },
+      result: stuck("job-a0-head", " (and 1 more pod(s))"),
     },
     {
       name: "a scheduler message left empty: the reason stands in",
@@ -150,68 +112,68 @@ describe("capacityConditions", () => {
   });
 
   const waitingPods = [pod("job-a0-head"), unplaced("job-a0-worker-1")];
-  it.each<{ name: string; events: PodEvent[]; reason: string; word: string | undefined }>([
+  const triggered = podEvent("TriggeredScaleUp", "cluster-autoscaler", -5);
+  const notTriggered = podEvent("NotTriggerScaleUp", "cluster-autoscaler", -30);
+  const failedScaleUp = podEvent("FailedScaleUp", "cluster-autoscaler", -10);
+  const nominated = podEvent("Nominated", "karpenter", -10);
+  const karpenterCannot = podEvent("FailedScheduling", "karpenter", -10);
+  const schedulerCannot = podEvent("FailedScheduling", "default-scheduler", -1);
+  const anonymous = { ...podEvent("TriggeredScaleUp", "", -10), message: "pod triggered scale-up" };
+  it.each<{ name: string; events: PodEvent[]; reason: string; word?: string }>([
     {
       name: "Cluster Autoscaler triggered a scale-up",
-      events: [event("TriggeredScaleUp", "cluster-autoscaler", -10)],
+      events: [triggered],
       reason: "ScaleUpTriggered",
-      word: "cluster-autoscaler on pod job-a0-worker-1: cluster-autoscaler says TriggeredScaleUp",
+      word: `cluster-autoscaler on pod job-a0-worker-1: ${triggered.message}`,
     },
     {
       name: "Cluster Autoscaler will not scale up",
-      events: [event("NotTriggerScaleUp", "cluster-autoscaler", -10)],
+      events: [notTriggered],
       reason: "NoScaleUp",
-      word: "cluster-autoscaler on pod job-a0-worker-1: cluster-autoscaler says NotTriggerScaleUp",
+      word: `cluster-autoscaler on pod job-a0-worker-1: ${notTriggered.message}`,
     },
     {
       name: "a scale-up failed",
-      events: [event("FailedScaleUp", "cluster-autoscaler", -10)],
+      events: [failedScaleUp],
       reason: "ScaleUpFailed",
-      word: "cluster-autoscaler on pod job-a0-worker-1: cluster-autoscaler says FailedScaleUp",
+      word: `cluster-autoscaler on pod job-a0-worker-1: ${failedScaleUp.message}`,
     },
     {
       name: "Karpenter nominated a node",
-      events: [event("Nominated", "karpenter", -10)],
+      events: [nominated],
       reason: "NodeNominated",
-      word: "karpenter on pod job-a0-worker-1: karpenter says Nominated",
+      word: `karpenter on pod job-a0-worker-1: ${nominated.message}`,
     },
     {
       name: "Karpenter's FailedScheduling: it cannot provision",
-      events: [event("FailedScheduling", "karpenter", -10)],
+      events: [karpenterCannot],
       reason: "NoScaleUp",
-      word: "karpenter on pod job-a0-worker-1: karpenter says FailedScheduling",
+      word: `karpenter on pod job-a0-worker-1: ${karpenterCannot.message}`,
     },
     {
       name: "the scheduler's own FailedScheduling is ignored: its word is already the pod's condition",
-      events: [event("FailedScheduling", "default-scheduler", -10)],
+      events: [schedulerCannot],
       reason: "Unschedulable",
-      word: undefined,
     },
     {
       name: "the latest word wins",
-      events: [
-        event("TriggeredScaleUp", "cluster-autoscaler", -5),
-        event("NotTriggerScaleUp", "cluster-autoscaler", -30),
-        event("FailedScheduling", "default-scheduler", -1),
-      ],
+      events: [triggered, notTriggered, schedulerCannot],
       reason: "ScaleUpTriggered",
-      word: "cluster-autoscaler on pod job-a0-worker-1: cluster-autoscaler says TriggeredScaleUp",
+      word: `cluster-autoscaler on pod job-a0-worker-1: ${triggered.message}`,
     },
     {
       name: "a word about a pod that is placed says nothing of the wait",
-      events: [event("NotTriggerScaleUp", "cluster-autoscaler", -1, "job-a0-head")],
+      events: [{ ...notTriggered, pod: "job-a0-head" }],
       reason: "Unschedulable",
-      word: undefined,
     },
     {
       name: "a reason the policy does not read",
-      events: [event("Scheduled", "default-scheduler", -1), event("Preempted", "default-scheduler", -1)],
+      events: [podEvent("Scheduled", "default-scheduler", -1), podEvent("Preempted", "default-scheduler", -1)],
       reason: "Unschedulable",
-      word: undefined,
     },
     {
       name: "an event without a component is an autoscaler's",
-      events: [{ ...event("TriggeredScaleUp", "", -10), message: "pod triggered scale-up" }],
+      events: [anonymous],
       reason: "ScaleUpTriggered",
       word: "autoscaler on pod job-a0-worker-1: pod triggered scale-up",
     },

@@ -6,28 +6,24 @@ import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
 import type { PodEvent } from "../../../src/operator/observed.ts";
 import type { Outcome } from "../../../src/operator/plan.ts";
-import { at, exited, job, NOW, planWorld, pod, TWO_NODES, waiting } from "./world.ts";
+import {
+  at,
+  DATASET_READY,
+  exited,
+  gated,
+  job,
+  NOW,
+  planWorld,
+  pod,
+  podEvent,
+  TWO_NODES,
+  unplaced,
+  waiting,
+} from "./world.ts";
 
-const DATASET_READY = {
-  type: "DatasetReady",
-  status: "True" as const,
-  reason: "Prepared",
-  message: "",
-  lastTransitionTime: at(-600),
-};
 const prepared = pod("job-a0-prepare", { phase: "Succeeded" });
 const gang = [prepared, pod("job-a0-head"), pod("job-a0-worker-1")];
-const unplaced = pod("job-a0-worker-1", {
-  phase: "Pending",
-  notScheduled: { reason: "Unschedulable", message: "0/8 nodes are available" },
-});
-const scaleUp: PodEvent = {
-  pod: "job-a0-worker-1",
-  reason: "TriggeredScaleUp",
-  message: "pod triggered scale-up",
-  component: "cluster-autoscaler",
-  time: at(-30),
-};
+const scaleUp = podEvent("TriggeredScaleUp", "cluster-autoscaler", -30);
 const restarting: Status = {
   phase: "Restarting",
   stage: "Training",
@@ -51,7 +47,7 @@ describe("an idle job", () => {
     { name: "preparing", pods: [pod("job-a0-prepare")] },
     {
       name: "waiting for capacity, with an autoscaler's word",
-      pods: [prepared, pod("job-a0-head"), unplaced],
+      pods: [prepared, pod("job-a0-head"), unplaced("job-a0-worker-1")],
       events: [scaleUp],
     },
     {
@@ -64,12 +60,7 @@ describe("an idle job", () => {
     },
     {
       name: "gated by a queue",
-      pods: [
-        prepared,
-        ...["job-a0-head", "job-a0-worker-1"].map((n) =>
-          pod(n, { phase: "Pending", notScheduled: { reason: "SchedulingGated" } }),
-        ),
-      ],
+      pods: [prepared, ...["job-a0-head", "job-a0-worker-1"].map(gated)],
     },
     { name: "restarting, within the backoff", status: restarting, pods: [] },
     {

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { stagePods } from "../../../src/operator/stages.ts";
 import { firstScheduled, type StartupCheck, startupCheck } from "../../../src/operator/startup.ts";
-import { at, exited, job, NOW, pod, TWO_NODES, view, waiting } from "./world.ts";
+import { at, exited, gated, job, NO_GPU, NOW, pod, TWO_NODES, unplaced, view, waiting } from "./world.ts";
 
 const TIMEOUT = 1800;
 const j = job(TWO_NODES);
@@ -15,11 +15,6 @@ const pulling = (name: string, scheduledAt = at(-60)) =>
     scheduledAt,
     containers: [waiting("trainer", "ImagePullBackOff", "Back-off pulling image")],
   });
-const unplaced = (name: string) =>
-  pod(name, { phase: "Pending", notScheduled: { reason: "Unschedulable", message: "0/8 nodes are available" } });
-const gated = (name: string) =>
-  pod(name, { phase: "Pending", notScheduled: { reason: "SchedulingGated", message: "gated" } });
-
 describe("startupCheck", () => {
   it.each<{ name: string; pods: V1Pod[]; now?: string; attempt?: number; check: StartupCheck }>([
     { name: "all running: nothing to watch", pods: [pod("job-a0-head"), pod("job-a0-worker-1")], check: {} },
@@ -79,7 +74,7 @@ describe("startupCheck", () => {
       pods: [pod("job-a0-head", { scheduledAt: at(-TIMEOUT) }), unplaced("job-a0-worker-1")],
       action: "Ignore",
       decidedBy: "waiting for capacity, which is not the job's fault",
-      message: `attempt 0: job-a0-worker-1 (Unschedulable: 0/8 nodes are available) not running ${TIMEOUT} s after pod job-a0-head was scheduled (spec.scheduling.startupTimeoutSeconds)`,
+      message: `attempt 0: job-a0-worker-1 (Unschedulable: ${NO_GPU}) not running ${TIMEOUT} s after pod job-a0-head was scheduled (spec.scheduling.startupTimeoutSeconds)`,
     },
     {
       name: "a pod never made (say, refused by the apiserver)",
@@ -93,7 +88,7 @@ describe("startupCheck", () => {
       pods: [pod("job-a0-head", { phase: "Pending", scheduledAt: at(-TIMEOUT - 5) }), unplaced("job-a0-worker-1")],
       action: "Ignore",
       decidedBy: "waiting for capacity, which is not the job's fault",
-      message: `attempt 0: job-a0-head (Pending), job-a0-worker-1 (Unschedulable: 0/8 nodes are available) not running ${TIMEOUT} s after pod job-a0-head was scheduled (spec.scheduling.startupTimeoutSeconds)`,
+      message: `attempt 0: job-a0-head (Pending), job-a0-worker-1 (Unschedulable: ${NO_GPU}) not running ${TIMEOUT} s after pod job-a0-head was scheduled (spec.scheduling.startupTimeoutSeconds)`,
     },
     {
       name: "an init container that cannot start is named",

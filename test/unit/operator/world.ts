@@ -1,10 +1,10 @@
 // What the planner sees in its tests: a job and a cache in which every child the job needs exists, and small
 // builders for the objects the policies read (jobs, pods as the kubelet and scheduler leave them, times around NOW).
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from "@kubernetes/client-node";
-import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
+import type { CollabTrainingJob, Condition, SpecInput, Status } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
-import { type PodView, podView } from "../../../src/operator/observed.ts";
+import { type PodEvent, type PodView, podView } from "../../../src/operator/observed.ts";
 import { type Observed, type Outcome, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
@@ -17,6 +17,17 @@ export const at = (seconds: number): string =>
 
 /** The client's types say Date; the cache holds the apiserver's strings. */
 export const time = (t: string): Date => t as unknown as Date;
+
+/** Preparation recorded as done ten minutes ago. */
+export const DATASET_READY: Condition = {
+  type: "DatasetReady",
+  status: "True",
+  reason: "Prepared",
+  message: "",
+  lastTransitionTime: at(-600),
+};
+
+export const NO_GPU = "0/8 nodes are available: 8 Insufficient nvidia.com/gpu.";
 
 export const TWO_NODES: Partial<SpecInput> = { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } };
 
@@ -89,6 +100,15 @@ export function pod(name: string, shape: PodShape = {}): V1Pod {
   };
 }
 
+const container = (name: string, state: V1ContainerStatus["state"]): V1ContainerStatus => ({
+  name,
+  image: "i",
+  imageID: "",
+  ready: false,
+  restartCount: 0,
+  state,
+});
+
 /** A container that ended with `exitCode`. */
 export function exited(
   name: string,
@@ -96,34 +116,40 @@ export function exited(
   more: { reason?: string; finishedAt?: string; message?: string } = {},
 ): V1ContainerStatus {
   const { finishedAt, ...rest } = more;
-  return {
-    name,
-    image: "i",
-    imageID: "",
-    ready: false,
-    restartCount: 0,
-    state: {
-      terminated: {
-        exitCode,
-        reason: exitCode === 0 ? "Completed" : "Error",
-        ...rest,
-        ...(finishedAt ? { finishedAt: time(finishedAt) } : {}),
-      },
+  return container(name, {
+    terminated: {
+      exitCode,
+      reason: exitCode === 0 ? "Completed" : "Error",
+      ...rest,
+      ...(finishedAt ? { finishedAt: time(finishedAt) } : {}),
     },
-  };
+  });
 }
 
 /** A container that waits to start (ImagePullBackOff, CreateContainerConfigError...). */
 export function waiting(name: string, reason: string, message?: string): V1ContainerStatus {
-  return {
-    name,
-    image: "i",
-    imageID: "",
-    ready: false,
-    restartCount: 0,
-    state: { waiting: { reason, ...(message ? { message } : {}) } },
-  };
+  return container(name, { waiting: { reason, ...(message ? { message } : {}) } });
 }
+
+/** A pending pod the scheduler cannot place. */
+export const unplaced = (name: string, message = NO_GPU): V1Pod =>
+  pod(name, { phase: "Pending", notScheduled: { reason: "Unschedulable", message } });
+
+/** A pending pod a queue holds back (Kueue's scheduling gate). */
+export const gated = (name: string): V1Pod =>
+  pod(name, {
+    phase: "Pending",
+    notScheduled: { reason: "SchedulingGated", message: "Scheduling is blocked due to non-empty scheduling gates" },
+  });
+
+/** An Event about one of the job's pods, as the capacity policy reads it; its message names who said what. */
+export const podEvent = (reason: string, component: string, seconds: number, pod = "job-a0-worker-1"): PodEvent => ({
+  pod,
+  reason,
+  message: `${component} says ${reason}`,
+  component,
+  time: at(seconds),
+});
 
 export const condition = (type: string, status = "True", more: Partial<V1PodCondition> = {}): V1PodCondition => ({
   type,
