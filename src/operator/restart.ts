@@ -81,7 +81,7 @@ export function decideRestart(
     event: {
       type: counted ? "Warning" : "Normal",
       reason: "Restarting",
-      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone, after a ${backoff} s backoff, and resumes from the latest checkpoint`,
+      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone and ${backoff} s after now (backoff), and resumes from the latest checkpoint`,
     },
   };
 }

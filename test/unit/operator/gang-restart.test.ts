@@ -82,7 +82,7 @@ describe("gang restart", () => {
     const event = p.events.find((e) => e.reason === "Restarting");
     expect(event?.type).toBe("Warning");
     expect(event?.message).toContain("restart 1 of 3 (failurePolicy.maxRestarts)");
-    expect(event?.message).toContain("after a 10 s backoff");
+    expect(event?.message).toContain("and 10 s after now (backoff)");
 
     // The operator plans again (say, after a restart of its own) while the old pods are still there: nothing new.
     const after = written(training(), p);

@@ -178,7 +178,7 @@ describe("decideRestart", () => {
       says: [
         `attempt 2 ended: ${counted.message} (the default for PodFailed: Count)`,
         "restart 1 of 3 (failurePolicy.maxRestarts)",
-        "attempt 3 starts once the pods of attempt 2 are gone, after a 10 s backoff",
+        "attempt 3 starts once the pods of attempt 2 are gone and 10 s after now (backoff)",
       ],
     },
     {
@@ -186,14 +186,14 @@ describe("decideRestart", () => {
       failure: disruption,
       counters: { restarts: 1, disruptions: 0 },
       type: "Normal",
-      says: ["not counted against failurePolicy.maxRestarts (disruption 1 of 20)", "after a 20 s backoff"],
+      says: ["not counted against failurePolicy.maxRestarts (disruption 1 of 20)", "20 s after now (backoff)"],
     },
     {
       name: "the backoff doubles with every restart of the job, counted or not",
       failure: counted,
       counters: { restarts: 2, disruptions: 1 },
       type: "Warning",
-      says: ["restart 3 of 3", "after a 80 s backoff"],
+      says: ["restart 3 of 3", "80 s after now (backoff)"],
     },
   ])("$name", ({ failure, counters, type, says }) => {
     const d = decideRestart(failure, POLICY, counters, 2, NOW);
