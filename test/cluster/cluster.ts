@@ -72,6 +72,26 @@ const openssl = (cwd: string, ...args: string[]) =>
   execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
 const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
+/** Writes <name>.key and <name>.crt in `dir`: a P-256 key and a ten-year certificate for it, signed by itself. */
+function selfSigned(dir: string, name: string, subject: string, extensions: string[]): void {
+  const ext = extensions.flatMap((e) => ["-addext", e]);
+  openssl(
+    dir,
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-days",
+    "3650",
+    "-subj",
+    subject,
+    ...ext,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+  );
+}
+
 /** Writes <name>.key and <name>.crt in `dir`: a P-256 key and a certificate for it signed by the cluster's CA. */
 function issue(dir: string, name: string, subject: string, extensions: string[]): void {
   openssl(dir, "req", ...EC_KEY, "-subj", subject, "-keyout", `${name}.key`, "-out", `${name}.csr`);
@@ -84,24 +104,10 @@ function ensurePKI(): void {
   if (existsSync(join(PKI, "admin.crt"))) return;
   log("creating certificates");
   mkdirSync(PKI, { recursive: true });
-  openssl(
-    PKI,
-    "req",
-    "-x509",
-    ...EC_KEY,
-    "-days",
-    "3650",
-    "-subj",
-    "/CN=collab-test-ca",
-    "-addext",
+  selfSigned(PKI, "ca", "/CN=collab-test-ca", [
     "basicConstraints=critical,CA:TRUE",
-    "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-  );
+  ]);
   issue(PKI, "admin", "/O=system:masters/CN=collab-admin", [
     "basicConstraints=CA:FALSE",
     "keyUsage=critical,digitalSignature,keyEncipherment",
@@ -424,22 +430,7 @@ function ensureKueueMetricsCert(): void {
         `run once: sudo install -d -o "$USER" ${KUEUE_METRICS_CERTS}`,
     );
   }
-  openssl(
-    tmp,
-    "req",
-    "-x509",
-    ...EC_KEY,
-    "-days",
-    "3650",
-    "-subj",
-    "/CN=kueue-metrics",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1",
-    "-keyout",
-    "tls.key",
-    "-out",
-    "tls.crt",
-  );
+  selfSigned(tmp, "tls", "/CN=kueue-metrics", ["subjectAltName=IP:127.0.0.1"]);
   try {
     renameSync(tmp, KUEUE_METRICS_CERTS);
   } catch {
