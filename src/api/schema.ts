@@ -101,7 +101,9 @@ const OnExitCodes = z
     containerName: z
       .enum(POD_CONTAINERS)
       .optional()
-      .describe("Only this container's exit code; any container's when omitted."),
+      .describe(
+        "The container whose exit code is read; the trainer when omitted (the kubelet stops the sidecars when it ends, so their codes say nothing).",
+      ),
     operator: z.enum(["In", "NotIn"]),
     values: z
       .array(z.int().min(0).max(255))
@@ -654,11 +656,38 @@ export const Metadata = z.looseObject({
   namespace: z.string().optional(),
 });
 
-export const CollabTrainingJob = z.looseObject({
+/** The job as a user writes it: every object is strict, so a misspelt field is an error naming it (validateJob). */
+export const StrictCollabTrainingJob = z.looseObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
   metadata: Metadata,
   spec: Spec,
   status: Status.optional(),
 });
-export type CollabTrainingJob = z.output<typeof CollabTrainingJob>;
+export type CollabTrainingJob = z.output<typeof StrictCollabTrainingJob>;
+
+/**
+ * The job as the operator reads it from the apiserver, which has already pruned every field the installed CRD does
+ * not know. A field the CRD knows and this operator does not comes from a newer CRD (docs/install.md, "Upgrades"),
+ * defaults included, which appear on every stored job: it is ignored rather than failing running jobs. Parsed once
+ * when nothing is unknown, the usual case.
+ */
+const MAX_DEPTH = 8; // unknown fields nested deeper than the schema's objects cannot exist
+export const CollabTrainingJob = z.unknown().transform((raw, ctx): CollabTrainingJob => {
+  let value = raw;
+  for (let pass = 0; ; pass++) {
+    const parsed = StrictCollabTrainingJob.safeParse(value);
+    if (parsed.success) return parsed.data;
+    const unknown = parsed.error.issues.filter((i) => i.code === "unrecognized_keys");
+    if (unknown.length === 0 || pass === MAX_DEPTH) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, input: undefined } as never);
+      return z.NEVER;
+    }
+    if (pass === 0) value = structuredClone(raw);
+    for (const issue of unknown) {
+      type Node = Record<PropertyKey, unknown> | undefined;
+      const holder = issue.path.reduce<Node>((at, segment) => at?.[segment] as Node, value as Node);
+      for (const key of issue.keys) if (holder) delete holder[key];
+    }
+  }
+});

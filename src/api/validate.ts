@@ -1,7 +1,7 @@
 // Parses a CollabTrainingJob with the zod schema and reports problems the way the apiserver does: one line per
 // field, named by its path (spec.rl.batchSize, spec.scheduling.tolerations[0].key).
 import type { z } from "zod";
-import { CollabTrainingJob } from "./schema.ts";
+import { type CollabTrainingJob, StrictCollabTrainingJob } from "./schema.ts";
 
 export interface FieldError {
   field: string;
@@ -11,7 +11,7 @@ export interface FieldError {
 export type Validated = { ok: true; job: CollabTrainingJob } | { ok: false; errors: FieldError[] };
 
 export function validateJob(manifest: unknown): Validated {
-  const parsed = CollabTrainingJob.safeParse(manifest);
+  const parsed = StrictCollabTrainingJob.safeParse(manifest);
   if (parsed.success) return { ok: true, job: parsed.data };
   return { ok: false, errors: parsed.error.issues.flatMap(fieldErrors) };
 }

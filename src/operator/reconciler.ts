@@ -96,12 +96,15 @@ export class JobReconciler implements Reconciler {
     const rejection = await this.#carryOut(raw, job, p, signal, logger);
     // Refused: the status written must say so, so plan again knowing it (pure; no apply is repeated).
     if (rejection) p = plan(observed, this.#ctx, { rejection });
+    if (!sameOwnedStatus(job.status, p.status)) {
+      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
+    }
+    // Deletions follow the status that decided them (a restart's next attempt, Failed, Suspended), which plans them
+    // again by itself. The other way round, a kill in between leaves pods gone that the status still counts: a new
+    // life would take the operator's own deletions for lost pods, and a counted restart for a disruption.
     for (const name of p.deletePods) {
       await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
       logger.info({ child: name }, "deleted pod");
-    }
-    if (!sameOwnedStatus(job.status, p.status)) {
-      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
     }
     for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
     if (p.deleteJob) {
@@ -134,9 +137,10 @@ export class JobReconciler implements Reconciler {
     const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
     const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
     const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
-    const podNames = new Set(pods.map((p) => p.metadata?.name));
+    // By uid: an Event lives an hour, and may be about an earlier pod of the same name (a job deleted and re-created).
+    const podUids = new Set(pods.map((p) => p.metadata?.uid));
     const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
-      .filter((e) => podNames.has(e.involvedObject?.name))
+      .filter((e) => podUids.has(e.involvedObject?.uid))
       .map(podEvent);
     return {
       job,

@@ -1,6 +1,8 @@
 // `collab-operator run`: the operator process. Flags (each with a COLLAB_ environment variable) configure what to
 // watch, how many workers reconcile, leader election, ports and images; the rest is the generic runtime.
 import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
@@ -123,13 +125,33 @@ export async function main(argv: string[]): Promise<number> {
     resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
   });
   registerJobMetrics(registry, () => caches().jobs);
-  const manager = new Manager({
+  const leaderElect = options.bool(raw, "leaderElect", true);
+  let manager: Manager | undefined;
+  // With two replicas behind one Service, a report may reach the standby: it passes it on to the leader, whose
+  // report endpoint the leader writes on the Lease (docs/install.md, "The report endpoint").
+  const reports = createReportServer({
+    kc,
+    caches,
+    logger,
+    registry,
+    ...(leaderElect
+      ? {
+          routing: () => ({
+            leading: manager?.isLeader() ?? false,
+            leaderUrl: manager?.leaseHolder()?.annotations[REPORT_ENDPOINT_ANNOTATION],
+          }),
+        }
+      : {}),
+  });
+  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
+  logger.info({ address: reports.address() }, "report endpoint listening");
+  manager = new Manager({
     kc,
     logger,
     registry,
     controllers: [controller],
     port: options.number(raw, "port", 8080, 0),
-    ...(options.bool(raw, "leaderElect", true)
+    ...(leaderElect
       ? {
           leaderElection: {
             namespace: raw.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? "default",
@@ -137,13 +159,11 @@ export async function main(argv: string[]): Promise<number> {
             // The pod's name (as Events' reportingInstance) plus a suffix unique to this process, so the Lease
             // holder says which replica leads and a restarted pod of the same name is a new candidate.
             ...(process.env.POD_NAME ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString("hex")}` } : {}),
+            holderAnnotations: () => ({ [REPORT_ENDPOINT_ANNOTATION]: advertisedUrl(reports) }),
           },
         }
       : {}),
   });
-  const reports = createReportServer({ kc, caches, logger });
-  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
-  logger.info({ address: reports.address() }, "report endpoint listening");
   manager.handleSignals();
   await manager.start();
   // Resolves only on failure: a clean shutdown exits the process from handleSignals.
@@ -154,6 +174,16 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     },
   );
+}
+
+/** The Lease annotation where the leader says where its report endpoint is. */
+export const REPORT_ENDPOINT_ANNOTATION = "collabllm.io/report-endpoint";
+
+/** This replica's report endpoint as other replicas reach it: $POD_IP in a pod, loopback out of cluster. */
+function advertisedUrl(server: Server): string {
+  const ip = process.env.POD_IP || "127.0.0.1";
+  const port = (server.address() as AddressInfo).port;
+  return `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
 }
 
 /** Cache name -> core/v1 resource of each kind of child the operator labels. */
@@ -261,6 +291,7 @@ function eventEssentials(obj: KubernetesObject): KubernetesObject {
       kind: e.involvedObject?.kind,
       namespace: e.involvedObject?.namespace,
       name: e.involvedObject?.name,
+      uid: e.involvedObject?.uid,
     },
     reason: e.reason,
     message: e.message,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
+import { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
 import { INVALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
 
@@ -60,5 +61,43 @@ describe("CollabTrainingJob schema", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors.map((e) => e.field)).toContain(field);
+  });
+});
+
+describe("a job stored under a newer CRD (fields this operator does not know)", () => {
+  const stored = () => {
+    const job = validJob("newer") as Record<string, any>;
+    job.spec.futureOption = { enabled: true }; // say, a new optional field with a default in the newer CRD
+    job.spec.rl = { ...job.spec.rl, futureKnob: 3 };
+    job.status = { phase: "Training", futureStatus: "x" };
+    return job;
+  };
+
+  it("is read by the operator with the unknown fields ignored, not failed", () => {
+    const parsed = CollabTrainingJob.safeParse(stored());
+    expect(parsed.success).toBe(true);
+    expect(parsed.data?.spec).not.toHaveProperty("futureOption");
+    expect(parsed.data?.spec.rl).not.toHaveProperty("futureKnob");
+    expect(parsed.data?.status?.phase).toBe("Training");
+  });
+
+  it("leaves the stored object as it was", () => {
+    const job = stored();
+    CollabTrainingJob.safeParse(job);
+    expect(job.spec.futureOption).toEqual({ enabled: true });
+  });
+
+  it("still fails for a real error, naming the field, and validateJob still rejects unknown fields", () => {
+    const job = stored();
+    job.spec.resources = { ...job.spec.resources, nodes: 0 };
+    const parsed = CollabTrainingJob.safeParse(job);
+    expect(parsed.success).toBe(false);
+    const paths = parsed.error?.issues.map((i) => i.path.join("."));
+    expect(paths).toContain("spec.resources.nodes");
+    expect(paths?.filter((p) => p.includes("future"))).toEqual([]);
+    const checked = validateJob(stored());
+    expect(checked.ok ? [] : checked.errors.map((e) => e.field)).toEqual(
+      expect.arrayContaining(["spec.futureOption", "spec.rl.futureKnob"]),
+    );
   });
 });

@@ -3,11 +3,9 @@ import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
-import { NOW, testJob, world } from "./world.ts";
+import { job, NOW, world } from "./world.ts";
 
 const LATER = "2026-11-22T11:00:00Z";
-
-const job = testJob;
 
 function pod(
   name: string,

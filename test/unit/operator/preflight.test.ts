@@ -8,9 +8,7 @@ import { preflightPod } from "../../../src/children/preflight.ts";
 import type { PreflightVerdict } from "../../../src/gateway/preflight-verdict.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
-import { isPreflight, SECRET_VERSIONS, testJob, world } from "./world.ts";
-
-const job = testJob;
+import { isPreflight, job, SECRET_VERSIONS, world } from "./world.ts";
 
 function pod(name: string, role: string, phase: string): V1Pod {
   return {
