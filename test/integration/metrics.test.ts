@@ -1,18 +1,16 @@
 // Per-job metrics scraped from a running operator: phase, attempt, progress and reward, API usage by endpoint,
 // budget; they stay once the job finished and go with the job.
 import { describe, expect, it } from "vitest";
-import { custom, testNamespace } from "./kube.ts";
+import { custom } from "./kube.ts";
 import {
-  createJob,
   eventually,
   finishPod,
   getJob,
   jobApi,
-  jobToken,
+  judgeReport,
   type OperatorProcess,
-  startOperator,
+  trainingJob,
   waitForPhase,
-  waitRunning,
 } from "./operator.ts";
 
 /** The value of the series `name` whose labels include `labels`, from a Prometheus text exposition. */
@@ -32,34 +30,15 @@ async function scrape(operator: OperatorProcess): Promise<string> {
 
 describe("per-job metrics", () => {
   it("exports a job's phase, progress, reward, usage and budget, keeps them once it finished, drops them with it", async () => {
-    const ns = await testNamespace("metrics");
-    const operator = startOperator(ns);
-    await createJob(ns, "job", { spec: { budget: { maxTokens: 1000 } } });
-    await finishPod(ns, "job-a0-prepare", "Succeeded");
-    await waitRunning(ns, "job-a0-head");
-    const token = await jobToken(ns);
-    const report = {
-      pod: "job-a0-head",
-      role: "judge",
-      startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-      startedAt: "2026-11-22T10:00:00Z",
-      sentAt: "2026-11-22T10:00:01Z",
-      usage: {
-        judge: {
-          requests: 7,
-          promptTokens: 300,
-          completionTokens: 50,
-          rateLimited: 2,
-          retries: 3,
-          errors: 1,
-          cacheHits: 0,
-        },
+    const { ns, operator, token, reportURL: url } = await trainingJob("metrics", { budget: { maxTokens: 1000 } });
+    const report = judgeReport(
+      "job-a0-head",
+      { requests: 7, promptTokens: 300, completionTokens: 50, rateLimited: 2, retries: 3, errors: 1 },
+      {
+        budgetTokens: 1000,
+        progress: { step: 5, totalSteps: 60, reward: 0.42, stepSeconds: 90, updatedAt: "2026-11-22T10:00:01Z" },
       },
-      budgetTokens: 1000,
-      budgetExceeded: false,
-      progress: { step: 5, totalSteps: 60, reward: 0.42, stepSeconds: 90, updatedAt: "2026-11-22T10:00:01Z" },
-    };
-    const url = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+    );
     await eventually("the report taken", async () => {
       const r = await fetch(url, {
         method: "POST",

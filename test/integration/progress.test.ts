@@ -15,10 +15,11 @@ import {
   condition,
   createJob,
   eventually,
-  finishPod,
   getJob,
   jobToken,
+  judgeReport,
   startOperator,
+  trainingJob,
   waitRunning,
 } from "./operator.ts";
 
@@ -38,13 +39,7 @@ afterEach(async () => {
 
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
-    const ns = await testNamespace("progress");
-    const operator = startOperator(ns);
-    await createJob(ns, "job", { spec: { budget: { maxTokens: 30 } } });
-    await finishPod(ns, "job-a0-prepare", "Succeeded");
-    await waitRunning(ns, "job-a0-head");
-    const token = await jobToken(ns);
-    const reportURL = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+    const { ns, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
 
     // The trainer's log as the head pod's gateway sees it: first the start and step 1.
     const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");
@@ -115,26 +110,7 @@ describe("progress and usage reported by a gateway", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: typeof body === "string" ? body : JSON.stringify(body),
       });
-    const report = (pod: string) => ({
-      pod,
-      role: "judge",
-      startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-      startedAt: "2026-11-22T10:00:00Z",
-      sentAt: "2026-11-22T10:00:01Z",
-      usage: {
-        judge: {
-          requests: 1,
-          promptTokens: 1,
-          completionTokens: 1,
-          rateLimited: 0,
-          retries: 0,
-          errors: 0,
-          cacheHits: 0,
-        },
-      },
-      budgetTokens: 0,
-      budgetExceeded: false,
-    });
+    const report = (pod: string) => judgeReport(pod, { requests: 1, promptTokens: 1, completionTokens: 1 });
     // A synced operator answers; until then 503. The answer comes from its caches, which may trail what this test saw
     // in the apiserver: until they hold job a's token Secret and pod, the right report is refused (401, 403).
     const ok = await eventually("a synced operator that has cached job a's token and pod", async () => {
