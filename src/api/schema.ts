@@ -74,13 +74,19 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
         .default("https://api.openai.com/v1")
         .describe("OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server)."),
       apiKeySecretRef: SecretKeyRef.optional().describe(
-        "Secret key holding the API key. Only the gateway sidecar receives it. Omit for endpoints without auth.",
+        "Secret key holding the API key. Only the gateway sidecar (and the preflight pod's container for this endpoint) receives it. Omit for endpoints without auth.",
       ),
       temperature: z.number().min(0).max(2).default(defaults.temperature),
       maxTokens: positiveInt().default(defaults.maxTokens).describe("max_tokens when a request leaves it out."),
       retries: nonNegativeInt().max(100).default(defaults.retries).describe("Retries of 429, 5xx and timeouts."),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
+      preflight: z
+        .boolean()
+        .default(true)
+        .describe(
+          `Before the job's first GPU pod, a small CPU pod checks that the ${role} endpoint answers: reachable, key accepted, model served, a one-token completion (condition EndpointsReady). While it fails, no GPU pod is requested.`,
+        ),
     })
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }

@@ -4,6 +4,7 @@ import type { CollabTrainingJob } from "../api/schema.ts";
 import { renderConfigFiles } from "../verl/files.ts";
 import { jobName } from "./meta.ts";
 import { type OperatorContext, preparePod, sftPod, trainingPods } from "./pods.ts";
+import { checkedEndpoints, preflightPod } from "./preflight.ts";
 import { configMap, rayService, tokenSecret, volumeClaim } from "./support.ts";
 
 /** Stands in for what only exists once the job is created (its uid, the random token). */
@@ -15,12 +16,20 @@ export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object
     metadata: { namespace: "default", uid: UNKNOWN_UNTIL_CREATED, ...job.metadata },
   };
   const claim = volumeClaim(placed);
+  // The preflight pod's name hashes its Secret's uid and resourceVersion too, which only the cluster knows.
+  const secretVersions = Object.fromEntries(
+    checkedEndpoints(placed.spec).flatMap(({ endpoint }) =>
+      endpoint.apiKeySecretRef ? [[endpoint.apiKeySecretRef.name, UNKNOWN_UNTIL_CREATED]] : [],
+    ),
+  );
+  const preflight = preflightPod(placed, ctx, secretVersions);
   return [
     tokenSecret(placed, UNKNOWN_UNTIL_CREATED),
     configMap(placed, renderConfigFiles(placed.spec, { jobName: jobName(placed) })),
     rayService(placed, 0),
     ...(claim ? [claim] : []),
     preparePod(placed, ctx, 0),
+    ...(preflight ? [preflight] : []),
     ...(placed.spec.sft.enabled ? [sftPod(placed, ctx, 0)] : []),
     ...trainingPods(placed, ctx, 0),
   ];

@@ -1,7 +1,12 @@
 // Pods of each stage, pure: the dataset preparation pod (CPU), the SFT pod (one GPU node) and the training pods
 // (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
-import { envName, API_KEY_ENV as GATEWAY_KEY_ENV, TOKEN_ENV as GATEWAY_TOKEN_ENV } from "../gateway/config.ts";
+import {
+  type EndpointRole,
+  envName,
+  API_KEY_ENV as GATEWAY_KEY_ENV,
+  TOKEN_ENV as GATEWAY_TOKEN_ENV,
+} from "../gateway/config.ts";
 import {
   CONFIG_MOUNT,
   ENV,
@@ -115,13 +120,13 @@ function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   };
 }
 
-function nodeSelector(spec: Spec, gpu: boolean): Record<string, string> {
+export function nodeSelector(spec: Spec, gpu: boolean): Record<string, string> {
   const selector: Record<string, string> = { ...spec.scheduling.nodeSelector };
   if (gpu && spec.resources.gpuProduct) selector[GPU_PRODUCT_LABEL] = spec.resources.gpuProduct;
   return selector;
 }
 
-function tolerations(spec: Spec, gpu: boolean) {
+export function tolerations(spec: Spec, gpu: boolean) {
   const own = gpu ? [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }] : [];
   return [...own, ...(spec.scheduling.tolerations ?? [])];
 }
@@ -191,31 +196,59 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   };
 }
 
+function setting(key: Parameters<typeof envName>[0], value: string | number | undefined) {
+  return value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+}
+
+/**
+ * One endpoint's settings as `collab-operator gateway` and `collab-operator preflight` both read them: its role, the
+ * settings, and the key as a secretKeyRef (only these containers ever receive it).
+ */
+export function endpointEnv(role: EndpointRole, endpoint: Spec["judge"]) {
+  return {
+    role: setting("role", role),
+    settings: [
+      ...setting("model", endpoint.model),
+      ...setting("upstreamBaseUrl", endpoint.baseURL),
+      ...setting("upstreamModel", endpoint.model),
+      ...setting("temperature", endpoint.temperature),
+      ...setting("maxTokens", endpoint.maxTokens),
+      ...setting("retries", endpoint.retries),
+      ...setting("timeoutSeconds", endpoint.timeoutSeconds),
+      ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
+      ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
+      ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+    ],
+    key: endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : [],
+  };
+}
+
+/** The containers that hold the user's key run unprivileged, as a fixed non-root user, on a read-only root. */
+export function gatewaySecurityContext() {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    capabilities: { drop: ["ALL"] },
+  };
+}
+
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */
 function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const reportURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}/report`;
-  const gateway = (role: "user-simulator" | "judge", endpoint: Spec["judge"], port: number, followLog: boolean) => {
-    const setting = (key: Parameters<typeof envName>[0], value: string | number | undefined) =>
-      value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+  const gateway = (role: EndpointRole, endpoint: Spec["judge"], port: number, followLog: boolean) => {
+    const endpointSettings = endpointEnv(role, endpoint);
     return {
       name: role,
       image: ctx.operatorImage,
       restartPolicy: "Always",
       args: ["gateway"],
       env: [
-        ...setting("role", role),
+        ...endpointSettings.role,
         ...setting("listen", `127.0.0.1:${port}`),
-        ...setting("model", endpoint.model),
-        ...setting("upstreamBaseUrl", endpoint.baseURL),
-        ...setting("upstreamModel", endpoint.model),
-        ...setting("temperature", endpoint.temperature),
-        ...setting("maxTokens", endpoint.maxTokens),
-        ...setting("retries", endpoint.retries),
-        ...setting("timeoutSeconds", endpoint.timeoutSeconds),
-        ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
-        ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
-        ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+        ...endpointSettings.settings,
         // The job's limits and budget are for all pods together; each gateway enforces its share.
         ...setting("pods", spec.resources.nodes),
         ...setting("budgetTokens", spec.budget.maxTokens),
@@ -224,7 +257,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         ...(followLog ? setting("followLog", TRAINER_LOG) : []),
         { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
-        ...(endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : []),
+        ...endpointSettings.key,
       ],
       // The kubelet probes the pod IP and the gateway listens on loopback only, hence exec. On a native sidecar a
       // startupProbe holds the trainer back until the gateway answers.
@@ -240,13 +273,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         failureThreshold: 60,
       },
       resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        capabilities: { drop: ["ALL"] },
-      },
+      securityContext: gatewaySecurityContext(),
       ...(followLog
         ? { volumeMounts: [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR, readOnly: true }] }
         : {}),

@@ -3,6 +3,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { LABEL } from "../children/meta.ts";
+import { PREFLIGHT_ROLE } from "../children/preflight.ts";
 import { controllerUid } from "../status/pods.ts";
 
 /** An Event about one of the job's pods that says why it waits: the scheduler's, an autoscaler's, Karpenter's. */
@@ -23,6 +24,8 @@ export interface Observed {
   pods: V1Pod[];
   /** Key names of each Secret in the job's namespace that the spec references; undefined when it does not exist. */
   secretKeys: Record<string, readonly string[] | undefined>;
+  /** `<uid>:<resourceVersion>` of each of those Secrets (the preflight runs again when one changes). */
+  secretVersions: Record<string, string | undefined>;
   configMapData: Record<string, string> | undefined;
   /** The Ray head Service's selector, or undefined when the Service does not exist. */
   serviceSelector: Record<string, string> | undefined;
@@ -41,8 +44,10 @@ export const isTerminating = (pod: V1Pod): boolean => pod.metadata?.deletionTime
 
 /** The job's pods split the ways every policy needs. */
 export interface PodView {
-  /** Pods this job controls (by owner uid). */
+  /** Pods this job controls (by owner uid), but for its preflight pods, which belong to no attempt. */
   mine: V1Pod[];
+  /** This job's preflight pods (preflight.ts). */
+  preflight: V1Pod[];
   /** Names held by pods of another job of the same name (deleted and created again): not free until they go. */
   taken: Set<string>;
   byName: Map<string, V1Pod>;
@@ -54,10 +59,13 @@ export interface PodView {
 
 export function podView(observed: Observed, attempt: number): PodView {
   const uid = observed.job.metadata.uid;
-  const mine = observed.pods.filter((p) => controllerUid(p) === uid);
+  const controlled = observed.pods.filter((p) => controllerUid(p) === uid);
+  const isPreflight = (p: V1Pod) => p.metadata?.labels?.[LABEL.role] === PREFLIGHT_ROLE;
+  const mine = controlled.filter((p) => !isPreflight(p));
   const ofAttempt = mine.filter((p) => attemptOf(p) === String(attempt));
   return {
     mine,
+    preflight: controlled.filter(isPreflight),
     taken: new Set(observed.pods.filter((p) => controllerUid(p) !== uid).map(podName)),
     byName: new Map(mine.map((p) => [podName(p), p])),
     ofAttempt,

@@ -4,7 +4,8 @@
 //
 // plan() only runs the policies, each in its own file beside its table test, in a fixed order:
 //   finished (ttl.ts) -> suspend.ts -> readiness.ts -> stages.ts -> (suspended) -> deadline.ts -> restart.ts (gate)
-//   -> pod-failure.ts, startup.ts -> restart.ts (decision) -> children.ts (+ rejection.ts) -> capacity.ts -> status.ts
+//   -> pod-failure.ts, startup.ts -> restart.ts (decision) -> preflight.ts -> children.ts (+ rejection.ts)
+//   -> capacity.ts -> status.ts
 // and returns one plan, with the delay after which time alone would change it (a deadline, a TTL, a backoff).
 // The shell calls it again with the apiserver's refusal when an apply is refused, so the status it writes (once)
 // says so: the first call's status assumes every apply goes through.
@@ -18,6 +19,7 @@ import { type ChildApply, childrenPlan } from "./children.ts";
 import { deadlineCheck } from "./deadline.ts";
 import { type Observed, type PlannedEvent, type PodView, podName, podView } from "./observed.ts";
 import { findFailure } from "./pod-failure.ts";
+import { preflightPlan } from "./preflight.ts";
 import { readiness } from "./readiness.ts";
 import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
 import { type Counters, decideRestart, type LastRestart, restartGate } from "./restart.ts";
@@ -129,6 +131,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     const pods = podView(observed, attempt);
     draft.deleteAll(pods.ofOtherAttempts);
     draft.deleteAll(unfinished(pods.ofAttempt));
+    draft.deleteAll(unfinished(pods.preflight));
     const ttl = ttlCheck(job.spec.ttlSecondsAfterFinished, previous.completionTime, now);
     if (ttl && "requeueAfterMs" in ttl) draft.requeue(ttl.requeueAfterMs);
     const phase: Phase = draft.conditions.some((c) => c.type === CONDITION.failed && c.status === "True")
@@ -168,6 +171,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
 
   if (suspended.state === "suspended") {
     draft.deleteAll(unfinished(pods.ofAttempt));
+    draft.deleteAll(unfinished(pods.preflight));
     draft.remove(CONDITION.podsScheduled);
     draft.remove(CONDITION.waitingForCapacity);
     // A job suspended before it started has no stage yet.
@@ -226,12 +230,15 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     return draft.plan({ phase: "Restarting", attempt: decision.attempt, stage, startTime });
   }
 
+  const endpoints = preflightPlan({ observed, ctx, pods, stage, desired, blockedBy: ready.blockedBy });
+  draft.set(endpoints.condition);
+  draft.deletePods.push(...endpoints.deletePods);
   const children = childrenPlan({
     observed,
     ctx,
     attempt,
     pods,
-    desiredPods: gate.open && !ready.blockedBy ? desired : [],
+    desiredPods: gate.open && !ready.blockedBy && !endpoints.holdsBack ? desired : [],
   });
   draft.events.push(...children.events);
   const capacity = capacityConditions({ desired, pods, events: observed.podEvents, before: draft.before });
@@ -253,7 +260,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   ) {
     draft.set(CHILDREN_ACCEPTED);
   }
-  const stalledBy = ready.blockedBy ?? (refused ? "ChildRejected" : undefined);
+  const stalledBy = ready.blockedBy ?? (refused ? "ChildRejected" : undefined) ?? endpoints.stalled?.reason;
   if (stalledBy) {
     // kstatus reads Reconciling before Stalled: a job that waits for a human is Failed to it, not InProgress.
     draft.set({
@@ -262,18 +269,25 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
       reason: "Blocked",
       message: refused
         ? "waiting for the apiserver to accept the job's children"
-        : "waiting for the spec, its Secrets or its volume claim to be fixed",
+        : ready.blockedBy
+          ? "waiting for the spec, its Secrets or its volume claim to be fixed"
+          : "waiting for the endpoints to pass the preflight (EndpointsReady)",
     });
   } else if (!gate.open) {
     draft.set({ type: CONDITION.reconciling, status: "True", reason: "Restarting", message: gate.message });
   } else {
-    draft.set({ type: CONDITION.reconciling, status: "True", reason: stage, message: `stage ${stage}` });
+    const waits = endpoints.holdsBack ? " waits for the endpoint preflight (EndpointsReady)" : "";
+    draft.set({ type: CONDITION.reconciling, status: "True", reason: stage, message: `stage ${stage}${waits}` });
   }
   draft.set({
     type: CONDITION.stalled,
     status: stalledBy ? "True" : "False",
     reason: stalledBy ?? "Progressing",
-    message: refused ? (rejectionCondition(refused).message as string) : ready.problems.join("; "),
+    message: refused
+      ? (rejectionCondition(refused).message as string)
+      : ready.blockedBy
+        ? ready.problems.join("; ")
+        : (endpoints.stalled?.message ?? ""),
   });
   const started =
     desired.some((d) => pods.byName.has(d.metadata.name)) ||
@@ -281,7 +295,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const phase: Phase = !gate.open ? "Restarting" : started ? stage : "Pending";
   return draft.plan(
     { phase, attempt, stage, startTime },
-    { apply: children.apply, createTokenSecret: children.createTokenSecret },
+    { apply: [...children.apply, ...endpoints.apply], createTokenSecret: children.createTokenSecret },
   );
 }
 

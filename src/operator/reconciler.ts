@@ -118,11 +118,21 @@ export class JobReconciler implements Reconciler {
 
   #observe(caches: Caches, key: ObjectKey, job: CollabTrainingJob, now: string): Observed {
     const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
+    const secrets = secretReferences(job).map(({ ref }) => ({
+      name: ref.name,
+      secret: caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined,
+    }));
     const secretKeys = Object.fromEntries(
-      secretReferences(job).map(({ ref }) => {
-        const secret = caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined;
-        return [ref.name, secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined];
-      }),
+      secrets.map(({ name, secret }) => [
+        name,
+        secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined,
+      ]),
+    );
+    const secretVersions = Object.fromEntries(
+      secrets.map(({ name, secret }) => [
+        name,
+        secret ? `${secret.metadata?.uid}:${secret.metadata?.resourceVersion}` : undefined,
+      ]),
     );
     const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
     const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
@@ -136,6 +146,7 @@ export class JobReconciler implements Reconciler {
       job,
       pods,
       secretKeys,
+      secretVersions,
       configMapData: configMap?.data,
       serviceSelector: service ? (service.spec?.selector ?? {}) : undefined,
       tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,

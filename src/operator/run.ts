@@ -5,8 +5,8 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
-import { Gauge, Registry } from "prom-client";
-import { CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
+import { Registry } from "prom-client";
+import { CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
@@ -20,6 +20,7 @@ import {
   type WatchSpec,
 } from "../runtime/index.ts";
 import { CAPACITY_EVENT_REASONS } from "./capacity.ts";
+import { registerJobMetrics } from "./job-metrics.ts";
 import { secretReferences } from "./readiness.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
 import { createReportServer } from "./report-server.ts";
@@ -123,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     metrics: registry,
     resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
   });
-  jobsByPhase(registry, () => caches().jobs);
+  registerJobMetrics(registry, () => caches().jobs);
   const leaderElect = options.bool(raw, "leaderElect", true);
   let manager: Manager | undefined;
   // With two replicas behind one Service, a report may reach the standby: it passes it on to the leader, whose
@@ -183,25 +184,6 @@ function advertisedUrl(server: Server): string {
   const ip = process.env.POD_IP || "127.0.0.1";
   const port = (server.address() as AddressInfo).port;
   return `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
-}
-
-/** collab_jobs{phase}: counted from the cache at scrape time, so it never drifts from what the cluster holds. */
-function jobsByPhase(registry: Registry, jobs: () => Cache): void {
-  new Gauge({
-    name: "collab_jobs",
-    help: "CollabTrainingJobs by status.phase (jobs without a phase yet count as Pending)",
-    labelNames: ["phase"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const cache = jobs();
-      if (!cache.hasSynced()) return; // a standby has no cache; report nothing rather than zeros
-      for (const phase of PHASES) this.set({ phase }, 0);
-      for (const job of cache.list()) {
-        this.inc({ phase: (job as { status?: { phase?: string } }).status?.phase ?? "Pending" });
-      }
-    },
-  });
 }
 
 /** Cache name -> core/v1 resource of each kind of child the operator labels. */

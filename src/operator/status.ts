@@ -90,6 +90,7 @@ const TOLD: [type: string, status: Condition["status"]][] = [
   [CONDITION.childrenCreated, "False"],
   [CONDITION.secretsReady, "False"],
   [CONDITION.storageReady, "False"],
+  [CONDITION.endpointsReady, "False"],
   [CONDITION.waitingForCapacity, "True"],
   [CONDITION.podsScheduled, "False"],
 ];
@@ -109,6 +110,7 @@ function messageOf(phase: Phase, conditions: Condition[]): string {
 const WARN: Record<string, Condition["status"]> = {
   [CONDITION.secretsReady]: "False",
   [CONDITION.storageReady]: "False",
+  [CONDITION.endpointsReady]: "False",
   [CONDITION.childrenCreated]: "False",
   [CONDITION.podsScheduled]: "False",
   [CONDITION.failed]: "True",

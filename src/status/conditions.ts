@@ -31,6 +31,7 @@ export function isTrue(conditions: readonly Condition[] | undefined, type: strin
 /** The condition types the job's status carries (docs/operator.md, "Status and conditions"). */
 export const CONDITION = {
   secretsReady: "SecretsReady",
+  endpointsReady: "EndpointsReady",
   storageReady: "StorageReady",
   childrenCreated: "ChildrenCreated",
   podsScheduled: "PodsScheduled",

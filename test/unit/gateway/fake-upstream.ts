@@ -62,8 +62,40 @@ function chunk(model: unknown, delta: Record<string, unknown>, finish: string | 
   };
 }
 
-/** `record: false` keeps nothing per request, for benchmarks that send hundreds of thousands. */
-export async function startFakeUpstream(options: { record?: boolean } = {}): Promise<FakeUpstream> {
+export interface FakeUpstreamOptions {
+  /** `false` keeps nothing per request, for benchmarks that send hundreds of thousands. */
+  record?: boolean;
+  /** Answer 401 as OpenAI does unless the request carries this key as `Authorization: Bearer`. */
+  apiKey?: string;
+  /** The models GET /models lists; a chat completion for any other gets OpenAI's 404 model_not_found. */
+  models?: string[];
+}
+
+/** OpenAI's answer to a refused key, which echoes a masked form of it. */
+function keyRefused(auth: string | undefined) {
+  const key = auth?.replace(/^Bearer /, "") ?? "";
+  return {
+    error: {
+      message: `Incorrect API key provided: ${key.slice(0, 3)}****${key.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "invalid_api_key",
+    },
+  };
+}
+
+function modelNotFound(model: unknown) {
+  return {
+    error: {
+      message: `The model \`${String(model)}\` does not exist or you do not have access to it.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "model_not_found",
+    },
+  };
+}
+
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const record = options.record ?? true;
   const faults: Fault[] = [];
   const requests: Recorded[] = [];
@@ -71,12 +103,28 @@ export async function startFakeUpstream(options: { record?: boolean } = {}): Pro
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const json = (status: number, payload: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(payload));
+    if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      json(401, keyRefused(req.headers.authorization));
+      return;
+    }
     if (req.method === "GET" && req.url?.endsWith("/models")) {
-      res.writeHead(200, { "content-type": "application/json" }).end('{"object":"list","data":[]}');
+      const data = (options.models ?? []).map((id) => ({
+        id,
+        object: "model",
+        created: 1_700_000_000,
+        owned_by: "fake",
+      }));
+      json(200, { object: "list", data });
       return;
     }
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
     if (record) requests.push({ headers: req.headers, body });
+    if (options.models && !options.models.includes(String(body.model))) {
+      json(404, modelNotFound(body.model));
+      return;
+    }
     const fault = faults.shift();
     if (fault?.kind === "hang") return;
     if (fault?.kind === "reset") {

@@ -1,9 +1,12 @@
-// What the planner sees in its tests: a job and a cache in which every child the job needs exists, and small
-// builders for the objects the policies read (jobs, pods as the kubelet and scheduler leave them, times around NOW).
+// What the planner sees in its tests: a job and a cache in which every child the job needs exists (its endpoints'
+// preflight pod included, passed, unless the test brings its own preflight pod), and small builders for the objects
+// the policies read (jobs, pods as the kubelet and scheduler leave them, times around NOW).
 import type { V1ContainerStatus, V1Pod, V1PodCondition } from "@kubernetes/client-node";
 import type { CollabTrainingJob, Condition, SpecInput, Status } from "../../../src/api/schema.ts";
 import { validateJob } from "../../../src/api/validate.ts";
+import { LABEL } from "../../../src/children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
+import { checkedEndpoints, PREFLIGHT_ROLE, preflightPod } from "../../../src/children/preflight.ts";
 import { type PodEvent, type PodView, podView } from "../../../src/operator/observed.ts";
 import { type Observed, type Outcome, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
@@ -157,11 +160,18 @@ export const condition = (type: string, status = "True", more: Partial<V1PodCond
   ...more,
 });
 
+/** The Secret the test jobs reference, as the cache shows its metadata. */
+export const SECRET_VERSIONS: Record<string, string | undefined> = { "llm-keys": "secret-uid-1:100" };
+
+export const isPreflight = (p: V1Pod) => p.metadata?.labels?.[LABEL.role] === PREFLIGHT_ROLE;
+
 export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Partial<Observed> = {}): Observed {
+  const secretVersions = overrides.secretVersions ?? SECRET_VERSIONS;
   return {
     job,
-    pods,
+    pods: pods.some(isPreflight) ? pods : [...pods, ...passedPreflight(job, secretVersions)],
     secretKeys: { "llm-keys": ["OPENAI_API_KEY"] },
+    secretVersions,
     configMapData: renderConfigFiles(job.spec, { jobName: "job" }),
     serviceSelector: {
       "collabllm.io/job-name": "job",
@@ -186,4 +196,33 @@ export function planWorld(
   outcome: Outcome = {},
 ): Plan {
   return plan(world(job, pods, overrides), DEFAULT_OPERATOR_CONTEXT, outcome);
+}
+
+/** The job's preflight pod as the kubelet leaves it when every checked endpoint answered (none when none is checked). */
+export function passedPreflight(job: CollabTrainingJob, secretVersions = SECRET_VERSIONS): V1Pod[] {
+  const desired = preflightPod(job, DEFAULT_OPERATOR_CONTEXT, secretVersions);
+  if (!desired) return [];
+  const verdicts = checkedEndpoints(job.spec).map(({ role, endpoint }) => ({
+    name: role,
+    verdict: {
+      endpoint: role,
+      ready: true,
+      reason: "Answered",
+      status: 200,
+      message: "answered a completion of max_tokens 1",
+      model: endpoint.model,
+      baseURL: endpoint.baseURL,
+      seconds: 0.3,
+    },
+  }));
+  return [
+    {
+      ...(desired as V1Pod),
+      spec: { ...(desired.spec as V1Pod["spec"]), nodeName: "cpu-node" } as V1Pod["spec"],
+      status: {
+        phase: "Succeeded",
+        containerStatuses: verdicts.map(({ name, verdict }) => exited(name, 0, { message: JSON.stringify(verdict) })),
+      },
+    },
+  ];
 }
