@@ -1,5 +1,7 @@
 // Pods of each stage, pure: the dataset preparation pod (CPU), the SFT pod (one GPU node) and the training pods
 // (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
+
+import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
 import { envName, API_KEY_ENV as GATEWAY_KEY_ENV, TOKEN_ENV as GATEWAY_TOKEN_ENV } from "../gateway/config.ts";
 import {
@@ -127,7 +129,12 @@ function volumes(job: CollabTrainingJob, plan: PodPlan) {
     { name: VOLUMES.data, persistentVolumeClaim: { claimName: claimName(job) } },
     { name: VOLUMES.config, configMap: { name: childName.config(name) } },
     ...(plan.gpu
-      ? [{ name: VOLUMES.shm, emptyDir: { medium: "Memory", sizeLimit: job.spec.resources.sharedMemory } }]
+      ? [
+          {
+            name: VOLUMES.shm,
+            emptyDir: { medium: "Memory", sizeLimit: quantityText(job.spec.resources.sharedMemory) },
+          },
+        ]
       : []),
     ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
   ];
@@ -155,8 +162,8 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   ];
   const limits: Record<string, string> = {
     ...(plan.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
-    ...(plan.gpu && spec.resources.cpu ? { cpu: spec.resources.cpu } : {}),
-    ...(plan.gpu && spec.resources.memory ? { memory: spec.resources.memory } : {}),
+    ...(plan.gpu && spec.resources.cpu !== undefined ? { cpu: quantityText(spec.resources.cpu) } : {}),
+    ...(plan.gpu && spec.resources.memory !== undefined ? { memory: quantityText(spec.resources.memory) } : {}),
   };
   const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
   return {

@@ -7,7 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, PLURAL, VERSION } from "../../src/api/schema.ts";
 import { validateJob } from "../../src/api/validate.ts";
 import { ROOT } from "../cluster/cluster.ts";
-import { INVALID_CASES, type Manifest, validJob } from "../fixtures/invalid-jobs.ts";
+import { INVALID_CASES, type Manifest, VALID_CASES, validJob } from "../fixtures/invalid-jobs.ts";
 import { apiStatus, custom, testNamespace } from "./kube.ts";
 
 const objects = { group: GROUP, version: VERSION, plural: PLURAL };
@@ -41,6 +41,15 @@ describe("admission by the real apiserver", () => {
     expect(created.spec.scheduling.startupTimeoutSeconds).toBe(1800);
     expect(created.spec.rollout.multiTurn.futureConversations).toBeGreaterThan(0);
     // The server's defaults are zod's defaults.
+    const parsed = validateJob(job);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    expect(created.spec).toEqual(JSON.parse(JSON.stringify(parsed.job.spec)));
+  });
+
+  it.each(VALID_CASES)("accepts $name, as zod does, with the same defaults", async ({ change }) => {
+    const job = validJob();
+    change(job);
+    const created = (await dryRunCreate(ns, { ...job, metadata: { ...job.metadata, namespace: ns } })) as Manifest;
     const parsed = validateJob(job);
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
     expect(created.spec).toEqual(JSON.parse(JSON.stringify(parsed.job.spec)));

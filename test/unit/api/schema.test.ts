@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
 import { validateJob } from "../../../src/api/validate.ts";
-import { INVALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
+import { INVALID_CASES, VALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
 
@@ -60,5 +60,12 @@ describe("CollabTrainingJob schema", () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors.map((e) => e.field)).toContain(field);
+  });
+
+  it.each(VALID_CASES)("accepts $name", ({ change }) => {
+    const job = validJob();
+    change(job);
+    const result = validateJob(job);
+    expect(result.ok ? [] : result.errors).toEqual([]);
   });
 });

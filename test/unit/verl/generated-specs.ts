@@ -90,23 +90,27 @@ const spec: fc.Arbitrary<SpecInput> = fc
     rolloutTemperature: fc.double({ min: 0, max: 2, noNaN: true }),
     gpuMemoryUtilization: fc.double({ min: 0.1, max: 1, noNaN: true }),
     turns: fc.record({
-      u: fc.integer({ min: 0, max: 5 }),
-      a: fc.integer({ min: 1, max: 6 }),
+      u: fc.integer({ min: 1, max: 5 }),
+      a: fc.integer({ min: 2, max: 6 }),
       f: fc.integer({ min: 1, max: 5 }),
     }),
     cascade: fc.constantFrom("Auto", "Enabled", "Disabled") as fc.Arbitrary<"Auto" | "Enabled" | "Disabled">,
-    gpuProduct: fc.option(fc.oneof(fc.constantFrom(...GPU_PRODUCTS), odd(20)), { nil: undefined }),
+    // A node label value, as the apiserver requires of the nodeSelector it ends up in.
+    gpuProduct: fc.option(
+      fc.oneof(fc.constantFrom(...GPU_PRODUCTS), fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,18}[A-Za-z0-9])?$/)),
+      { nil: undefined },
+    ),
     sim: fc.record({
       model: modelName,
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       maxTokens: fc.integer({ min: 1, max: 8192 }),
-      retries: fc.integer({ min: 0, max: 10 }),
+      retries: fc.integer({ min: 1, max: 10 }),
     }),
     judge: fc.record({
       model: modelName,
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       maxTokens: fc.integer({ min: 1, max: 8192 }),
-      retries: fc.integer({ min: 0, max: 10 }),
+      retries: fc.integer({ min: 1, max: 10 }),
     }),
     metrics: fc
       .subarray([...REWARD_METRICS], { minLength: 1 })
