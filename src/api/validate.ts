@@ -1,7 +1,10 @@
-// Parses a CollabTrainingJob with the zod schema and reports problems the way the apiserver does: one line per
-// field, named by its path (spec.rl.batchSize, spec.scheduling.tolerations[0].key).
-import type { z } from "zod";
-import { CollabTrainingJob } from "./schema.ts";
+// Validates a CollabTrainingJob the way the apiserver admits it, and reports problems the way the apiserver does: one
+// line per field, named by its path (spec.rl.batchSize, spec.scheduling.tolerations[0].key). Strict like the
+// apiserver with kubectl's default --validate=strict: an unknown field anywhere, metadata included, is an error.
+// What the operator reads back from the cluster is parsed leniently instead (stored.ts).
+import { z } from "zod";
+import { dnsLabel, labelMap, qualifiedNameRule } from "./k8s.ts";
+import { CollabTrainingJob, Metadata, Status } from "./schema.ts";
 
 export interface FieldError {
   field: string;
@@ -10,13 +13,57 @@ export interface FieldError {
 
 export type Validated = { ok: true; job: CollabTrainingJob } | { ok: false; errors: FieldError[] };
 
+/** apimachinery's totalAnnotationSizeLimitB: keys and values of all annotations together. */
+const MAX_ANNOTATION_BYTES = 256 * 1024;
+
+/** metav1.ObjectMeta as the apiserver decodes (strictly) and validates it on create (ValidateObjectMeta). */
+const ObjectMeta = z.strictObject({
+  ...Metadata.shape,
+  generateName: z.string().optional(),
+  namespace: dnsLabel().optional(),
+  selfLink: z.string().optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.int().optional(),
+  creationTimestamp: z.string().optional(),
+  deletionTimestamp: z.string().optional(),
+  deletionGracePeriodSeconds: z.int().optional(),
+  labels: labelMap().optional(),
+  annotations: z
+    .record(z.string(), z.string())
+    .superRefine((annotations, ctx) => {
+      const key = qualifiedNameRule("self");
+      for (const k of Object.keys(annotations)) {
+        // ValidateAnnotations checks the lowercased key.
+        if (!key.holds(k.toLowerCase()))
+          ctx.addIssue({ code: "custom", message: `key ${JSON.stringify(k)} ${key.message}` });
+      }
+      const bytes = Object.entries(annotations).reduce(
+        (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
+        0,
+      );
+      if (bytes > MAX_ANNOTATION_BYTES)
+        ctx.addIssue({ code: "custom", message: `may not be more than ${MAX_ANNOTATION_BYTES} bytes in total` });
+    })
+    .optional(),
+  ownerReferences: z.array(z.looseObject({})).optional(),
+  finalizers: z.array(z.string()).optional(),
+  managedFields: z.array(z.looseObject({})).optional(),
+});
+
+const SubmittedJob = z.strictObject({
+  ...CollabTrainingJob.shape,
+  metadata: ObjectMeta,
+  status: Status.optional(),
+});
+
 export function validateJob(manifest: unknown): Validated {
-  const parsed = CollabTrainingJob.safeParse(manifest);
-  if (parsed.success) return { ok: true, job: parsed.data };
+  const parsed = SubmittedJob.safeParse(manifest);
+  if (parsed.success) return { ok: true, job: parsed.data as CollabTrainingJob };
   return { ok: false, errors: parsed.error.issues.flatMap(fieldErrors) };
 }
 
-function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {
+export function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: `unknown field "${key}"` }));
   }
