@@ -6,7 +6,8 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { KubeConfig, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { CollabTrainingJob, type Condition, type Status } from "../api/schema.ts";
+import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
+import { parseStoredJob } from "../api/stored.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
@@ -95,9 +96,9 @@ async function handle(
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
   const report = parseReport(await readBody(req));
-  const parsed = CollabTrainingJob.safeParse(raw);
-  if (!parsed.success) throw new HttpError(409, "the job's spec is invalid; see its Stalled condition");
-  const job = parsed.data;
+  const parsed = parseStoredJob(raw);
+  if (!parsed.ok) throw new HttpError(409, "the job's spec is invalid; see its Failed condition");
+  const job = parsed.job;
   // The token is the job's, and so is every process holding it, the trainer included (which may run model-written
   // code): a report may only speak for one of the job's own pods, so the ledger stays bounded by them.
   const pod = caches.pods.get(namespace, report.pod);

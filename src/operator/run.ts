@@ -4,7 +4,8 @@ import { randomBytes } from "node:crypto";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Gauge, Registry } from "prom-client";
-import { CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
+import { GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
+import { parseStoredJob } from "../api/stored.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
@@ -197,8 +198,8 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
     const referrers = jobs()
       .list(ns)
       .filter((raw) => {
-        const parsed = CollabTrainingJob.safeParse(raw);
-        return parsed.success && secretReferences(parsed.data).some(({ ref }) => ref.name === obj.metadata?.name);
+        const parsed = parseStoredJob(raw);
+        return parsed.ok && secretReferences(parsed.job).some(({ ref }) => ref.name === obj.metadata?.name);
       })
       .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
     return [...ownerKey(obj), ...referrers];
