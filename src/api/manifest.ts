@@ -3,7 +3,7 @@
 // off and y/n are booleans, 0x1F and 010 are integers, 1_000 is 1000), later duplicate keys silently replacing earlier
 // ones, merge keys (<<), timestamps kept as strings, and .inf/.nan refused because JSON cannot hold them. The
 // apiserver then drops null fields of objects (a block whose lines were all commented out leaves `rl:` null, which
-// counts as absent) and ignores `status` on create. Pure: text in, plain JSON values out.
+// counts as absent). Pure: text in, plain JSON values out.
 import { isScalar, parseAllDocuments, type Scalar, type ScalarTag, Schema, type ToJSOptions, visit } from "yaml";
 
 export type Manifests = { ok: true; documents: unknown[]; warnings: string[] } | { ok: false; errors: string[] };
@@ -128,13 +128,10 @@ function duplicateKeys(contents: unknown): string[] {
 
 /**
  * A manifest's object as the apiserver takes it on create or apply: null fields of objects are dropped (their
- * defaults apply), null list items stay (and are refused), and `status` is ignored (it has its own subresource).
+ * defaults apply); null list items stay (and are refused).
  */
 export function asSubmitted(object: unknown): unknown {
-  const pruned = dropNullFields(object);
-  if (pruned === null || typeof pruned !== "object" || Array.isArray(pruned)) return pruned;
-  const { status: _status, ...rest } = pruned as Record<string, unknown>;
-  return rest;
+  return dropNullFields(object);
 }
 
 function dropNullFields(value: unknown): unknown {

@@ -2,7 +2,7 @@
 // or a rollback) may have stored fields it does not know, in the spec or in a status another version wrote. Those are
 // ignored, never a reason to fail the job. Only admission and `render` validate strictly (validate.ts). A spec whose
 // known fields this operator cannot use still fails to parse: the reconciler marks that job Failed.
-import type { z } from "zod";
+import { withoutUnknownFields } from "./prune.ts";
 import { CollabTrainingJob, Status } from "./schema.ts";
 import { type FieldError, fieldErrors, fieldName } from "./validate.ts";
 
@@ -12,8 +12,9 @@ export type Stored =
 
 /** A stored job: unknown fields dropped (and listed), status values this operator cannot read left out. */
 export function parseStoredJob(raw: unknown): Stored {
-  const ignored: string[] = [];
-  const known = withoutUnknownFields(CollabTrainingJob, raw, [], ignored) as Record<string, unknown>;
+  const unknown: PropertyKey[][] = [];
+  const known = withoutUnknownFields(CollabTrainingJob, raw, [], unknown) as Record<string, unknown>;
+  const ignored = unknown.map(fieldName);
   const status = readableStatus(known?.status, ignored);
   const parsed = CollabTrainingJob.safeParse({ ...known, status });
   if (parsed.success) return { ok: true, job: parsed.data, ignored };
@@ -49,68 +50,4 @@ function without(value: unknown, path: readonly PropertyKey[]): unknown {
   if (rest.length === 0) delete copy[head as string];
   else copy[head as string] = without(copy[head as string], rest);
   return copy;
-}
-
-type Def = {
-  type: string;
-  shape?: Record<string, z.ZodType>;
-  innerType?: z.ZodType;
-  element?: z.ZodType;
-  valueType?: z.ZodType;
-  in?: z.ZodType;
-  catchall?: z.ZodType;
-};
-
-/** The value with every object field the schema does not declare removed, recursively; removed paths go to `ignored`. */
-export function withoutUnknownFields(
-  schema: z.ZodType,
-  value: unknown,
-  path: PropertyKey[],
-  ignored: string[],
-): unknown {
-  const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
-  switch (def.type) {
-    case "optional":
-    case "default":
-    case "prefault":
-    case "nullable":
-    case "readonly":
-    case "catch":
-      return withoutUnknownFields(def.innerType as z.ZodType, value, path, ignored);
-    case "pipe":
-      return withoutUnknownFields(def.in as z.ZodType, value, path, ignored);
-    case "array":
-      return Array.isArray(value)
-        ? value.map((v, i) => withoutUnknownFields(def.element as z.ZodType, v, [...path, i], ignored))
-        : value;
-    case "record":
-      return isObject(value)
-        ? Object.fromEntries(
-            Object.entries(value).map(([k, v]) => [
-              k,
-              withoutUnknownFields(def.valueType as z.ZodType, v, [...path, k], ignored),
-            ]),
-          )
-        : value;
-    case "object": {
-      if (!isObject(value)) return value;
-      const shape = def.shape as Record<string, z.ZodType>;
-      const loose =
-        def.catchall !== undefined && (def.catchall as unknown as { _zod: { def: Def } })._zod.def.type === "unknown";
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) {
-        const field = shape[k];
-        if (field) out[k] = withoutUnknownFields(field, v, [...path, k], ignored);
-        else if (loose) out[k] = v;
-        else ignored.push(fieldName([...path, k]));
-      }
-      return out;
-    }
-    default:
-      return value;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

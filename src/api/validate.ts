@@ -4,6 +4,7 @@
 // What the operator reads back from the cluster is parsed leniently instead (stored.ts).
 import { z } from "zod";
 import { dnsLabel, labelMap, qualifiedNameRule } from "./k8s.ts";
+import { withoutUnknownFields } from "./prune.ts";
 import { CollabTrainingJob, Metadata, Status } from "./schema.ts";
 
 export interface FieldError {
@@ -54,13 +55,27 @@ const ObjectMeta = z.strictObject({
 const SubmittedJob = z.strictObject({
   ...CollabTrainingJob.shape,
   metadata: ObjectMeta,
-  status: Status.optional(),
+  status: z.unknown().optional(),
 });
 
+/**
+ * The job as the apiserver admits it on create. `status` is ignored there (it has its own subresource), but its
+ * unknown fields are refused all the same: strict decoding looks at the whole object.
+ */
 export function validateJob(manifest: unknown): Validated {
   const parsed = SubmittedJob.safeParse(manifest);
-  if (parsed.success) return { ok: true, job: parsed.data as CollabTrainingJob };
-  return { ok: false, errors: parsed.error.issues.flatMap(fieldErrors) };
+  const unknown: PropertyKey[][] = [];
+  const status = (manifest as { status?: unknown } | null)?.status;
+  if (status !== undefined) withoutUnknownFields(Status, status, ["status"], unknown);
+  const errors = [
+    ...(parsed.success ? [] : parsed.error.issues.flatMap(fieldErrors)),
+    ...unknown.map((path) => ({ field: fieldName(path), message: `unknown field "${String(path.at(-1))}"` })),
+  ];
+  if (parsed.success && errors.length === 0) {
+    const { status: _ignored, ...job } = parsed.data;
+    return { ok: true, job: job as CollabTrainingJob };
+  }
+  return { ok: false, errors };
 }
 
 export function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {

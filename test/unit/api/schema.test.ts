@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
+import { readManifests } from "../../../src/api/manifest.ts";
 import { validateJob } from "../../../src/api/validate.ts";
 import { INVALID_CASES, VALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
 
@@ -11,12 +11,14 @@ const ROOT = join(import.meta.dirname, "../../..");
 function exampleJobs() {
   return readdirSync(join(ROOT, "examples"))
     .filter((f) => f.endsWith(".yaml"))
-    .flatMap((f) =>
-      parseAllDocuments(readFileSync(join(ROOT, "examples", f), "utf8"))
-        .map((d) => d.toJS())
-        .filter((o) => o?.kind === "CollabTrainingJob")
-        .map((job) => ({ file: f, job })),
-    );
+    .flatMap((f) => examplesOf(readFileSync(join(ROOT, "examples", f), "utf8")).map((job) => ({ file: f, job })));
+}
+
+/** The documents of an example as kubectl reads them. */
+function examplesOf(text: string): any[] {
+  const read = readManifests(text);
+  if (!read.ok) throw new Error(read.errors.join("; "));
+  return read.documents.filter((o: any) => o?.kind === "CollabTrainingJob");
 }
 
 describe("CollabTrainingJob schema", () => {
