@@ -56,7 +56,9 @@ describe("litellm through the gateway", () => {
     });
     expect(results[2]).toEqual({ content: "Sure, here is what I think about that." });
     expect(results[3]).toMatchObject({ content: "Sure, here is what I think about that." });
-    expect(results[4]).toEqual({ error: "AuthenticationError", status: 401 });
+    // OpenAI's own answer to a wrong key (401, type invalid_request_error, code invalid_api_key), which litellm 1.75
+    // maps by its type to BadRequestError (400), as it does OpenAI's: refused, not retried.
+    expect(results[4]).toEqual({ error: "BadRequestError", status: 400 });
     // veRL's recipe catches litellm.RateLimitError (and backs off); a spent budget must look like one.
     expect(results[5]).toEqual({ error: "RateLimitError", status: 429 });
     const sent = pair.upstream.requests[1]!;
