@@ -18,6 +18,7 @@ import {
   VERL_ROOT,
   VOLUME_MOUNT,
 } from "../verl/layout.ts";
+import { PASS_RATE } from "../verl/scripts.ts";
 import { childMeta, childName, jobName, type PodRole, podLabels } from "./meta.ts";
 import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
 
@@ -27,6 +28,8 @@ export interface OperatorContext {
   operatorImage: string;
   /** Trainer image used when spec.runtime.image is unset. */
   trainerImage: string;
+  /** The same with bigcodebench, used instead for jobs whose reward has pass_rate (images/trainer/Dockerfile). */
+  bigcodebenchTrainerImage: string;
   /** Base URL the gateways report progress and usage to (the operator's report endpoint). */
   reportBaseURL: string;
 }
@@ -35,6 +38,7 @@ export interface OperatorContext {
 export const DEFAULT_OPERATOR_CONTEXT: OperatorContext = {
   operatorImage: "ghcr.io/collabllm/collab-operator:0.1.0",
   trainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
+  bigcodebenchTrainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0-bigcodebench",
   reportBaseURL: "http://collab-operator.collab-system.svc:8081",
 };
 
@@ -168,7 +172,7 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
   return {
     name: TRAINER_CONTAINER,
-    image: spec.runtime.image ?? ctx.trainerImage,
+    image: trainerImage(spec, ctx),
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
     command: launchCommand(plan.script),
     workingDir: VERL_ROOT,
@@ -189,6 +193,14 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
       ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR }] : []),
     ],
   };
+}
+
+/**
+ * The job's image, or the operator's: pass_rate imports bigcodebench, and without it veRL's metric silently scores 0
+ * (recipe/collabllm/metrics/pass_rate.py), so such jobs get the variant built with it.
+ */
+export function trainerImage(spec: Spec, ctx: OperatorContext): string {
+  return spec.runtime.image ?? (PASS_RATE in spec.reward.metrics ? ctx.bigcodebenchTrainerImage : ctx.trainerImage);
 }
 
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */

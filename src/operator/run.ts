@@ -49,6 +49,11 @@ const options = new Options("COLLAB", {
     kind: "string",
     help: `trainer image when a job names none (default ${DEFAULT_OPERATOR_CONTEXT.trainerImage})`,
   },
+  bigcodebenchTrainerImage: {
+    flag: "trainer-image-bigcodebench",
+    kind: "string",
+    help: `trainer image with bigcodebench, for jobs with the pass_rate metric that name none (default ${DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage})`,
+  },
   reportBaseUrl: {
     flag: "report-base-url",
     kind: "string",
@@ -106,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     ctx: {
       operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
       trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
+      bigcodebenchTrainerImage: raw.bigcodebenchTrainerImage ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
       reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
     },
   });

@@ -109,4 +109,41 @@ describe("launch scripts", () => {
       { numRuns: 40 },
     );
   });
+
+  describe("pass_rate without bigcodebench", () => {
+    const bcb = exampleCase("bigcodebench");
+    const script = renderConfigFiles(bcb.job.spec, bcb.ctx)[CONFIG_FILES.prepare]!;
+    /** Runs the prepare script with python3 stubbed: `import bigcodebench` works or not. */
+    const prepare = (hasBigcodebench: boolean) =>
+      spawnSync(
+        "bash",
+        [
+          "-c",
+          [
+            `python3() { [[ "$*" == *"import bigcodebench"* ]] && return ${hasBigcodebench ? 0 : 1}; echo "ran python3 $1" >&2; }`,
+            "tee() { cat; }; cd() { :; }; mkdir() { :; }; mv() { :; }; rm() { :; }",
+            script,
+          ].join("\n"),
+        ],
+        { encoding: "utf8" },
+      );
+
+    it("stops the prepare pod, before any GPU pod, saying what to do", () => {
+      const r = prepare(false);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("spec.reward.metrics has pass_rate, which needs the bigcodebench package");
+      expect(r.stderr).not.toContain("ran python3");
+      expect(script).toContain("tee /dev/termination-log");
+    });
+
+    it("goes on when the image has it", () => {
+      const r = prepare(true);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toContain("ran python3 recipe/collabllm/process_dataset.py");
+    });
+
+    it("is not checked for jobs without pass_rate", () => {
+      expect(files[CONFIG_FILES.prepare]).not.toContain("bigcodebench");
+    });
+  });
 });
