@@ -66,4 +66,26 @@ describe("litellm through the gateway", () => {
     expect(sent.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 256, temperature: 0 });
     expect(pair.gateway.buildReport().usage.judge).toMatchObject({ rateLimited: 1, retries: 1 });
   });
+
+  it("does not multiply the gateway's retries: litellm sends a failing call once, with num_retries or without", {
+    timeout: 180_000,
+  }, async () => {
+    pair = await startPair(["--retries", "2"]);
+    pair.upstream.script(...Array(20).fill({ kind: "status", status: 503 }));
+    const base = {
+      model: "openai/judge",
+      messages: [{ role: "user", content: "Rate it." }],
+      api_base: `${pair.gateway.url}/v1`,
+      api_key: JOB_TOKEN,
+    };
+    // The judge's kwargs carry num_retries (the recipe passes them on to litellm); the user simulator's do not.
+    const results = await litellm([{ kwargs: { ...base, num_retries: 6 } }, { kwargs: base }]);
+    expect(results).toEqual([
+      { error: "ServiceUnavailableError", status: 503 },
+      { error: "ServiceUnavailableError", status: 503 },
+    ]);
+    // Each litellm call reached the gateway once, and the gateway tried 1 + 2 times.
+    expect(pair.gateway.buildReport().usage.judge).toMatchObject({ requests: 2, retries: 4, errors: 2 });
+    expect(pair.upstream.requests).toHaveLength(6);
+  });
 });
