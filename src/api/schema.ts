@@ -84,7 +84,7 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
         .max(100)
         .default(defaults.retries)
         .describe(
-          `How persistently a failing call is tried, at three levels: the gateway sidecar retries a 429, 5xx, timeout or connection error up to this many times after the first attempt; the recipe makes up to this many attempts (not retries) per ${role === "judge" ? "metric" : "simulated user turn"}${role === "judge" ? ", and litellm retries each of those up to this many times again" : ""}. At least 1: with 0 the recipe never calls the endpoint (docs/api.md).`,
+          `How persistently a failing call is tried: the gateway sidecar retries a 429, 5xx, timeout or connection error up to this many times after the first attempt, and veRL's recipe makes up to this many attempts (not retries) per ${role === "judge" ? "metric of each conversation" : "simulated user turn"}, so at most retries × (retries + 1) calls reach the endpoint; litellm in the trainer adds none (the gateway tells it not to). At least 1: with 0 the recipe never calls the endpoint (docs/api.md).`,
         ),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
