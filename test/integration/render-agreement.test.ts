@@ -18,20 +18,21 @@ type Outcome = { ok: true; spec: Record<string, unknown> } | { ok: false; messag
 
 /** `kubectl apply --dry-run=server` with kubectl's defaults (--validate=strict). */
 async function kubectlApply(bin: string, namespace: string, text: string): Promise<Outcome> {
-  const child = run(
-    join(bin, "kubectl"),
-    ["--kubeconfig", KUBECONFIG, "apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-"],
-    {
-      encoding: "utf8",
-    },
-  );
-  child.child.stdin?.end(text);
-  try {
-    const { stdout } = await child;
-    const object = JSON.parse(stdout) as { spec: Record<string, unknown> };
-    return { ok: true, spec: object.spec };
-  } catch (error) {
-    return { ok: false, message: String((error as { stderr?: string }).stderr ?? error) };
+  for (let tries = 1; ; tries++) {
+    const child = run(
+      join(bin, "kubectl"),
+      ["--kubeconfig", KUBECONFIG, "apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-"],
+      { encoding: "utf8" },
+    );
+    child.child.stdin?.end(text);
+    try {
+      const { stdout } = await child;
+      return { ok: true, spec: (JSON.parse(stdout) as { spec: Record<string, unknown> }).spec };
+    } catch (error) {
+      const message = String((error as { stderr?: string }).stderr ?? "");
+      // A refusal always says why; a kubectl that died without a word (a busy machine) is asked again.
+      if (message.trim() !== "" || tries === 3) return { ok: false, message: message || String(error) };
+    }
   }
 }
 

@@ -3,15 +3,10 @@
 // counted only when sent, a truthful Retry-After, absurd JSON, and the bearer scheme in any case.
 import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { JOB_TOKEN, type Pair, startPair, UPSTREAM_KEY } from "./harness.ts";
+import { closeAndScrape, JOB_TOKEN, type Pair, startPair, UPSTREAM_KEY } from "./harness.ts";
 
 let pair: Pair;
-afterEach(async () => {
-  await pair?.close();
-  const logs = pair.logs.join("");
-  expect(logs).not.toContain(UPSTREAM_KEY);
-  expect(logs).not.toContain(JOB_TOKEN);
-});
+afterEach(() => closeAndScrape(pair));
 
 const ask = { model: "judge", messages: [{ role: "user" as const, content: "Score it." }] };
 const usage = () => pair.gateway.buildReport().usage.judge!;
