@@ -171,7 +171,9 @@ export function isPositiveQuantity(text: string): boolean {
 export function positiveQuantity(what: string) {
   const message = `${what} must be a positive Kubernetes quantity: an integer such as 32, or a string such as 64Gi or 500m`;
   return z
-    .union([z.int(), z.string()])
+    .union([z.int(), z.string()], {
+      error: `${message}; a fraction is written as a string ("0.5") or with a suffix (500m): a custom resource stores numbers only as integers`,
+    })
     .superRefine((value, ctx) => {
       const ok = typeof value === "number" ? value > 0 : isPositiveQuantity(value);
       if (!ok) ctx.addIssue({ code: "custom", message });

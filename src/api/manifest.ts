@@ -88,7 +88,11 @@ export function readManifests(text: string): Manifests {
     } catch (error) {
       return { ok: false, errors: [(error as Error).message] };
     }
-    if (value !== null && value !== undefined) documents.push(value); // kubectl skips empty documents
+    if (value === null || value === undefined) continue; // kubectl skips empty documents
+    // kubectl applies the items of a List one by one.
+    const list = value as { kind?: unknown; items?: unknown };
+    if (list.kind === "List" && Array.isArray(list.items)) documents.push(...list.items);
+    else documents.push(value);
   }
   return { ok: true, documents, warnings };
 }

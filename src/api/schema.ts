@@ -365,6 +365,13 @@ export function specRules(): CrossFieldRule<Spec>[] {
       holds: (s) => s.rl.maxPromptLength + s.rl.maxResponseLength <= s.rl.maxTokenLengthPerGPU,
     },
     {
+      cel: "self.rollout.samplesPerPrompt == 1 || self.rollout.temperature > 0.0",
+      fieldPath: ".rollout.temperature",
+      message:
+        "rollout.temperature must be above 0 when rollout.samplesPerPrompt > 1: greedy decoding makes a prompt's samples identical, so their group-relative advantages cancel and nothing is learned",
+      holds: (s) => s.rollout.samplesPerPrompt === 1 || s.rollout.temperature > 0,
+    },
+    {
       cel: "self.resources.gpusPerNode % self.rollout.tensorParallelSize == 0",
       fieldPath: ".rollout.tensorParallelSize",
       message: "rollout.tensorParallelSize must divide resources.gpusPerNode (a vLLM replica may not span nodes)",
@@ -404,6 +411,13 @@ function rewardRules(): CrossFieldRule<Reward>[] {
       message:
         "the pass_rate metric executes model-written code in the trainer pods; set reward.allowCodeExecution: true to accept that",
       holds: (r) => !("pass_rate" in r.metrics) || r.allowCodeExecution,
+    },
+    {
+      cel: "self.metrics.exists(k, self.metrics[k] != 0.0)",
+      fieldPath: ".metrics",
+      message:
+        "at least one metric weight must be non-zero: veRL's reward is the weighted sum, so all-zero weights score every sample 0 and nothing is learned",
+      holds: (r) => Object.values(r.metrics).some((w) => w !== 0),
     },
   ];
 }

@@ -27,7 +27,11 @@ async function kubectlApply(bin: string, namespace: string, text: string): Promi
     child.child.stdin?.end(text);
     try {
       const { stdout } = await child;
-      return { ok: true, spec: (JSON.parse(stdout) as { spec: Record<string, unknown> }).spec };
+      const printed = JSON.parse(stdout) as {
+        spec: Record<string, unknown>;
+        items?: { spec: Record<string, unknown> }[];
+      };
+      return { ok: true, spec: (printed.items?.[0] ?? printed).spec };
     } catch (error) {
       const message = String((error as { stderr?: string }).stderr ?? "");
       // A refusal always says why; a kubectl that died without a word (a busy machine) is asked again.

@@ -70,4 +70,13 @@ describe("CollabTrainingJob schema", () => {
     const result = validateJob(job);
     expect(result.ok ? [] : result.errors).toEqual([]);
   });
+
+  it("says how to write a fractional quantity", () => {
+    const job = validJob();
+    job.spec.resources = { cpu: 0.5 } as never;
+    const result = validateJob(job);
+    expect(result.ok ? [] : result.errors).toEqual([
+      { field: "spec.resources.cpu", message: expect.stringContaining('written as a string ("0.5")') },
+    ]);
+  });
 });

@@ -87,7 +87,7 @@ const spec: fc.Arbitrary<SpecInput> = fc
     validateEvery: fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: 1000 })),
     validateBeforeTrain: fc.boolean(),
     epochs: fc.integer({ min: 1, max: 50 }),
-    rolloutTemperature: fc.double({ min: 0, max: 2, noNaN: true }),
+    rolloutTemperature: fc.double({ min: 0.01, max: 2, noNaN: true }),
     gpuMemoryUtilization: fc.double({ min: 0.1, max: 1, noNaN: true }),
     turns: fc.record({
       u: fc.integer({ min: 1, max: 5 }),
