@@ -21,6 +21,13 @@ export function parseStoredJob(raw: unknown): Stored {
   return { ok: false, errors: parsed.error.issues.flatMap(fieldErrors), ignored };
 }
 
+/** The part of a stored job's status this operator knows and can read (the rest is another version's). */
+export function storedStatus(raw: unknown): Status {
+  const ignored: string[] = [];
+  const status = (raw as { status?: unknown } | null)?.status;
+  return (readableStatus(withoutUnknownFields(Status, status, ["status"], []), ignored) as Status | undefined) ?? {};
+}
+
 /**
  * The status without the fields that do not parse: the operator's own writing, so at worst it rewrites them. A value
  * a newer operator wrote (a phase this one does not know) must not make the job unreadable.

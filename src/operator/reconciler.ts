@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
-import { parseStoredJob } from "../api/stored.ts";
+import { parseStoredJob, storedStatus } from "../api/stored.ts";
 import { childName, FIELD_MANAGER, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
@@ -132,7 +132,7 @@ export class JobReconciler implements Reconciler {
   }
 
   async #writeInvalid(raw: KubernetesObject, message: string, now: string, signal: AbortSignal): Promise<void> {
-    const previous = (raw as { status?: Status }).status ?? {};
+    const previous = storedStatus(raw);
     const generation = raw.metadata?.generation;
     // Failed as well as Stalled, so `kubectl wait --for=condition=Failed` returns for it like for any failed job.
     const conditions = [CONDITION.stalled, CONDITION.failed].reduce(

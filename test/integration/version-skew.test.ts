@@ -85,6 +85,10 @@ describe("a CRD newer than the operator", () => {
 
   it("fails a job whose known fields it cannot use, with a Failed condition kubectl wait sees", async () => {
     await createJob(ns, "unusable", { spec: { runtime: { verl: "0.7.0" } } });
+    await custom.patchNamespacedCustomObjectStatus(
+      { ...jobApi, namespace: ns, name: "unusable", body: { status: { futureStatus: { note: "theirs" } } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
     startOperator(ns);
     const { stdout } = await run(
       join(bin, "kubectl"),
@@ -96,5 +100,11 @@ describe("a CRD newer than the operator", () => {
     expect(job.status?.phase).toBe("Failed");
     expect(condition(job, "Failed")).toMatchObject({ status: "True", reason: "InvalidSpec" });
     expect(condition(job, "Failed")?.message).toContain("spec.runtime.verl");
+    // The status write says only what this operator knows: the newer version's field stays, and stays theirs.
+    expect((job.status as any).futureStatus).toEqual({ note: "theirs" });
+    const managed = (job.metadata as any).managedFields as { manager: string; fieldsV1?: object }[];
+    const mine = managed.filter((m) => m.manager === "collab-operator-status");
+    expect(mine).not.toHaveLength(0);
+    expect(JSON.stringify(mine)).not.toContain("futureStatus");
   });
 });

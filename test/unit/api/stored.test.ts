@@ -1,6 +1,6 @@
 // What the operator reads back from the cluster: fields it does not know are ignored, only a spec it cannot use fails.
 import { describe, expect, it } from "vitest";
-import { parseStoredJob } from "../../../src/api/stored.ts";
+import { parseStoredJob, storedStatus } from "../../../src/api/stored.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
 
 /** A job as a newer CRD might have stored it. */
@@ -62,5 +62,13 @@ describe("parseStoredJob", () => {
   it("fails a job without a spec", () => {
     const result = stored((j) => delete j.spec);
     expect(result.ok).toBe(false);
+  });
+
+  it("reads the status it knows of a job it cannot parse", () => {
+    expect(storedStatus({ status: { phase: "Training", attempt: 1, futureStatus: {}, restarts: "x" } })).toEqual({
+      phase: "Training",
+      attempt: 1,
+    });
+    expect(storedStatus({})).toEqual({});
   });
 });
