@@ -180,4 +180,28 @@ export async function finishPod(namespace: string, name: string, outcome: "Succe
   );
 }
 
+/** A judge gateway's report for `pod`, as a gateway sends it to the report endpoint. */
+export function judgeReport(pod: string, counters: { requests?: number; promptTokens?: number } = {}) {
+  return {
+    pod,
+    role: "judge",
+    startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
+    startedAt: "2026-11-22T10:00:00Z",
+    sentAt: "2026-11-22T10:00:01Z",
+    usage: {
+      judge: {
+        requests: counters.requests ?? 1,
+        promptTokens: counters.promptTokens ?? 1,
+        completionTokens: 1,
+        rateLimited: 0,
+        retries: 0,
+        errors: 0,
+        cacheHits: 0,
+      },
+    },
+    budgetTokens: 0,
+    budgetExceeded: false,
+  };
+}
+
 export { API_VERSION, KIND };

@@ -11,7 +11,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { core, testNamespace } from "./kube.ts";
-import { condition, createJob, eventually, finishPod, getJob, startOperator, waitRunning } from "./operator.ts";
+import {
+  condition,
+  createJob,
+  eventually,
+  finishPod,
+  getJob,
+  judgeReport,
+  startOperator,
+  waitRunning,
+} from "./operator.ts";
 
 const RECORDED = readFileSync(join(ROOT, "test/unit/gateway/testdata/verl-console.log"), "utf8").split("\n");
 
@@ -125,26 +134,7 @@ describe("progress and usage reported by a gateway", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: typeof body === "string" ? body : JSON.stringify(body),
       });
-    const report = (pod: string) => ({
-      pod,
-      role: "judge",
-      startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-      startedAt: "2026-11-22T10:00:00Z",
-      sentAt: "2026-11-22T10:00:01Z",
-      usage: {
-        judge: {
-          requests: 1,
-          promptTokens: 1,
-          completionTokens: 1,
-          rateLimited: 0,
-          retries: 0,
-          errors: 0,
-          cacheHits: 0,
-        },
-      },
-      budgetTokens: 0,
-      budgetExceeded: false,
-    });
+    const report = (pod: string) => judgeReport(pod);
     // A synced operator answers; until then 503. The answer comes from its caches, which may trail what this test saw
     // in the apiserver: until they hold job a's token Secret and pod, the right report is refused (401, 403).
     const ok = await eventually("a synced operator that has cached job a's token and pod", async () => {

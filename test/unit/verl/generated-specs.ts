@@ -13,7 +13,8 @@ const odd = (maxLength: number) =>
   );
 const hfId = fc.constantFrom("Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "01-ai/Yi-1.5-9B-Chat");
 const modelName = fc.oneof(fc.constantFrom("gpt-4o-mini", "claude-3-5-sonnet-latest", "my-model:latest"), odd(40));
-const weight = fc.double({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true });
+// Non-zero: the API refuses a reward whose weights are all 0 (it learns nothing).
+const weight = fc.double({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true }).filter((w) => w !== 0);
 
 const RL_OVERRIDES = [
   "actor_rollout_ref.actor.fsdp_config.param_offload=False",
