@@ -39,6 +39,9 @@ export const ALGORITHMS = [
   "gpg",
 ] as const;
 
+// A condition type: a Kubernetes qualified name (optional DNS-subdomain prefix, then a name of up to 63 characters).
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 // A Hydra override as veRL's command line takes it: optional +/++/~ prefix, a dotted key, =, a one-line value.
 const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[^\n\r]*)?$/;
 
@@ -91,6 +94,54 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
     })
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
+
+/** The containers of the job's pods, as failure-policy rules name them. */
+export const POD_CONTAINERS = ["trainer", "user-simulator", "judge"] as const;
+
+export const FAILURE_ACTIONS = ["FailJob", "Ignore", "Count"] as const;
+
+const OnExitCodes = z
+  .strictObject({
+    containerName: z
+      .enum(POD_CONTAINERS)
+      .optional()
+      .describe("Only this container's exit code; any container's when omitted."),
+    operator: z.enum(["In", "NotIn"]),
+    values: z
+      .array(z.int().min(0).max(255))
+      .min(1)
+      .max(255)
+      .superRefine((values, ctx) => {
+        if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", message: "values must be unique" });
+      })
+      .meta({ "x-kubernetes-list-type": "set" })
+      .describe("Exit codes (0-255; a fatal signal N shows as 128+N, e.g. 137 for SIGKILL)."),
+  })
+  .superRefine(refineWith(exitCodeRules()))
+  .meta({ "x-kubernetes-validations": celValidations(exitCodeRules()) });
+
+const PodFailureRule = z
+  .strictObject({
+    action: z
+      .enum(FAILURE_ACTIONS)
+      .describe(
+        "FailJob: fail the job at once. Ignore: restart without counting it against maxRestarts (counted against maxDisruptions). Count: restart, counted against maxRestarts.",
+      ),
+    onExitCodes: OnExitCodes.optional().describe("Matches a container that exited with a non-zero code."),
+    onPodConditions: z
+      .array(
+        z.strictObject({
+          type: z.string().min(1).max(316).regex(QUALIFIED_NAME, "must be a condition type such as DisruptionTarget"),
+          status: z.enum(["True", "False", "Unknown"]).default("True"),
+        }),
+      )
+      .min(1)
+      .max(20)
+      .optional()
+      .describe("Matches a pod carrying any of these conditions, e.g. {type: DisruptionTarget}."),
+  })
+  .superRefine(refineWith(failureRuleRules()))
+  .meta({ "x-kubernetes-validations": celValidations(failureRuleRules()) });
 
 export const SpecFields = z.strictObject({
   model: z
@@ -304,7 +355,9 @@ export const SpecFields = z.strictObject({
         .describe("All-or-nothing start of the training pods. Auto uses Kueue's pod group when queueName is set."),
       startupTimeoutSeconds: positiveInt()
         .default(1800)
-        .describe("Fail if the training pods are not all running by then."),
+        .describe(
+          "Seconds after the first pod of an attempt's stage is scheduled by which all of them must be running; otherwise the attempt ends with StartupTimeout and the failure policy decides (not counted when a pod was waiting for capacity). Pods waiting for capacity or in a queue start no clock.",
+        ),
     })
     .prefault({}),
   failurePolicy: z
@@ -312,11 +365,41 @@ export const SpecFields = z.strictObject({
       maxRestarts: nonNegativeInt()
         .max(1000)
         .default(3)
-        .describe("Restarts after failures; preemption and node loss don't count."),
+        .describe(
+          "Restarts counted against the job: failures no rule ignores. The whole stage restarts as a new attempt and resumes from the latest checkpoint; once this many are spent, the next counted failure fails the job.",
+        ),
+      maxDisruptions: nonNegativeInt()
+        .max(10_000)
+        .default(20)
+        .describe(
+          "Restarts not counted against maxRestarts (preemption, eviction, node loss, pods deleted by others, failures an Ignore rule matches, startup timeouts while waiting for capacity). Bounds a job that is disrupted forever.",
+        ),
+      backoffSeconds: nonNegativeInt()
+        .max(3600)
+        .default(10)
+        .describe(
+          "Delay before the first restart's pods are created; it doubles with every restart of the job, up to six minutes (or this value, when larger). 0 restarts at once.",
+        ),
+      rules: z
+        .array(PodFailureRule)
+        .max(20)
+        .optional()
+        .describe(
+          "Evaluated in order on a failed pod of the running stage, before the defaults (DisruptionTarget=True and TerminationTarget=True: Ignore); the first match decides. A failure no rule matches is counted (Count). batch/v1 podFailurePolicy vocabulary.",
+        ),
     })
     .prefault({}),
   suspend: z.boolean().default(false).describe("Suspended jobs keep their volume and delete their pods."),
-  ttlSecondsAfterFinished: nonNegativeInt().optional().describe("Delete the job this long after it finished."),
+  activeDeadlineSeconds: positiveInt()
+    .optional()
+    .describe(
+      "Fail the job (reason DeadlineExceeded) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do.",
+    ),
+  ttlSecondsAfterFinished: nonNegativeInt()
+    .optional()
+    .describe(
+      "Delete the job this long after it finished (status.completionTime). Its children go with it, except a retained volume (storage.reclaimPolicy: Retain).",
+    ),
 });
 
 export const Spec = SpecFields.superRefine(refineWith(specRules()))
@@ -444,9 +527,43 @@ function storageRules(): CrossFieldRule<Storage>[] {
   ];
 }
 
+type ExitCodes = { operator: "In" | "NotIn"; values: number[] };
+function exitCodeRules(): CrossFieldRule<ExitCodes>[] {
+  return [
+    {
+      cel: "self.operator != 'In' || !(0 in self.values)",
+      fieldPath: ".values",
+      message:
+        "0 cannot be used with operator In: a container that exits 0 did not fail (as in batch/v1 podFailurePolicy)",
+      holds: (e) => e.operator !== "In" || !e.values.includes(0),
+    },
+  ];
+}
+
+type FailureRule = { onExitCodes?: unknown; onPodConditions?: unknown };
+function failureRuleRules(): CrossFieldRule<FailureRule>[] {
+  return [
+    {
+      cel: "has(self.onExitCodes) != has(self.onPodConditions)",
+      fieldPath: ".onExitCodes",
+      message: "set exactly one of onExitCodes and onPodConditions",
+      holds: (r) => (r.onExitCodes !== undefined) !== (r.onPodConditions !== undefined),
+    },
+  ];
+}
+
 // ---- status ----
 
-export const PHASES = ["Pending", "Preparing", "FineTuning", "Training", "Succeeded", "Failed", "Suspended"] as const;
+export const PHASES = [
+  "Pending",
+  "Preparing",
+  "FineTuning",
+  "Training",
+  "Restarting",
+  "Succeeded",
+  "Failed",
+  "Suspended",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const Condition = z.strictObject({
@@ -489,7 +606,25 @@ export const Status = z.strictObject({
   startTime: z.string().meta({ format: "date-time" }).optional(),
   completionTime: z.string().meta({ format: "date-time" }).optional(),
   restarts: nonNegativeInt().optional().describe("Restarts counted against failurePolicy.maxRestarts."),
-  attempt: nonNegativeInt().optional().describe("Current attempt; child names carry it."),
+  disruptions: nonNegativeInt()
+    .optional()
+    .describe("Restarts not counted against maxRestarts (disruptions), bounded by failurePolicy.maxDisruptions."),
+  attempt: nonNegativeInt()
+    .optional()
+    .describe("Current attempt: moves on every restart and every resume; pod names carry it (<job>-a<attempt>-...)."),
+  lastRestart: z
+    .strictObject({
+      attempt: nonNegativeInt().describe("The attempt that ended."),
+      reason: z.string().describe("PodFailed, PodDeleted, PodLost or StartupTimeout."),
+      message: z.string().max(32768),
+      counted: z.boolean().describe("Whether it counted against failurePolicy.maxRestarts."),
+      pod: z.string().optional(),
+      container: z.string().optional(),
+      exitCode: z.int().optional(),
+      time: z.string().meta({ format: "date-time" }),
+    })
+    .optional()
+    .describe("Why the last restart happened."),
   roles: z
     .array(RoleCounts)
     .optional()
@@ -541,11 +676,16 @@ export const Metadata = z.looseObject({
   namespace: z.string().optional(),
 });
 
-export const CollabTrainingJob = z.looseObject({
+/**
+ * The job as a user writes it: every object below is strict, so a misspelt field is an error naming it (validateJob
+ * adds the apiserver's strictness at the top and in metadata). The operator reads stored jobs leniently instead
+ * (stored.ts: parseStoredJob).
+ */
+export const StrictCollabTrainingJob = z.looseObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
   metadata: Metadata,
   spec: Spec,
   status: Status.optional(),
 });
-export type CollabTrainingJob = z.output<typeof CollabTrainingJob>;
+export type CollabTrainingJob = z.output<typeof StrictCollabTrainingJob>;

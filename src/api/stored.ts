@@ -3,7 +3,7 @@
 // ignored, never a reason to fail the job. Only admission and `render` validate strictly (validate.ts). A spec whose
 // known fields this operator cannot use still fails to parse: the reconciler marks that job Failed.
 import { withoutUnknownFields } from "./prune.ts";
-import { CollabTrainingJob, Status } from "./schema.ts";
+import { type CollabTrainingJob, Status, StrictCollabTrainingJob } from "./schema.ts";
 import { type FieldError, fieldErrors, fieldName } from "./validate.ts";
 
 export type Stored =
@@ -13,10 +13,10 @@ export type Stored =
 /** A stored job: unknown fields dropped (and listed), status values this operator cannot read left out. */
 export function parseStoredJob(raw: unknown): Stored {
   const unknown: PropertyKey[][] = [];
-  const known = withoutUnknownFields(CollabTrainingJob, raw, [], unknown) as Record<string, unknown>;
+  const known = withoutUnknownFields(StrictCollabTrainingJob, raw, [], unknown) as Record<string, unknown>;
   const ignored = unknown.map(fieldName);
   const status = readableStatus(known?.status, ignored);
-  const parsed = CollabTrainingJob.safeParse({ ...known, status });
+  const parsed = StrictCollabTrainingJob.safeParse({ ...known, status });
   if (parsed.success) return { ok: true, job: parsed.data, ignored };
   return { ok: false, errors: parsed.error.issues.flatMap(fieldErrors), ignored };
 }

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { dnsLabel, labelMap, qualifiedNameRule } from "./k8s.ts";
 import { withoutUnknownFields } from "./prune.ts";
-import { CollabTrainingJob, Metadata, Status } from "./schema.ts";
+import { type CollabTrainingJob, Metadata, Status, StrictCollabTrainingJob } from "./schema.ts";
 
 export interface FieldError {
   field: string;
@@ -53,7 +53,7 @@ const ObjectMeta = z.strictObject({
 });
 
 const SubmittedJob = z.strictObject({
-  ...CollabTrainingJob.shape,
+  ...StrictCollabTrainingJob.shape,
   metadata: ObjectMeta,
   status: z.unknown().optional(),
 });

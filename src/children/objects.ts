@@ -18,7 +18,7 @@ export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object
   return [
     tokenSecret(placed, UNKNOWN_UNTIL_CREATED),
     configMap(placed, renderConfigFiles(placed.spec, { jobName: jobName(placed) })),
-    rayService(placed),
+    rayService(placed, 0),
     ...(claim ? [claim] : []),
     preparePod(placed, ctx, 0),
     ...(placed.spec.sft.enabled ? [sftPod(placed, ctx, 0)] : []),

@@ -88,11 +88,16 @@ export function trainingPods(job: CollabTrainingJob, ctx: OperatorContext, attem
   return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank));
 }
 
+/** A pod as the operator wants it. */
+export type DesiredPod = ReturnType<typeof pod>;
+
 function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const name = jobName(job);
   const meta = childMeta(job, childName.pod(name, plan.role, plan.attempt, plan.rank));
-  const queueLabel = spec.scheduling.queueName ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName } : {};
+  const queueLabel: Record<string, string> = spec.scheduling.queueName
+    ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName }
+    : {};
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -157,6 +162,8 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
     { name: ENV.nnodes, value: String(spec.resources.nodes) },
     { name: ENV.nodeRank, value: String(plan.rank) },
     { name: ENV.gpusPerNode, value: String(spec.resources.gpusPerNode) },
+    // The attempt, for the trainer's logs and anything that must tell one attempt's writes from another's.
+    { name: ENV.attempt, value: String(plan.attempt) },
     // The job's internal token, not the user's key: litellm presents it to the sidecars, which alone hold the key.
     ...(plan.sidecars ? [secretEnv(ENV.internalToken, tokenRef)] : []),
     ...(spec.integrations.wandb ? [secretEnv(ENV.wandbKey, spec.integrations.wandb.apiKeySecretRef)] : []),

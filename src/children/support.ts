@@ -12,7 +12,8 @@ export function configMap(job: CollabTrainingJob, files: Record<string, string>)
   return { apiVersion: "v1", kind: "ConfigMap", metadata: childMeta(job, childName.config(jobName(job))), data: files };
 }
 
-export function rayService(job: CollabTrainingJob) {
+/** The headless Service of the Ray head of `attempt`: an old attempt's head, still terminating, never answers for it. */
+export function rayService(job: CollabTrainingJob, attempt: number) {
   const name = jobName(job);
   return {
     apiVersion: "v1",
@@ -22,7 +23,7 @@ export function rayService(job: CollabTrainingJob) {
       clusterIP: "None",
       // Workers must reach the head while it starts, before any readiness.
       publishNotReadyAddresses: true,
-      selector: { [LABEL.job]: name, [LABEL.role]: "head" },
+      selector: { [LABEL.job]: name, [LABEL.role]: "head", [LABEL.attempt]: String(attempt) },
       ports: [
         { name: "gcs", port: RAY_GCS_PORT, targetPort: RAY_GCS_PORT },
         { name: "dashboard", port: RAY_DASHBOARD_PORT, targetPort: RAY_DASHBOARD_PORT },

@@ -1,11 +1,19 @@
 // The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
 // which objects to write, never why; the why is in plan.ts.
 import { randomBytes } from "node:crypto";
-import type { KubeConfig, KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type {
+  CoreV1Event,
+  KubeConfig,
+  KubernetesObject,
+  V1ConfigMap,
+  V1Pod,
+  V1Secret,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
 import { parseStoredJob, storedStatus } from "../api/stored.ts";
-import { childName, FIELD_MANAGER, LABEL } from "../children/meta.ts";
+import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
 import {
@@ -20,9 +28,13 @@ import {
   request,
   statusCode,
 } from "../runtime/index.ts";
-import { setCondition } from "../status/conditions.ts";
+import { CONDITION, setCondition } from "../status/conditions.ts";
 import { sameData } from "../status/json.ts";
-import { CONDITION, type OwnedStatus, ownConditions, plan, secretReferences } from "./plan.ts";
+import type { PodEvent } from "./observed.ts";
+import { type Observed, type OwnedStatus, plan } from "./plan.ts";
+import { secretReferences } from "./readiness.ts";
+import { isRejection, type Rejection } from "./rejection.ts";
+import { ownConditions } from "./status.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
 
@@ -32,7 +44,10 @@ export interface Caches {
   configMaps: Cache;
   services: Cache;
   secrets: Cache;
+  /** Every claim of the watched namespaces (metadata only): the operator's own and the ones jobs bring. */
   volumeClaims: Cache;
+  /** Events about pods with the reasons the capacity policy reads (autoscalers, Karpenter). */
+  podEvents: Cache;
 }
 
 export class JobReconciler implements Reconciler {
@@ -76,6 +91,32 @@ export class JobReconciler implements Reconciler {
       return undefined;
     }
     const job = parsed.job;
+    const observed = this.#observe(caches, key, job, now);
+    let p = plan(observed, this.#ctx);
+    const rejection = await this.#carryOut(raw, job, p, signal, logger);
+    // Refused: the status written must say so, so plan again knowing it (pure; no apply is repeated).
+    if (rejection) p = plan(observed, this.#ctx, { rejection });
+    if (!sameOwnedStatus(job.status, p.status)) {
+      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
+    }
+    // Deletions follow the status that decided them (a restart's next attempt, Failed, Suspended), which plans them
+    // again by itself. The other way round, a kill in between leaves pods gone that the status still counts: a new
+    // life would take the operator's own deletions for lost pods, and a counted restart for a disruption.
+    for (const name of p.deletePods) {
+      await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
+      logger.info({ child: name }, "deleted pod");
+    }
+    for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
+    if (p.deleteJob) {
+      const ref = { ...jobRef(key) };
+      await deleteObject(this.#kc, ref, { uid: job.metadata.uid as string, signal });
+      logger.info("deleted the finished job: its ttlSecondsAfterFinished ran out");
+      return undefined;
+    }
+    return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : undefined;
+  }
+
+  #observe(caches: Caches, key: ObjectKey, job: CollabTrainingJob, now: string): Observed {
     const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
     const secretKeys = Object.fromEntries(
       secretReferences(job).map(({ ref }) => {
@@ -84,35 +125,51 @@ export class JobReconciler implements Reconciler {
       }),
     );
     const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
+    const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
     const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
-    const p = plan(
-      {
-        job,
-        pods,
-        secretKeys,
-        configMapData: configMap?.data,
-        serviceExists: caches.services.get(key.namespace, childName.rayService(key.name)) !== undefined,
-        tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
-        volumeClaimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
-        now,
-      },
-      this.#ctx,
-    );
+    const podNames = new Set(pods.map((p) => p.metadata?.name));
+    const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
+      .filter((e) => podNames.has(e.involvedObject?.name))
+      .map(podEvent);
+    return {
+      job,
+      pods,
+      secretKeys,
+      configMapData: configMap?.data,
+      serviceSelector: service ? (service.spec?.selector ?? {}) : undefined,
+      tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
+      claimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
+      podEvents,
+      now,
+    };
+  }
 
-    if (p.createTokenSecret) await this.#createToken(job, signal);
+  /**
+   * Creates the token and applies the children in order. A child the apiserver refuses stops the pass (what follows
+   * depends on it) and is returned, for the status to say; other errors throw, and the queue retries with backoff.
+   */
+  async #carryOut(
+    raw: KubernetesObject,
+    job: CollabTrainingJob,
+    p: ReturnType<typeof plan>,
+    signal: AbortSignal,
+    logger: Logger,
+  ): Promise<Rejection | undefined> {
+    if (p.createTokenSecret) {
+      const refused = await refusal("Secret", childName.token(jobName(job)), () => this.#createToken(job, signal));
+      if (refused) return refused;
+    }
     for (const { kind, name, object } of p.apply) {
-      await applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal });
+      const refused = await refusal(kind, name, () =>
+        applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal }),
+      );
+      if (refused) {
+        logger.warn({ kind, child: name, code: refused.code, message: refused.message }, "child refused");
+        return refused;
+      }
       logger.info({ kind, child: name }, "applied");
       if (kind === "Pod") void this.#events.record(raw, "Normal", "CreatedPod", `created pod ${name}`);
     }
-    for (const name of p.deletePods) {
-      await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
-      logger.info({ child: name }, "deleted pod");
-    }
-    if (!sameOwnedStatus(job.status, p.status)) {
-      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
-    }
-    for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
     return undefined;
   }
 
@@ -188,4 +245,47 @@ function ownedPart(status: Status | undefined): OwnedStatus {
 /** Compares as JSON so undefined fields and key order do not count as a change. */
 function sameOwnedStatus(current: Status | undefined, next: OwnedStatus): boolean {
   return sameData(ownedPart(current), next);
+}
+
+/** Runs `write`; a refusal (4xx but conflicts and throttling) is returned as a Rejection, anything else thrown. */
+async function refusal(kind: string, name: string, write: () => Promise<unknown>): Promise<Rejection | undefined> {
+  try {
+    await write();
+    return undefined;
+  } catch (err) {
+    const code = statusCode(err);
+    if (!isRejection(code)) throw err;
+    const body = apiStatusBody(err);
+    return {
+      kind,
+      name,
+      code,
+      message: body.message ?? String(err),
+      fields: (body.details?.causes ?? []).flatMap((c) => (c.field ? [c.field] : [])),
+    };
+  }
+}
+
+function apiStatusBody(err: unknown): { message?: string; details?: { causes?: { field?: string }[] } } {
+  const body = (err as { body?: unknown }).body;
+  if (body && typeof body === "object") return body as { message?: string };
+  if (typeof body === "string") {
+    try {
+      return JSON.parse(body) as { message?: string };
+    } catch {
+      return { message: body };
+    }
+  }
+  return {};
+}
+
+function podEvent(e: CoreV1Event): PodEvent {
+  const time = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return {
+    pod: e.involvedObject?.name ?? "",
+    reason: e.reason ?? "",
+    message: e.message ?? "",
+    component: e.source?.component ?? e.reportingComponent ?? "",
+    time: time === undefined ? "" : typeof time === "string" ? time : new Date(time).toISOString(),
+  };
 }

@@ -3,9 +3,16 @@
 // Training pods hold no Kubernetes credentials; this is their only way to the job's status (like Kubeflow Trainer's
 // status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { KubeConfig, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
 import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
 import { parseStoredJob } from "../api/stored.ts";
 import { fieldName } from "../api/validate.ts";
@@ -37,6 +44,9 @@ const MAX_WAITING = 64;
 /** Gateway processes (pod × role × restart) one job's ledger keeps; far above any real job, well below 1 MiB. */
 const MAX_LEDGER_ENTRIES = 2000;
 const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/report$/;
+/** Set on a request a standby passed on: the receiver serves it or says 503, never passes it on again. */
+const FORWARDED = "x-collab-forwarded";
+const FORWARD_TIMEOUT_MS = 10_000;
 
 class HttpError extends Error {
   readonly status: number;
@@ -48,11 +58,21 @@ class HttpError extends Error {
   }
 }
 
+/** Where requests are served: here while leading, else at the leader's report endpoint (from the Lease). */
+export interface ReportRouting {
+  leading: boolean;
+  /** The leader's report endpoint (http://host:port), when the Lease names one. */
+  leaderUrl?: string;
+}
+
 export interface ReportServerOptions {
   kc: KubeConfig;
   caches: () => Caches;
   logger: Logger;
   now?: () => Date;
+  /** Omit to serve every request here (a single replica without leader election). */
+  routing?: () => ReportRouting;
+  registry?: Registry;
   /** For tests: shorter limits than production's. */
   timeouts?: { bodyMs?: number; reportMs?: number };
 }
@@ -112,8 +132,15 @@ export function createReportServer(opts: ReportServerOptions): Server {
   const queues = new JobQueues();
   const bodyMs = opts.timeouts?.bodyMs ?? BODY_TIMEOUT_MS;
   const reportMs = opts.timeouts?.reportMs ?? REPORT_TIMEOUT_MS;
+  const requests = new Counter({
+    name: "collab_report_requests_total",
+    help: "Requests to the report endpoint by HTTP status, served here or forwarded to the leader",
+    labelNames: ["code", "forwarded"],
+    registers: opts.registry ? [opts.registry] : [],
+  });
   const server = createServer((req, res) => {
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      requests.inc({ code: status, forwarded: "false" });
       res.writeHead(status, { "content-type": "application/json", ...headers });
       res.end(JSON.stringify(body));
       // An answer given before the body was read (a wrong token, a body too large) still drains it for a moment:
@@ -124,6 +151,13 @@ export function createReportServer(opts: ReportServerOptions): Server {
         setTimeout(() => req.complete || req.destroy(), 2000).unref();
       }
     };
+    const route = opts.routing?.();
+    if (route && !route.leading) {
+      if (req.headers[FORWARDED] || !route.leaderUrl) {
+        return reply(503, { error: "not the leader, and no leader to pass this to yet; retry" });
+      }
+      return forward(req, res, route.leaderUrl, (code) => requests.inc({ code, forwarded: "true" }), reply);
+    }
     const match = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
     if (!match) return reply(404, { error: "not found" });
     const [, namespace, name] = match as unknown as [string, string, string];
@@ -149,6 +183,40 @@ export function createReportServer(opts: ReportServerOptions): Server {
   return server;
 }
 
+/**
+ * A standby passes any request on to the leader unchanged (any route: the leader answers for what it serves), so
+ * job pods may reach either replica through one Service. A failure to reach the leader is a 502 the gateway retries.
+ */
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  leaderUrl: string,
+  count: (code: number) => void,
+  reply: (status: number, body: unknown) => void,
+): void {
+  const headers: Record<string, string> = { [FORWARDED]: "1" };
+  for (const name of ["authorization", "content-type", "content-length"]) {
+    const value = req.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  const out = httpRequest(
+    new URL(req.url ?? "/", leaderUrl),
+    { method: req.method, headers, timeout: FORWARD_TIMEOUT_MS },
+    (answer) => {
+      const code = answer.statusCode ?? 502;
+      count(code);
+      res.writeHead(code, { "content-type": answer.headers["content-type"] ?? "application/json" });
+      answer.pipe(res);
+    },
+  );
+  out.on("timeout", () => out.destroy(new Error("the leader did not answer in time")));
+  out.on("error", () => {
+    if (!res.headersSent) reply(502, { error: "could not reach the leader; retry" });
+    else res.destroy();
+  });
+  req.pipe(out);
+}
+
 /** Checks who is asking and reads the report; nothing here waits for another request. */
 async function receive(
   opts: ReportServerOptions,
@@ -158,8 +226,11 @@ async function receive(
   bodyMs: number,
 ): Promise<GatewayReport> {
   const caches = opts.caches();
-  // A standby replica runs no caches: the gateway retries, and reaches the leader sooner or later.
-  if (!caches.jobs.hasSynced() || !caches.secrets.hasSynced()) throw new HttpError(503, "not serving: not the leader");
+  // A replica that has not synced every cache it reads (a standby, a leader just elected) answers nothing for sure:
+  // with the pods cache still empty it would refuse a job's own pod for good. 503: the gateway retries.
+  if (![caches.jobs, caches.secrets, caches.pods, caches.configMaps].every((c) => c.hasSynced())) {
+    throw new HttpError(503, "not serving yet: caches not synced (or not the leader)");
+  }
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   if (!caches.jobs.get(namespace, name)) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);

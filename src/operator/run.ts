@@ -1,10 +1,12 @@
 // `collab-operator run`: the operator process. Flags (each with a COLLAB_ environment variable) configure what to
 // watch, how many workers reconcile, leader election, ports and images; the rest is the generic runtime.
 import { randomBytes } from "node:crypto";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Gauge, Registry } from "prom-client";
-import { GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
+import { type CollabTrainingJob, GROUP, PHASES, PLURAL, VERSION } from "../api/schema.ts";
 import { parseStoredJob } from "../api/stored.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
@@ -18,7 +20,8 @@ import {
   type ObjectKey,
   type WatchSpec,
 } from "../runtime/index.ts";
-import { secretReferences } from "./plan.ts";
+import { CAPACITY_EVENT_REASONS } from "./capacity.ts";
+import { secretReferences } from "./readiness.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
 import { createReportServer } from "./report-server.ts";
 
@@ -49,7 +52,7 @@ const options = new Options("COLLAB", {
     kind: "string",
     help: `trainer image when a job names none (default ${DEFAULT_OPERATOR_CONTEXT.trainerImage})`,
   },
-  bigcodebenchTrainerImage: {
+  trainerImageBigcodebench: {
     flag: "trainer-image-bigcodebench",
     kind: "string",
     help: `trainer image with bigcodebench, for jobs with the pass_rate metric that name none (default ${DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage})`,
@@ -102,7 +105,9 @@ export async function main(argv: string[]): Promise<number> {
   const caches = (): Caches => {
     const c = controller as Controller;
     const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
-    return Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)])) as unknown as Caches;
+    const one = Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)]));
+    const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
+    return { ...one, podEvents } as unknown as Caches;
   };
   const reconciler = new JobReconciler({
     kc,
@@ -111,14 +116,14 @@ export async function main(argv: string[]): Promise<number> {
     ctx: {
       operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
       trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
-      bigcodebenchTrainerImage: raw.bigcodebenchTrainerImage ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
+      bigcodebenchTrainerImage: raw.trainerImageBigcodebench ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
       reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
     },
   });
   controller = new Controller({
     kc,
     name: "collabtrainingjob",
-    watches: watches(namespaces, () => caches().jobs),
+    watches: watches(namespaces, caches),
     reconciler,
     workers: options.number(raw, "workers", 4, 1),
     logger,
@@ -126,13 +131,33 @@ export async function main(argv: string[]): Promise<number> {
     resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
   });
   jobsByPhase(registry, () => caches().jobs);
-  const manager = new Manager({
+  const leaderElect = options.bool(raw, "leaderElect", true);
+  let manager: Manager | undefined;
+  // With two replicas behind one Service, a report may reach the standby: it passes it on to the leader, whose
+  // report endpoint the leader writes on the Lease (docs/install.md, "The report endpoint").
+  const reports = createReportServer({
+    kc,
+    caches,
+    logger,
+    registry,
+    ...(leaderElect
+      ? {
+          routing: () => ({
+            leading: manager?.isLeader() ?? false,
+            leaderUrl: manager?.leaseHolder()?.annotations[REPORT_ENDPOINT_ANNOTATION],
+          }),
+        }
+      : {}),
+  });
+  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
+  logger.info({ address: reports.address() }, "report endpoint listening");
+  manager = new Manager({
     kc,
     logger,
     registry,
     controllers: [controller],
     port: options.number(raw, "port", 8080, 0),
-    ...(options.bool(raw, "leaderElect", true)
+    ...(leaderElect
       ? {
           leaderElection: {
             namespace: raw.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? "default",
@@ -140,13 +165,11 @@ export async function main(argv: string[]): Promise<number> {
             // The pod's name (as Events' reportingInstance) plus a suffix unique to this process, so the Lease
             // holder says which replica leads and a restarted pod of the same name is a new candidate.
             ...(process.env.POD_NAME ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString("hex")}` } : {}),
+            holderAnnotations: () => ({ [REPORT_ENDPOINT_ANNOTATION]: advertisedUrl(reports) }),
           },
         }
       : {}),
   });
-  const reports = createReportServer({ kc, caches, logger });
-  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
-  logger.info({ address: reports.address() }, "report endpoint listening");
   manager.handleSignals();
   await manager.start();
   // Resolves only on failure: a clean shutdown exits the process from handleSignals.
@@ -157,6 +180,16 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     },
   );
+}
+
+/** The Lease annotation where the leader says where its report endpoint is. */
+export const REPORT_ENDPOINT_ANNOTATION = "collabllm.io/report-endpoint";
+
+/** This replica's report endpoint as other replicas reach it: $POD_IP in a pod, loopback out of cluster. */
+function advertisedUrl(server: Server): string {
+  const ip = process.env.POD_IP || "127.0.0.1";
+  const port = (server.address() as AddressInfo).port;
+  return `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
 }
 
 /** collab_jobs{phase}: counted from the cache at scrape time, so it never drifts from what the cluster holds. */
@@ -183,15 +216,17 @@ const CHILD_RESOURCES = {
   pods: "pods",
   configMaps: "configmaps",
   services: "services",
-  volumeClaims: "persistentvolumeclaims",
 } as const;
 
 const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
 
-/** What the controller watches: jobs, the children it labels, and Secrets (a job waits for the ones it references). */
-function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
+/**
+ * What the controller watches: jobs, the children it labels, Secrets and claims (a job waits for the ones it
+ * references) and the Events autoscalers write about pods (why a job waits for capacity).
+ */
+function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
   const scopes = namespaces.length > 0 ? namespaces : [undefined];
   const path = (ns: string | undefined, group: string, resource: string) =>
     `${group}${ns ? `/namespaces/${ns}` : ""}/${resource}`;
@@ -199,16 +234,26 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
     const job = obj.metadata?.labels?.[LABEL.job];
     return job && obj.metadata?.namespace ? [{ namespace: obj.metadata.namespace, name: job }] : [];
   };
-  const referencing = (obj: KubernetesObject): ObjectKey[] => {
-    const ns = obj.metadata?.namespace ?? "";
-    const referrers = jobs()
-      .list(ns)
-      .filter((raw) => {
-        const parsed = parseStoredJob(raw);
-        return parsed.ok && secretReferences(parsed.job).some(({ ref }) => ref.name === obj.metadata?.name);
-      })
-      .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
-    return [...ownerKey(obj), ...referrers];
+  /** The jobs of obj's namespace whose spec names obj (a Secret or a claim). */
+  const referencing =
+    (names: (job: CollabTrainingJob) => string[]) =>
+    (obj: KubernetesObject): ObjectKey[] => {
+      const ns = obj.metadata?.namespace ?? "";
+      const referrers = caches()
+        .jobs.list(ns)
+        .filter((raw) => {
+          const parsed = parseStoredJob(raw);
+          return parsed.ok && names(parsed.job).includes(obj.metadata?.name ?? "");
+        })
+        .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
+      return [...ownerKey(obj), ...referrers];
+    };
+  /** An Event's job: the one whose pod it is about. */
+  const eventKey = (obj: KubernetesObject): ObjectKey[] => {
+    const event = obj as CoreV1Event;
+    const ns = event.involvedObject?.namespace ?? obj.metadata?.namespace ?? "";
+    const pod = caches().pods.get(ns, event.involvedObject?.name ?? "");
+    return pod ? ownerKey(pod) : [];
   };
   return scopes.flatMap((ns) => {
     const suffix = ns ? `@${ns}` : "";
@@ -229,10 +274,57 @@ function watches(namespaces: string[], jobs: () => Cache): WatchSpec[] {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
         transform: keysOnlyUnlessOurs,
-        toKeys: referencing,
+        toKeys: referencing((job) => secretReferences(job).map(({ ref }) => ref.name)),
       },
+      // Every claim, not only the operator's: a job that brings its own waits until it exists.
+      {
+        name: `volumeClaims${suffix}`,
+        listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
+        transform: metadataOnly,
+        toKeys: referencing((job) => (job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [])),
+      },
+      ...CAPACITY_EVENT_REASONS.map((reason) => ({
+        name: `podEvents.${reason}${suffix}`,
+        listPath: path(ns, "/api/v1", "events"),
+        fieldSelector: `involvedObject.kind=Pod,reason=${reason}`,
+        transform: eventEssentials,
+        toKeys: eventKey,
+      })),
     ];
   });
+}
+
+/** A claim as the planner reads it: whether it exists. */
+function metadataOnly(obj: KubernetesObject): KubernetesObject {
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences } = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences },
+  } as KubernetesObject;
+}
+
+/** An Event as the capacity policy reads it. */
+function eventEssentials(obj: KubernetesObject): KubernetesObject {
+  const e = obj as CoreV1Event;
+  const { name, namespace, uid, resourceVersion, creationTimestamp } = e.metadata ?? {};
+  return {
+    apiVersion: e.apiVersion,
+    kind: e.kind,
+    metadata: { name, namespace, uid, resourceVersion, creationTimestamp },
+    involvedObject: {
+      kind: e.involvedObject?.kind,
+      namespace: e.involvedObject?.namespace,
+      name: e.involvedObject?.name,
+    },
+    reason: e.reason,
+    message: e.message,
+    source: e.source,
+    reportingComponent: e.reportingComponent,
+    firstTimestamp: e.firstTimestamp,
+    lastTimestamp: e.lastTimestamp,
+    eventTime: e.eventTime,
+  } as KubernetesObject;
 }
 
 /**
@@ -259,5 +351,14 @@ function namespacedCache(controller: Controller, kind: string, namespaces: strin
         ? (of(ns)?.list(ns, selector) ?? [])
         : namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).list(n, selector)),
     hasSynced: () => namespaces.every((n) => controller.cache(`${kind}@${n}`).hasSynced()),
+  };
+}
+
+/** Several caches read as one (the same kind watched through several field selectors). */
+function unionCache(parts: Cache[]): Cache {
+  return {
+    get: (ns, name) => parts.map((p) => p.get(ns, name)).find((o) => o !== undefined),
+    list: (ns, selector) => parts.flatMap((p) => p.list(ns, selector)),
+    hasSynced: () => parts.every((p) => p.hasSynced()),
   };
 }

@@ -35,6 +35,7 @@ export interface WatchSpec {
   /** Collection path to LIST and WATCH, e.g. /api/v1/pods or /apis/g/v1/namespaces/ns/things. */
   listPath: string;
   labelSelector?: string;
+  fieldSelector?: string;
   /** Applied to every object before it is cached (the informer's transform). */
   transform?: (obj: KubernetesObject) => KubernetesObject;
   /** Which reconcile keys a change to `obj` concerns; e.g. a child maps to its owner through a label. */
@@ -91,6 +92,7 @@ export class Controller {
         name: spec.name,
         listPath: spec.listPath,
         labelSelector: spec.labelSelector,
+        fieldSelector: spec.fieldSelector,
         logger: this.#logger,
         metrics: this.#metrics,
         resyncMs: opts.resyncMs,

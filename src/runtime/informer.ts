@@ -32,6 +32,8 @@ export interface InformerOptions {
   /** Collection path, e.g. /api/v1/namespaces/ns/configmaps or /apis/collabllm.io/v1alpha1/collabtrainingjobs. */
   listPath: string;
   labelSelector?: string;
+  /** Field selector of the LIST and WATCH (apiserver syntax), e.g. involvedObject.kind=Pod,reason=Nominated. */
+  fieldSelector?: string;
   logger: Logger;
   metrics: RuntimeMetrics;
   /** Relist and report every object this often; 0 turns it off. Default 5 min. */
@@ -120,8 +122,10 @@ export class Informer implements Cache {
     await this.#loop;
     this.#loop = undefined;
     // A stopped cache is no cache: readers (say, a replica that lost leadership) must not act on a frozen world.
+    // Started again, it lists afresh: a watch resumed from the old resourceVersion would never mark it synced.
     this.#synced = false;
     this.#store.replace([]);
+    this.#rv = "";
   }
 
   #scheduleResync(): void {
@@ -171,7 +175,12 @@ export class Informer implements Cache {
       }>(this.#o.kc, {
         method: "GET",
         path: this.#o.listPath,
-        query: { labelSelector: this.#o.labelSelector, limit: PAGE, continue: cont },
+        query: {
+          labelSelector: this.#o.labelSelector,
+          fieldSelector: this.#o.fieldSelector,
+          limit: PAGE,
+          continue: cont,
+        },
       });
       // List items of built-in kinds come without apiVersion/kind; watch events carry them. Keep the cache uniform.
       const kind = page.kind?.replace(/List$/, "");
@@ -191,7 +200,7 @@ export class Informer implements Cache {
 
   /** One WATCH request, from the current resourceVersion until it ends; resolves with why it ended. */
   #watchOnce(signal: AbortSignal): Promise<Outcome> {
-    const { clock, watchdogMs, labelSelector } = this.#o;
+    const { clock, watchdogMs, labelSelector, fieldSelector } = this.#o;
     return new Promise<Outcome>((resolve) => {
       let lastActivity = clock.now();
       let cancelWatchdog: Cancel = () => {};
@@ -241,6 +250,7 @@ export class Informer implements Cache {
         allowWatchBookmarks: true,
         timeoutSeconds: watchTimeoutSeconds(300, Math.random()),
         labelSelector,
+        fieldSelector,
       };
       this.#watch.watch(this.#o.listPath, query, onEvent, onDone).then(
         (controller) => {

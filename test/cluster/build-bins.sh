@@ -68,6 +68,37 @@ build_k8s() {
 build_etcd() { build "$etcd_dir" etcd "-s -w" etcd go.etcd.io/etcd/server/v3; }
 build_kwok() { build "$kwok_dir" kwok "-s -w" kwok sigs.k8s.io/kwok/cmd/kwok; }
 
+# ---- `build-bins.sh tools`: helm, lua-health, kstatus and flux-health (the chart and GitOps tests), in a links directory of their
+# own so the control plane's build and these never wait for each other's changes. Each wrapper is cached by its
+# pinned version and a hash of its module files (lua-health and kstatus are mains of ours).
+if [ "${1:-}" = tools ]; then
+  mkdir -p "$cache/bin"
+  exec 8>"$cache/bin/.lock-tools"
+  flock 8   # its own lock: a cold control-plane build elsewhere need not hold these up
+  tool_dir() { printf '%s/bin/%s-%s-%s' "$cache" "$1" "$2" "$(cat "$here/tools/$1"/go.* "$here/tools/$1"/*.go 2>/dev/null | sha256sum | cut -c1-12)"; }
+  pinned() { # <wrapper> <module> <version>: the wrapper's go.mod must require the version versions.env pins
+    grep -qE "(^|\s)$2 $3( |$)" "$here/tools/$1/go.mod" || { log "tools/$1/go.mod does not require $2 $3 (versions.env)"; exit 1; }
+  }
+  pinned helm helm.sh/helm/v3 "$HELM_VERSION"
+  pinned lua-health github.com/yuin/gopher-lua "$GOPHER_LUA_VERSION"
+  pinned kstatus sigs.k8s.io/cli-utils "$CLI_UTILS_VERSION"
+  pinned flux-health github.com/google/cel-go "$CEL_GO_VERSION"
+  helm_dir=$(tool_dir helm "$HELM_VERSION"); lua_dir=$(tool_dir lua-health "$GOPHER_LUA_VERSION")
+  kstatus_dir=$(tool_dir kstatus "$CLI_UTILS_VERSION"); flux_dir=$(tool_dir flux-health "$CEL_GO_VERSION")
+  [ -x "$helm_dir/helm" ] || build "$helm_dir" helm "-s -w" helm helm.sh/helm/v3/cmd/helm
+  [ -x "$lua_dir/lua-health" ] || build "$lua_dir" lua-health "-s -w" lua-health .
+  [ -x "$kstatus_dir/kstatus" ] || build "$kstatus_dir" kstatus "-s -w" kstatus .
+  [ -x "$flux_dir/flux-health" ] || build "$flux_dir" flux-health "-s -w" flux-health .
+  tool_links="$cache/bin/tools-links-$(basename "$helm_dir")-$(basename "$lua_dir")-$(basename "$kstatus_dir")-$(basename "$flux_dir")"
+  tmp_links="$tool_links.tmp.$$"
+  rm -rf "$tmp_links"; mkdir -p "$tmp_links"
+  ln -s "$helm_dir/helm" "$tmp_links/helm"; ln -s "$lua_dir/lua-health" "$tmp_links/lua-health"
+  ln -s "$kstatus_dir/kstatus" "$tmp_links/kstatus"; ln -s "$flux_dir/flux-health" "$tmp_links/flux-health"
+  rm -rf "$tool_links"; mv "$tmp_links" "$tool_links"
+  printf '%s\n' "$tool_links"
+  exit 0
+fi
+
 mkdir -p "$cache/bin"
 exec 9>"$cache/bin/.lock"
 flock 9   # one build at a time, even when several test runs start together

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { request } from "node:https";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { FLEET, nodeObject } from "./fleet.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -237,6 +237,9 @@ function startApiserver(bin: string): void {
     `--service-account-signing-key-file=${join(PKI, "sa.key")}`,
     // As envtest: no ServiceAccount admission, so test namespaces need no default service account first.
     "--disable-admission-plugins=ServiceAccount",
+    // As OpenShift and hardened clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so the
+    // chart's RBAC test sees that rule used (test/integration/rbac.test.ts).
+    "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--allow-privileged=true",
     "--max-requests-inflight=0",
     "--max-mutating-requests-inflight=0",
@@ -295,12 +298,30 @@ function writeKwokConfig(bin: string): string {
   ].map((f) => join(upstream, f));
   // No KwokConfiguration document: with one, kwok v0.8 leaves unset options at zero instead of their defaults.
   const docs = [
-    ...files.map((f) => readFileSync(f, "utf8")),
+    ...files.map((f) => withoutStuckImages(readFileSync(f, "utf8"))),
     readFileSync(join(ROOT, "test/cluster/sim-stages.yaml"), "utf8"),
   ];
   const path = join(DIR, "kwok.yaml");
   writeFileSync(path, docs.join("\n---\n"));
   return path;
+}
+
+/** A trainer image no node can pull: sim-stages.yaml keeps its pods Pending in ErrImagePull (startup timeouts). */
+export const STUCK_IMAGE = "sim.collabllm.io/image-pull-backoff:never";
+
+/** Upstream's pod-ready stage, except for pods whose first container runs STUCK_IMAGE. */
+function withoutStuckImages(stage: string): string {
+  const doc = parse(stage) as {
+    metadata?: { name?: string };
+    spec?: { selector?: { matchExpressions?: object[] } };
+  };
+  if (doc.metadata?.name !== "pod-ready") return stage;
+  doc.spec?.selector?.matchExpressions?.push({
+    key: ".spec.containers[0].image",
+    operator: "NotIn",
+    values: [STUCK_IMAGE],
+  });
+  return stringify(doc);
 }
 
 async function nodesReady(bin: string): Promise<boolean> {

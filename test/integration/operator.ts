@@ -30,17 +30,26 @@ afterEach(async () => {
 });
 
 export function startOperator(
+  /** The namespaces to watch (comma-separated), or "" for all. */
   namespace: string,
-  opts: { leaderElect?: boolean; identity?: string; resyncSeconds?: number } = {},
+  opts: {
+    leaderElect?: boolean;
+    identity?: string;
+    resyncSeconds?: number;
+    /** Default: the admin kubeconfig of the local cluster. */
+    kubeconfig?: string;
+    /** Default: the watched namespace. */
+    leaseNamespace?: string;
+  } = {},
 ): OperatorProcess {
   const child = spawn(
     process.execPath,
     [
       `${ROOT}/src/cli.ts`,
       "run",
-      `--namespaces=${namespace}`,
+      ...(namespace ? [`--namespaces=${namespace}`] : []),
       `--leader-elect=${opts.leaderElect ?? false}`,
-      `--leader-election-namespace=${namespace}`,
+      `--leader-election-namespace=${opts.leaseNamespace ?? namespace}`,
       "--port=0",
       "--report-port=0",
       "--workers=2",
@@ -50,7 +59,7 @@ export function startOperator(
       ...(opts.resyncSeconds !== undefined ? [`--resync-seconds=${opts.resyncSeconds}`] : []),
     ],
     {
-      env: { ...process.env, KUBECONFIG, POD_NAME: opts.identity ?? "operator" },
+      env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? KUBECONFIG, POD_NAME: opts.identity ?? "operator" },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

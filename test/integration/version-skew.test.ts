@@ -33,7 +33,7 @@ function newerCRD() {
   schema.spec.properties.rl.properties.futureKnob = { type: "integer" };
   schema.spec.properties.runtime.properties.verl.enum.push("0.7.0");
   schema.status.properties.futureStatus = { type: "object", "x-kubernetes-preserve-unknown-fields": true };
-  schema.status.properties.phase.enum.push("Restarting");
+  schema.status.properties.phase.enum.push("Hibernating");
   return crd;
 }
 
@@ -71,7 +71,7 @@ describe("a CRD newer than the operator", () => {
         ...jobApi,
         namespace: ns,
         name: "newer",
-        body: { status: { phase: "Restarting", futureStatus: { restarts: 2 } } },
+        body: { status: { phase: "Hibernating", futureStatus: { restarts: 2 } } },
       },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );

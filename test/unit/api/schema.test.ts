@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { crdYAML } from "../../../src/api/crd-cli.ts";
 import { readManifests } from "../../../src/api/manifest.ts";
+import { parseStoredJob } from "../../../src/api/stored.ts";
 import { validateJob } from "../../../src/api/validate.ts";
 import { INVALID_CASES, VALID_CASES, validJob } from "../../fixtures/invalid-jobs.ts";
 
@@ -78,5 +79,44 @@ describe("CollabTrainingJob schema", () => {
     expect(result.ok ? [] : result.errors).toEqual([
       { field: "spec.resources.cpu", message: expect.stringContaining('written as a string ("0.5")') },
     ]);
+  });
+});
+
+describe("a job stored under a newer CRD (fields this operator does not know)", () => {
+  const stored = () => {
+    const job = validJob("newer") as Record<string, any>;
+    job.spec.futureOption = { enabled: true }; // say, a new optional field with a default in the newer CRD
+    job.spec.rl = { ...job.spec.rl, futureKnob: 3 };
+    job.status = { phase: "Training", futureStatus: "x" };
+    return job;
+  };
+
+  it("is read by the operator with the unknown fields ignored, not failed", () => {
+    const parsed = parseStoredJob(stored());
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.job.spec).not.toHaveProperty("futureOption");
+    expect(parsed.job.spec.rl).not.toHaveProperty("futureKnob");
+    expect(parsed.job.status?.phase).toBe("Training");
+  });
+
+  it("leaves the stored object as it was", () => {
+    const job = stored();
+    parseStoredJob(job);
+    expect(job.spec.futureOption).toEqual({ enabled: true });
+  });
+
+  it("still fails for a real error, naming the field, and validateJob still rejects unknown fields", () => {
+    const job = stored();
+    job.spec.resources = { ...job.spec.resources, nodes: 0 };
+    const parsed = parseStoredJob(job);
+    expect(parsed.ok).toBe(false);
+    const paths = parsed.ok ? [] : parsed.errors.map((e) => e.field);
+    expect(paths).toContain("spec.resources.nodes");
+    expect(paths.filter((p) => p.includes("future"))).toEqual([]);
+    const checked = validateJob(stored());
+    expect(checked.ok ? [] : checked.errors.map((e) => e.field)).toEqual(
+      expect.arrayContaining(["spec.futureOption", "spec.rl.futureKnob"]),
+    );
   });
 });

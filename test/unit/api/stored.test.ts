@@ -46,7 +46,7 @@ describe("parseStoredJob", () => {
   });
 
   it("leaves out a status value a newer operator wrote, keeping the rest", () => {
-    const result = stored((j) => (j.status = { phase: "Restarting", attempt: 2, restarts: "many" }));
+    const result = stored((j) => (j.status = { phase: "Hibernating", attempt: 2, restarts: "many" }));
     expect(result.ok && result.job.status).toEqual({ attempt: 2 });
     expect(result.ignored).toEqual([
       expect.stringContaining("status.phase"),

@@ -53,9 +53,9 @@ describe("plan", () => {
     const p = plan(
       world(j, [], {
         configMapData: undefined,
-        serviceExists: false,
+        serviceSelector: undefined,
         tokenSecretExists: false,
-        volumeClaimExists: false,
+        claimExists: false,
       }),
       DEFAULT_OPERATOR_CONTEXT,
     );
@@ -109,7 +109,11 @@ describe("plan", () => {
   });
 
   it("fails the job naming the pod, container and exit code, and frees the GPUs of the others", () => {
-    const j = job({ rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } });
+    const j = job({
+      rl: { batchSize: 16, miniBatchSize: 8 },
+      resources: { nodes: 2 },
+      failurePolicy: { maxRestarts: 0 },
+    });
     const failed = pod("job-a0-worker-1", "worker", "Failed", {
       containerStatuses: [
         {
@@ -127,10 +131,12 @@ describe("plan", () => {
       DEFAULT_OPERATOR_CONTEXT,
     );
     expect(p.status.phase).toBe("Failed");
-    expect(cond(p, "Failed")?.message).toBe("pod job-a0-worker-1 container trainer exited with code 137 (OOMKilled)");
+    expect(cond(p, "Failed")?.message).toBe(
+      "pod job-a0-worker-1 container trainer exited with code 137 (OOMKilled); no further restart: failurePolicy.maxRestarts (0) is spent (the default for PodFailed: Count)",
+    );
     expect(p.deletePods).toEqual(["job-a0-head"]);
     expect(p.apply).toEqual([]);
-    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "PodFailed" }));
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "MaxRestartsExceeded" }));
   });
 
   it("succeeds when the head succeeds and deletes the workers still running", () => {

@@ -2,7 +2,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
-import { type Observed, type Plan, plan } from "../../../src/operator/plan.ts";
+import { type Observed, type Outcome, type Plan, plan } from "../../../src/operator/plan.ts";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
 
 export const NOW = "2026-11-22T10:00:00Z";
@@ -13,14 +13,24 @@ export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Par
     pods,
     secretKeys: { "llm-keys": ["OPENAI_API_KEY"] },
     configMapData: renderConfigFiles(job.spec, { jobName: "job" }),
-    serviceExists: true,
+    serviceSelector: {
+      "collabllm.io/job-name": "job",
+      "collabllm.io/role": "head",
+      "collabllm.io/attempt": String(job.status?.attempt ?? 0),
+    },
     tokenSecretExists: true,
-    volumeClaimExists: true,
+    claimExists: true,
+    podEvents: [],
     now: NOW,
     ...overrides,
   };
 }
 
-export function planWorld(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Partial<Observed> = {}): Plan {
-  return plan(world(job, pods, overrides), DEFAULT_OPERATOR_CONTEXT);
+export function planWorld(
+  job: CollabTrainingJob,
+  pods: V1Pod[] = [],
+  overrides: Partial<Observed> = {},
+  outcome: Outcome = {},
+): Plan {
+  return plan(world(job, pods, overrides), DEFAULT_OPERATOR_CONTEXT, outcome);
 }

@@ -1,0 +1,73 @@
+// What the reconciler saw of a job's world, and the views of it every policy shares. Pure data: the shell fills an
+// Observed from its caches; the policies read it and never do I/O.
+import type { V1Pod } from "@kubernetes/client-node";
+import type { CollabTrainingJob } from "../api/schema.ts";
+import { LABEL } from "../children/meta.ts";
+import { controllerUid } from "../status/pods.ts";
+
+/** An Event about one of the job's pods that says why it waits: the scheduler's, an autoscaler's, Karpenter's. */
+export interface PodEvent {
+  pod: string;
+  reason: string;
+  message: string;
+  /** source.component or reportingController, e.g. cluster-autoscaler, karpenter, default-scheduler. */
+  component: string;
+  /** lastTimestamp, eventTime or firstTimestamp, whichever the Event has. */
+  time: string;
+}
+
+/** What the reconciler saw. Secrets are reduced to their key names: values never reach the planner. */
+export interface Observed {
+  job: CollabTrainingJob;
+  /** Pods labelled with the job's name. */
+  pods: V1Pod[];
+  /** Key names of each Secret in the job's namespace that the spec references; undefined when it does not exist. */
+  secretKeys: Record<string, readonly string[] | undefined>;
+  configMapData: Record<string, string> | undefined;
+  /** The Ray head Service's selector, or undefined when the Service does not exist. */
+  serviceSelector: Record<string, string> | undefined;
+  tokenSecretExists: boolean;
+  /** Whether the claim the pods mount exists: spec.storage.existingClaim, or the one the operator creates. */
+  claimExists: boolean;
+  /** Autoscaler and scheduler Events about the job's pods (only the reasons the capacity policy reads). */
+  podEvents: PodEvent[];
+  /** RFC 3339, second precision: the planner reads no clock. */
+  now: string;
+}
+
+export const podName = (pod: V1Pod): string => pod.metadata?.name as string;
+export const attemptOf = (pod: V1Pod): string | undefined => pod.metadata?.labels?.[LABEL.attempt];
+export const isTerminating = (pod: V1Pod): boolean => pod.metadata?.deletionTimestamp !== undefined;
+
+/** The job's pods split the ways every policy needs. */
+export interface PodView {
+  /** Pods this job controls (by owner uid). */
+  mine: V1Pod[];
+  /** Names held by pods of another job of the same name (deleted and created again): not free until they go. */
+  taken: Set<string>;
+  byName: Map<string, V1Pod>;
+  /** This job's pods of the current attempt. */
+  ofAttempt: V1Pod[];
+  /** This job's pods of any other attempt. */
+  ofOtherAttempts: V1Pod[];
+}
+
+export function podView(observed: Observed, attempt: number): PodView {
+  const uid = observed.job.metadata.uid;
+  const mine = observed.pods.filter((p) => controllerUid(p) === uid);
+  const ofAttempt = mine.filter((p) => attemptOf(p) === String(attempt));
+  return {
+    mine,
+    taken: new Set(observed.pods.filter((p) => controllerUid(p) !== uid).map(podName)),
+    byName: new Map(mine.map((p) => [podName(p), p])),
+    ofAttempt,
+    ofOtherAttempts: mine.filter((p) => attemptOf(p) !== String(attempt)),
+  };
+}
+
+/** An Event the reconciler records about the job, after the status write that accounts for it. */
+export interface PlannedEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
