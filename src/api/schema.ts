@@ -105,7 +105,9 @@ const OnExitCodes = z
     containerName: z
       .enum(POD_CONTAINERS)
       .optional()
-      .describe("Only this container's exit code; any container's when omitted."),
+      .describe(
+        "The container whose exit code is read; the trainer when omitted (the kubelet stops the sidecars when it ends, so their codes say nothing).",
+      ),
     operator: z.enum(["In", "NotIn"]),
     values: z
       .array(z.int().min(0).max(255))

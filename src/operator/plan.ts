@@ -3,7 +3,7 @@
 // woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
 //
 // plan() only runs the policies, each in its own file beside its table test, in a fixed order:
-//   finished (ttl.ts) -> suspend.ts -> readiness.ts -> deadline.ts -> stages.ts -> restart.ts (gate)
+//   finished (ttl.ts) -> suspend.ts -> readiness.ts -> stages.ts -> (suspended) -> deadline.ts -> restart.ts (gate)
 //   -> pod-failure.ts, startup.ts -> restart.ts (decision) -> children.ts (+ rejection.ts) -> capacity.ts -> status.ts
 // and returns one plan, with the delay after which time alone would change it (a deadline, a TTL, a backoff).
 // The shell calls it again with the apiserver's refusal when an apply is refused, so the status it writes (once)
@@ -149,21 +149,11 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const ready = readiness(observed);
   for (const c of ready.conditions) draft.set(c);
 
-  if (suspended.state === "suspended") {
-    draft.deleteAll(unfinished(pods.ofAttempt));
-    draft.remove(CONDITION.podsScheduled);
-    draft.remove(CONDITION.waitingForCapacity);
-    return draft.plan({ phase: "Suspended", attempt, stage: stageBefore, startTime: undefined });
-  }
-
   // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
   const startTime = (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at;
-  const deadline = deadlineCheck(job.spec.activeDeadlineSeconds, startTime, now);
-  if (deadline && "exceeded" in deadline) {
-    return fail(draft, pods, attempt, stageBefore, startTime, "DeadlineExceeded", deadline.exceeded);
-  }
-  draft.requeue(deadline?.requeueAfterMs);
 
+  // A stage seen done is recorded before a suspension or the deadline is applied: neither undoes finished work (a
+  // head that succeeded as the job was suspended, or just before the deadline, is a job that succeeded).
   const progress = advanceStages(job, draft.conditions, pods, attempt);
   for (const c of progress.completed) draft.set(c);
   const stage = progress.stage;
@@ -175,6 +165,20 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     draft.deleteAll(unfinished(pods.ofAttempt));
     return draft.plan({ phase: "Succeeded", attempt, stage, startTime });
   }
+
+  if (suspended.state === "suspended") {
+    draft.deleteAll(unfinished(pods.ofAttempt));
+    draft.remove(CONDITION.podsScheduled);
+    draft.remove(CONDITION.waitingForCapacity);
+    // A job suspended before it started has no stage yet.
+    return draft.plan({ phase: "Suspended", attempt, stage: stageBefore && stage, startTime: undefined });
+  }
+
+  const deadline = deadlineCheck(job.spec.activeDeadlineSeconds, startTime, now);
+  if (deadline && "exceeded" in deadline) {
+    return fail(draft, pods, attempt, stage, startTime, "DeadlineExceeded", deadline.exceeded);
+  }
+  draft.requeue(deadline?.requeueAfterMs);
 
   const desired = stagePods(job, ctx, stage, attempt);
   const gate = restartGate({

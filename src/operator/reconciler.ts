@@ -127,9 +127,10 @@ export class JobReconciler implements Reconciler {
     const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
     const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
     const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
-    const podNames = new Set(pods.map((p) => p.metadata?.name));
+    // By uid: an Event lives an hour, and may be about an earlier pod of the same name (a job deleted and re-created).
+    const podUids = new Set(pods.map((p) => p.metadata?.uid));
     const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
-      .filter((e) => podNames.has(e.involvedObject?.name))
+      .filter((e) => podUids.has(e.involvedObject?.uid))
       .map(podEvent);
     return {
       job,

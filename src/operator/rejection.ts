@@ -38,7 +38,8 @@ const ORIGINS: { kinds: string[]; test: (field: string, message: string) => bool
   },
   { kinds: ["Pod"], test: (f) => f.startsWith("spec.nodeSelector"), specField: "spec.scheduling.nodeSelector" },
   { kinds: ["Pod"], test: (f) => f.startsWith("metadata.labels"), specField: "spec.scheduling.queueName" },
-  { kinds: ["Pod"], test: (f) => /^spec\.(init)?[cC]ontainers\[\d+\]\.image/.test(f), specField: "spec.runtime.image" },
+  // The init containers are the gateway sidecars: their image is the operator's own (--operator-image).
+  { kinds: ["Pod"], test: (f) => /^spec\.containers\[\d+\]\.image/.test(f), specField: "spec.runtime.image" },
   {
     kinds: ["Pod"],
     test: (f, m) => /resources|exceeded quota|LimitRange|usage per (Container|Pod)/i.test(`${f} ${m}`),

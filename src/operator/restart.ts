@@ -14,6 +14,8 @@ export const MAX_BACKOFF_SECONDS = 360;
 
 /** The delay before the nth restart of the job (1-based, counted and uncounted alike). */
 export function backoffSeconds(baseSeconds: number, nth: number): number {
+  // Past 1024 restarts 2 ** n is Infinity, and 0 × Infinity is NaN (maxDisruptions allows 10000).
+  if (baseSeconds === 0) return 0;
   return Math.min(baseSeconds * 2 ** Math.max(0, nth - 1), Math.max(baseSeconds, MAX_BACKOFF_SECONDS));
 }
 
@@ -79,7 +81,7 @@ export function decideRestart(
     event: {
       type: counted ? "Warning" : "Normal",
       reason: "Restarting",
-      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone, after a ${backoff} s backoff, and resumes from the latest checkpoint`,
+      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone and ${backoff} s after now (backoff), and resumes from the latest checkpoint`,
     },
   };
 }

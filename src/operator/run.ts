@@ -316,6 +316,7 @@ function eventEssentials(obj: KubernetesObject): KubernetesObject {
       kind: e.involvedObject?.kind,
       namespace: e.involvedObject?.namespace,
       name: e.involvedObject?.name,
+      uid: e.involvedObject?.uid,
     },
     reason: e.reason,
     message: e.message,

@@ -32,9 +32,11 @@ export function startupCheck(input: {
   const left = secondsBetween(now, due);
   if (left > 0) return { requeueAfterMs: left * 1000 + 1000 };
   const why = waiting.map((d) => `${d.metadata.name} (${notRunningDetail(pods.byName.get(d.metadata.name))})`);
+  // Not the job's fault: a pod waiting for capacity, or one not created at all (the apiserver refused it: a quota, a
+  // missing PriorityClass; ChildrenCreated says so, and fixing it lets the job go on).
   const forCapacity = waiting.some((d) => {
     const pod = pods.byName.get(d.metadata.name);
-    return pod !== undefined && unschedulable(pod)?.reason === "Unschedulable";
+    return pod === undefined || unschedulable(pod)?.reason === "Unschedulable";
   });
   return {
     failure: {
@@ -42,7 +44,7 @@ export function startupCheck(input: {
       message: `attempt ${attempt}: ${why.join(", ")} not running ${timeoutSeconds} s after pod ${clock.pod} was scheduled (spec.scheduling.startupTimeoutSeconds)`,
       action: forCapacity ? "Ignore" : "Count",
       decidedBy: forCapacity
-        ? "waiting for capacity, which is not the job's fault"
+        ? "a pod waiting for capacity or not created, which is not the job's fault"
         : "the default for StartupTimeout (the pods were placed but did not start)",
     },
   };

@@ -21,10 +21,13 @@ afterAll(async () => {
   await Promise.all(created.map((name) => core.deleteNamespace({ name }).catch(() => undefined)));
 });
 
-/** Creates a fresh namespace for the calling test or suite; it is deleted when the test file ends. */
-export async function testNamespace(prefix = "t"): Promise<string> {
+/**
+ * Creates a fresh namespace for the calling test or suite; it is deleted when the test file ends. Extra labels opt
+ * it into a component (KUEUE_NAMESPACE_LABEL for Kueue).
+ */
+export async function testNamespace(prefix = "t", labels: Record<string, string> = {}): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString("hex")}`;
-  await core.createNamespace({ body: { metadata: { name, labels: { "collabllm.io/test": "true" } } } });
+  await core.createNamespace({ body: { metadata: { name, labels: { "collabllm.io/test": "true", ...labels } } } });
   created.push(name);
   return name;
 }

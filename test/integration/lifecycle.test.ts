@@ -1,7 +1,7 @@
 // The lifecycle on the real control plane: gang restarts as new attempts, disruptions that do not count, the operator
 // killed in the middle of a restart, time limits that fire on time without a resync, and children the apiserver
 // refuses, reported within seconds and recovered from by themselves.
-import { SchedulingV1Api, type V1Pod, Watch } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, SchedulingV1Api, type V1Pod, Watch } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { STUCK_IMAGE } from "../cluster/cluster.ts";
 import { core, kc, testNamespace } from "./kube.ts";
@@ -187,6 +187,65 @@ describe("gang restarts", () => {
     expect(job.status).toMatchObject({ attempt: delays.length, restarts: delays.length });
     expect(sampler.violations).toEqual([]);
   }, 240_000);
+});
+
+describe("a restart whose status write fails", () => {
+  it("still counts it once the write goes through: no pod is deleted before the status that decided it", async () => {
+    const ns = await testNamespace("unwritten");
+    // Refuses the restart's status write in this namespace only, as an apiserver that is briefly unavailable would.
+    const policy = `${ns}-no-restart-status`;
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    await admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: "Fail",
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ["collabllm.io"],
+                apiVersions: ["*"],
+                operations: ["UPDATE"],
+                resources: ["collabtrainingjobs/status"],
+              },
+            ],
+          },
+          validations: [{ expression: "!has(object.status.phase) || object.status.phase != 'Restarting'" }],
+        },
+      },
+    });
+    const binding = await admission.createValidatingAdmissionPolicyBinding({
+      body: {
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ["Deny"],
+          matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } } },
+        },
+      },
+    });
+    try {
+      startOperator(ns);
+      const sampler = await gangSampler(ns);
+      samplers.push(sampler);
+      await createJob(ns, "job", { spec: { ...TWO_NODES, failurePolicy: { maxRestarts: 3, backoffSeconds: 1 } } });
+      await finishPod(ns, "job-a0-prepare", "Succeeded");
+      await runningGang(ns, 0);
+      await finishPod(ns, "job-a0-worker-1", "Failed", 1);
+      // The operator decides the restart and retries its write, refused, for a few seconds.
+      await new Promise((r) => setTimeout(r, 4000));
+      expect((await getJob(ns, "job")).status?.attempt).toBe(0);
+      await admission.deleteValidatingAdmissionPolicyBinding({ name: binding.metadata?.name ?? policy });
+      const restarted = await attemptOf(ns, 1);
+      expect(restarted.status).toMatchObject({ restarts: 1, disruptions: 0 });
+      expect(restarted.status?.lastRestart).toMatchObject({ reason: "PodFailed", pod: "job-a0-worker-1", exitCode: 1 });
+      await runningGang(ns, 1);
+      expect(sampler.violations).toEqual([]);
+    } finally {
+      await admission.deleteValidatingAdmissionPolicyBinding({ name: policy }).catch(() => undefined);
+      await admission.deleteValidatingAdmissionPolicy({ name: policy }).catch(() => undefined);
+    }
+  }, 120_000);
 });
 
 describe("time limits fire on time, without a resync", () => {

@@ -4,22 +4,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
-import { validateJob } from "../../../src/api/validate.ts";
 import type { Plan } from "../../../src/operator/plan.ts";
 import { failureDetail } from "../../../src/status/pods.ts";
-import { validJob } from "../../fixtures/invalid-jobs.ts";
-import { NOW, planWorld, world } from "./world.ts";
+import { at, DATASET_READY, job, NOW, planWorld, TWO_NODES, world } from "./world.ts";
 
-function twoNodeJob(status?: Status, spec: Partial<SpecInput> = {}): CollabTrainingJob {
-  const base = validJob("job");
-  const result = validateJob({
-    ...base,
-    metadata: { name: "job", namespace: "ns", uid: "u-1", generation: 1 },
-    spec: { ...base.spec, rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 }, ...spec },
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return { ...result.job, ...(status ? { status } : {}) };
-}
+const twoNodeJob = (status?: Status, spec: Partial<SpecInput> = {}): CollabTrainingJob =>
+  job({ ...TWO_NODES, ...spec }, status);
 
 const OWNER = {
   apiVersion: "collabllm.io/v1alpha1",
@@ -28,7 +18,6 @@ const OWNER = {
   uid: "u-1",
   controller: true,
 };
-const at = (seconds: number) => new Date(Date.parse(NOW) + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 
 function pod(name: string, role: string, phase: string, attempt = 0, status: Partial<V1Pod["status"]> = {}): V1Pod {
   return {
@@ -62,13 +51,6 @@ const exited = (code: number, reason = "Error", finishedAt = at(-5)) => ({
 const prepared = pod("job-a0-prepare", "prepare", "Succeeded");
 const head = pod("job-a0-head", "head", "Running");
 const worker = pod("job-a0-worker-1", "worker", "Running");
-const DATASET_READY = {
-  type: "DatasetReady",
-  status: "True" as const,
-  reason: "Prepared",
-  message: "",
-  lastTransitionTime: at(-600),
-};
 
 const written = (j: CollabTrainingJob, p: Plan): CollabTrainingJob => ({ ...j, status: p.status });
 const cond = (p: Plan, type: string) => p.status.conditions?.find((c) => c.type === type);
@@ -100,7 +82,7 @@ describe("gang restart", () => {
     const event = p.events.find((e) => e.reason === "Restarting");
     expect(event?.type).toBe("Warning");
     expect(event?.message).toContain("restart 1 of 3 (failurePolicy.maxRestarts)");
-    expect(event?.message).toContain("after a 10 s backoff");
+    expect(event?.message).toContain("and 10 s after now (backoff)");
 
     // The operator plans again (say, after a restart of its own) while the old pods are still there: nothing new.
     const after = written(training(), p);

@@ -1,24 +1,11 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
-import { validateJob } from "../../../src/api/validate.ts";
+import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
-import { validJob } from "../../fixtures/invalid-jobs.ts";
-import { NOW, world } from "./world.ts";
+import { job, NOW, world } from "./world.ts";
 
 const LATER = "2026-11-22T11:00:00Z";
-
-function job(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob {
-  const base = validJob("job");
-  const result = validateJob({
-    ...base,
-    metadata: { name: "job", namespace: "ns", uid: "u-1", generation: 1 },
-    spec: { ...base.spec, ...spec },
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return { ...result.job, ...(status ? { status } : {}) };
-}
 
 function pod(
   name: string,
