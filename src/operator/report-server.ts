@@ -217,6 +217,19 @@ function forward(
   req.pipe(out);
 }
 
+/**
+ * The caches, when every one this endpoint reads has synced. A replica that has not (a standby, a leader just elected
+ * or one that just stepped down) answers nothing for sure: with the pods cache still empty it would refuse a job's own
+ * pod for good. 503: the gateway retries.
+ */
+function servingCaches(opts: ReportServerOptions): Caches {
+  const caches = opts.caches();
+  if (![caches.jobs, caches.secrets, caches.pods, caches.configMaps].every((c) => c.hasSynced())) {
+    throw new HttpError(503, "not serving: caches not synced (or not the leader)");
+  }
+  return caches;
+}
+
 /** Checks who is asking and reads the report; nothing here waits for another request. */
 async function receive(
   opts: ReportServerOptions,
@@ -225,12 +238,7 @@ async function receive(
   name: string,
   bodyMs: number,
 ): Promise<GatewayReport> {
-  const caches = opts.caches();
-  // A replica that has not synced every cache it reads (a standby, a leader just elected) answers nothing for sure:
-  // with the pods cache still empty it would refuse a job's own pod for good. 503: the gateway retries.
-  if (![caches.jobs, caches.secrets, caches.pods, caches.configMaps].every((c) => c.hasSynced())) {
-    throw new HttpError(503, "not serving yet: caches not synced (or not the leader)");
-  }
+  const caches = servingCaches(opts);
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   if (!caches.jobs.get(namespace, name)) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
@@ -245,7 +253,9 @@ async function apply(
   report: GatewayReport,
   signal: AbortSignal,
 ): Promise<ReportResponse> {
-  const caches = opts.caches();
+  // Asked again: while the report waited its turn this replica may have stopped leading (a rolling update), and its
+  // caches are gone with it. 503, not 404: the gateway retries, and reaches the new leader.
+  const caches = servingCaches(opts);
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
   const parsed = parseStoredJob(raw);
