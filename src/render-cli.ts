@@ -33,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const text = readFileSync(flags.filename === "-" ? 0 : flags.filename, "utf8");
   const parsed = parseJob(text);
+  for (const warning of parsed.warnings) process.stderr.write(`${flags.filename}: warning: ${warning}\n`);
   if (!parsed.ok) {
     process.stderr.write(
       `${flags.filename}: invalid CollabTrainingJob\n${parsed.errors.map((e) => `  ${e}\n`).join("")}`,

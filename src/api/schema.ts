@@ -1,6 +1,17 @@
 // The CollabTrainingJob API (collabllm.io/v1alpha1): the single source of truth for spec and status. The CRD in crds/
 // is generated from these schemas (src/api/crd.ts); the operator parses what it reads from the cluster with them.
 import { z } from "zod";
+import { baseURL } from "./base-url.ts";
+import {
+  dnsSubdomain,
+  imageReference,
+  labelMap,
+  labelValue,
+  positiveQuantity,
+  secretKey,
+  Toleration,
+  withRules,
+} from "./k8s.ts";
 import { refineOwnedOverrides } from "./owned-overrides.ts";
 import { type CrossFieldRule, celValidations, immutable, refineWith } from "./rules.ts";
 
@@ -28,36 +39,31 @@ export const ALGORITHMS = [
   "gpg",
 ] as const;
 
-// Kubernetes resource.Quantity, unsigned (a size or amount of memory is never negative).
-const QUANTITY =
-  /^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 // A condition type: a Kubernetes qualified name (optional DNS-subdomain prefix, then a name of up to 63 characters).
 const QUALIFIED_NAME =
   /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const HTTP_URL = /^https?:\/\/[^\s/?#]+([/?#]\S*)?$/;
 // A Hydra override as veRL's command line takes it: optional +/++/~ prefix, a dotted key, =, a one-line value.
 const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[^\n\r]*)?$/;
 
 const WHY_IMMUTABLE =
   "the pods already created and the checkpoints on the volume were made for the old value; create a new job instead";
 
-const quantity = (what: string) => z.string().regex(QUANTITY, `must be a Kubernetes quantity such as 64Gi (${what})`);
 const positiveInt = () => z.int().min(1).max(2_147_483_647);
 const nonNegativeInt = () => z.int().min(0).max(2_147_483_647);
+/** Counters and budgets that outgrow int32 (a paper-scale run passes 2.1 billion API tokens); JavaScript's safe range. */
+const int64 = () => z.int().min(0).max(Number.MAX_SAFE_INTEGER).meta({ format: "int64" });
 
 export const SecretKeyRef = z
   .strictObject({
-    name: z.string().min(1).max(253).regex(DNS_SUBDOMAIN).describe("Name of a Secret in the job's namespace."),
-    key: z.string().min(1).max(253).regex(SECRET_KEY).describe("Key inside the Secret."),
+    name: dnsSubdomain().describe("Name of a Secret in the job's namespace."),
+    key: secretKey().describe("Key inside the Secret."),
   })
   .describe("A key in a Secret of the job's namespace. The operator checks that it exists, never reads its value.");
 
 export const RateLimit = z
   .strictObject({
     requestsPerMinute: positiveInt().optional().describe("Requests per minute for the whole job (split across pods)."),
-    tokensPerMinute: positiveInt().optional().describe("Prompt + completion tokens per minute for the whole job."),
+    tokensPerMinute: int64().min(1).optional().describe("Prompt + completion tokens per minute for the whole job."),
     maxConcurrency: positiveInt().default(64).describe("Requests in flight at once for the whole job."),
   })
   .describe("Limits the gateway sidecars apply to this endpoint, summed over all of the job's pods.");
@@ -67,18 +73,22 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
   return z
     .strictObject({
       model: z.string().min(1).max(256).describe(`Model name the ${role} endpoint serves, e.g. gpt-4o-mini.`),
-      baseURL: z
-        .string()
-        .max(2048)
-        .regex(HTTP_URL, "must be an http(s) URL")
+      baseURL: baseURL()
         .default("https://api.openai.com/v1")
-        .describe("OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server)."),
+        .describe(
+          "OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server), without /chat/completions: the gateway appends it.",
+        ),
       apiKeySecretRef: SecretKeyRef.optional().describe(
         "Secret key holding the API key. Only the gateway sidecar (and the preflight pod's container for this endpoint) receives it. Omit for endpoints without auth.",
       ),
       temperature: z.number().min(0).max(2).default(defaults.temperature),
       maxTokens: positiveInt().default(defaults.maxTokens).describe("max_tokens when a request leaves it out."),
-      retries: nonNegativeInt().max(100).default(defaults.retries).describe("Retries of 429, 5xx and timeouts."),
+      retries: positiveInt()
+        .max(100)
+        .default(defaults.retries)
+        .describe(
+          `How persistently a failing call is tried: the gateway sidecar retries a 429, 5xx, timeout or connection error up to this many times after the first attempt, and veRL's recipe makes up to this many attempts (not retries) per ${role === "judge" ? "metric of each conversation" : "simulated user turn"}, so at most retries × (retries + 1) calls reach the endpoint; litellm in the trainer adds none (the gateway tells it not to). At least 1: with 0 the recipe never calls the endpoint (docs/api.md).`,
+        ),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
       preflight: z
@@ -154,13 +164,15 @@ export const SpecFields = z.strictObject({
         .min(1)
         .max(1024)
         .describe("Hugging Face dataset id (collabllm/collabllm-multiturn-math-hard-large) or a path on the volume."),
-      taskDescription: z
-        .string()
-        .min(1)
-        .max(4096)
-        .describe(
-          "What the user simulator is told the task is, e.g. 'solving math problems' (process_dataset --task_desc).",
-        ),
+      taskDescription: withRules(z.string().min(1).max(4096), [
+        {
+          cel: "!self.contains('\\u0000')",
+          message: "must not contain a NUL character (no process argument can carry one)",
+          holds: (s) => !s.includes("\0"),
+        },
+      ]).describe(
+        "What the user simulator is told the task is, e.g. 'solving math problems' (process_dataset --task_desc).",
+      ),
       validationFraction: z.number().gt(0).lt(1).default(0.1).describe("Share of rows held out for validation."),
       seed: nonNegativeInt().default(42).describe("Seed of the train/validation split."),
     })
@@ -168,12 +180,11 @@ export const SpecFields = z.strictObject({
   runtime: z
     .strictObject({
       verl: z.enum(VERL_VERSIONS).default("0.6.0").describe("veRL version whose config is rendered."),
-      image: z
-        .string()
-        .min(1)
-        .max(1024)
+      image: imageReference()
         .optional()
-        .describe("Trainer image; defaults to the operator's configured one."),
+        .describe(
+          "Trainer image; defaults to the operator's configured one (its bigcodebench variant when reward.metrics has pass_rate).",
+        ),
       imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
     })
     .prefault({}),
@@ -232,8 +243,18 @@ export const SpecFields = z.strictObject({
       agentWorkers: positiveInt().max(1024).default(8).describe("actor_rollout_ref.rollout.agent.num_workers."),
       multiTurn: z
         .strictObject({
-          maxUserTurns: nonNegativeInt().max(100).default(2).describe("Simulated user turns per future conversation."),
-          maxAssistantTurns: positiveInt().max(100).default(3).describe("Assistant turns, the trained one included."),
+          maxUserTurns: positiveInt()
+            .max(100)
+            .default(2)
+            .describe("Simulated user turns per future conversation; at least 1 (veRL reads 0 as unlimited)."),
+          maxAssistantTurns: z
+            .int()
+            .min(2)
+            .max(100)
+            .default(3)
+            .describe(
+              "Assistant turns, the trained one included; at least 2 (with 1 no future conversation is sampled and every reward is 0).",
+            ),
           futureConversations: positiveInt()
             .max(100)
             .default(3)
@@ -252,15 +273,13 @@ export const SpecFields = z.strictObject({
     .strictObject({
       nodes: positiveInt().max(1024).default(1).describe("GPU pods of the training stage (one per node)."),
       gpusPerNode: positiveInt().max(16).default(8),
-      gpuProduct: z
-        .string()
+      gpuProduct: labelValue()
         .min(1)
-        .max(63)
         .optional()
         .describe("Value of the nvidia.com/gpu.product node label to schedule onto, e.g. NVIDIA-H100-80GB-HBM3."),
-      sharedMemory: quantity("sharedMemory").default("64Gi").describe("Size of /dev/shm (a memory emptyDir)."),
-      cpu: quantity("cpu").optional().describe("CPU request and limit of each GPU pod."),
-      memory: quantity("memory").optional().describe("Memory request and limit of each GPU pod."),
+      sharedMemory: positiveQuantity("sharedMemory").default("64Gi").describe("Size of /dev/shm (a memory emptyDir)."),
+      cpu: positiveQuantity("cpu").optional().describe("CPU request and limit of each GPU pod, e.g. 32 or 500m."),
+      memory: positiveQuantity("memory").optional().describe("Memory request and limit of each GPU pod, e.g. 512Gi."),
     })
     .prefault({}),
   userSimulator: llmEndpoint("user simulator", { temperature: 1, maxTokens: 512, retries: 3 }),
@@ -297,17 +316,14 @@ export const SpecFields = z.strictObject({
     .meta({ "x-kubernetes-validations": celValidations(rewardRules()) }),
   budget: z
     .strictObject({
-      maxTokens: positiveInt()
-        .max(Number.MAX_SAFE_INTEGER)
-        .optional()
-        .describe("Stop API spending past this many tokens (simulator + judge)."),
+      maxTokens: int64().min(1).optional().describe("Stop API spending past this many tokens (simulator + judge)."),
     })
     .prefault({}),
   storage: z
     .strictObject({
-      size: quantity("storage size").optional().describe("Size of the volume the operator creates."),
-      storageClassName: z.string().min(1).max(253).optional().describe("Storage class (ReadWriteMany for nodes > 1)."),
-      existingClaim: z.string().min(1).max(253).regex(DNS_SUBDOMAIN).optional().describe("Use this PVC instead."),
+      size: positiveQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
+      storageClassName: dnsSubdomain().optional().describe("Storage class (ReadWriteMany for nodes > 1)."),
+      existingClaim: dnsSubdomain().optional().describe("Use this PVC instead."),
       reclaimPolicy: z
         .enum(["Retain", "Delete"])
         .default("Retain")
@@ -331,19 +347,13 @@ export const SpecFields = z.strictObject({
     .prefault({}),
   scheduling: z
     .strictObject({
-      priorityClassName: z.string().min(1).max(253).optional(),
-      queueName: z.string().min(1).max(63).optional().describe("Kueue LocalQueue (kueue.x-k8s.io/queue-name)."),
-      nodeSelector: z.record(z.string(), z.string()).optional(),
+      priorityClassName: dnsSubdomain().optional().describe("PriorityClass of every pod."),
+      queueName: dnsSubdomain(63)
+        .optional()
+        .describe("Kueue LocalQueue (kueue.x-k8s.io/queue-name): a LocalQueue's name that is also a label value."),
+      nodeSelector: labelMap(64).optional().describe("Added to every pod's nodeSelector."),
       tolerations: z
-        .array(
-          z.strictObject({
-            key: z.string().max(316).optional(),
-            operator: z.enum(["Exists", "Equal"]).optional(),
-            value: z.string().max(63).optional(),
-            effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
-            tolerationSeconds: z.int().optional(),
-          }),
-        )
+        .array(Toleration)
         .max(64)
         .optional()
         .describe("Added to every pod; the nvidia.com/gpu toleration is always added to GPU pods."),
@@ -446,6 +456,13 @@ export function specRules(): CrossFieldRule<Spec>[] {
       holds: (s) => s.rl.maxPromptLength + s.rl.maxResponseLength <= s.rl.maxTokenLengthPerGPU,
     },
     {
+      cel: "self.rollout.samplesPerPrompt == 1 || self.rollout.temperature > 0.0",
+      fieldPath: ".rollout.temperature",
+      message:
+        "rollout.temperature must be above 0 when rollout.samplesPerPrompt > 1: greedy decoding makes a prompt's samples identical, so their group-relative advantages cancel and nothing is learned",
+      holds: (s) => s.rollout.samplesPerPrompt === 1 || s.rollout.temperature > 0,
+    },
+    {
       cel: "self.resources.gpusPerNode % self.rollout.tensorParallelSize == 0",
       fieldPath: ".rollout.tensorParallelSize",
       message: "rollout.tensorParallelSize must divide resources.gpusPerNode (a vLLM replica may not span nodes)",
@@ -486,10 +503,21 @@ function rewardRules(): CrossFieldRule<Reward>[] {
         "the pass_rate metric executes model-written code in the trainer pods; set reward.allowCodeExecution: true to accept that",
       holds: (r) => !("pass_rate" in r.metrics) || r.allowCodeExecution,
     },
+    {
+      cel: "self.metrics.exists(k, self.metrics[k] != 0.0)",
+      fieldPath: ".metrics",
+      message:
+        "at least one metric weight must be non-zero: veRL's reward is the weighted sum, so all-zero weights score every sample 0 and nothing is learned",
+      holds: (r) => Object.values(r.metrics).some((w) => w !== 0),
+    },
   ];
 }
 
-type Storage = { size?: string | undefined; existingClaim?: string | undefined; storageClassName?: string | undefined };
+type Storage = {
+  size?: string | number | undefined;
+  existingClaim?: string | undefined;
+  storageClassName?: string | undefined;
+};
 function storageRules(): CrossFieldRule<Storage>[] {
   return [
     {
@@ -566,13 +594,13 @@ const RoleCounts = z.strictObject({
 });
 
 const EndpointUsage = z.strictObject({
-  requests: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  promptTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  completionTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  rateLimited: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).describe("Upstream 429 answers."),
-  retries: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  errors: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  cacheHits: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).optional(),
+  requests: int64(),
+  promptTokens: int64(),
+  completionTokens: int64(),
+  rateLimited: int64().describe("Upstream 429 answers."),
+  retries: int64().describe("Retries the gateways sent upstream."),
+  errors: int64(),
+  cacheHits: int64().optional(),
 });
 
 export const Status = z.strictObject({
@@ -626,7 +654,7 @@ export const Status = z.strictObject({
     .strictObject({
       userSimulator: EndpointUsage.optional(),
       judge: EndpointUsage.optional(),
-      totalTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).optional(),
+      totalTokens: int64().optional(),
     })
     .optional(),
   outputs: z
@@ -656,7 +684,11 @@ export const Metadata = z.looseObject({
   namespace: z.string().optional(),
 });
 
-/** The job as a user writes it: every object is strict, so a misspelt field is an error naming it (validateJob). */
+/**
+ * The job as a user writes it: every object below is strict, so a misspelt field is an error naming it (validateJob
+ * adds the apiserver's strictness at the top and in metadata). The operator reads stored jobs leniently instead
+ * (stored.ts: parseStoredJob).
+ */
 export const StrictCollabTrainingJob = z.looseObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
@@ -665,29 +697,3 @@ export const StrictCollabTrainingJob = z.looseObject({
   status: Status.optional(),
 });
 export type CollabTrainingJob = z.output<typeof StrictCollabTrainingJob>;
-
-/**
- * The job as the operator reads it from the apiserver, which has already pruned every field the installed CRD does
- * not know. A field the CRD knows and this operator does not comes from a newer CRD (docs/install.md, "Upgrades"),
- * defaults included, which appear on every stored job: it is ignored rather than failing running jobs. Parsed once
- * when nothing is unknown, the usual case.
- */
-const MAX_DEPTH = 8; // unknown fields nested deeper than the schema's objects cannot exist
-export const CollabTrainingJob = z.unknown().transform((raw, ctx): CollabTrainingJob => {
-  let value = raw;
-  for (let pass = 0; ; pass++) {
-    const parsed = StrictCollabTrainingJob.safeParse(value);
-    if (parsed.success) return parsed.data;
-    const unknown = parsed.error.issues.filter((i) => i.code === "unrecognized_keys");
-    if (unknown.length === 0 || pass === MAX_DEPTH) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, input: undefined } as never);
-      return z.NEVER;
-    }
-    if (pass === 0) value = structuredClone(raw);
-    for (const issue of unknown) {
-      type Node = Record<PropertyKey, unknown> | undefined;
-      const holder = issue.path.reduce<Node>((at, segment) => at?.[segment] as Node, value as Node);
-      for (const key of issue.keys) if (holder) delete holder[key];
-    }
-  }
-});

@@ -1,5 +1,7 @@
 // Pods of each stage, pure: the dataset preparation pod (CPU), the SFT pod (one GPU node) and the training pods
 // (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
+
+import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
 import {
   type EndpointRole,
@@ -21,6 +23,7 @@ import {
   VERL_ROOT,
   VOLUME_MOUNT,
 } from "../verl/layout.ts";
+import { PASS_RATE } from "../verl/scripts.ts";
 import { childMeta, childName, jobName, type PodRole, podLabels } from "./meta.ts";
 import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
 
@@ -30,6 +33,8 @@ export interface OperatorContext {
   operatorImage: string;
   /** Trainer image used when spec.runtime.image is unset. */
   trainerImage: string;
+  /** The same with bigcodebench, used instead for jobs whose reward has pass_rate (images/trainer/Dockerfile). */
+  bigcodebenchTrainerImage: string;
   /** Base URL the gateways report progress and usage to (the operator's report endpoint). */
   reportBaseURL: string;
 }
@@ -38,6 +43,7 @@ export interface OperatorContext {
 export const DEFAULT_OPERATOR_CONTEXT: OperatorContext = {
   operatorImage: "ghcr.io/collabllm/collab-operator:0.1.0",
   trainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
+  bigcodebenchTrainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0-bigcodebench",
   reportBaseURL: "http://collab-operator.collab-system.svc:8081",
 };
 
@@ -137,7 +143,12 @@ function volumes(job: CollabTrainingJob, plan: PodPlan) {
     { name: VOLUMES.data, persistentVolumeClaim: { claimName: claimName(job) } },
     { name: VOLUMES.config, configMap: { name: childName.config(name) } },
     ...(plan.gpu
-      ? [{ name: VOLUMES.shm, emptyDir: { medium: "Memory", sizeLimit: job.spec.resources.sharedMemory } }]
+      ? [
+          {
+            name: VOLUMES.shm,
+            emptyDir: { medium: "Memory", sizeLimit: quantityText(job.spec.resources.sharedMemory) },
+          },
+        ]
       : []),
     ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
   ];
@@ -167,13 +178,13 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   ];
   const limits: Record<string, string> = {
     ...(plan.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
-    ...(plan.gpu && spec.resources.cpu ? { cpu: spec.resources.cpu } : {}),
-    ...(plan.gpu && spec.resources.memory ? { memory: spec.resources.memory } : {}),
+    ...(plan.gpu && spec.resources.cpu !== undefined ? { cpu: quantityText(spec.resources.cpu) } : {}),
+    ...(plan.gpu && spec.resources.memory !== undefined ? { memory: quantityText(spec.resources.memory) } : {}),
   };
   const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
   return {
     name: TRAINER_CONTAINER,
-    image: spec.runtime.image ?? ctx.trainerImage,
+    image: trainerImage(spec, ctx),
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
     command: launchCommand(plan.script),
     workingDir: VERL_ROOT,
@@ -232,6 +243,14 @@ export function gatewaySecurityContext() {
     runAsUser: 65532,
     capabilities: { drop: ["ALL"] },
   };
+}
+
+/**
+ * The job's image, or the operator's: pass_rate imports bigcodebench, and without it veRL's metric silently scores 0
+ * (recipe/collabllm/metrics/pass_rate.py), so such jobs get the variant built with it.
+ */
+export function trainerImage(spec: Spec, ctx: OperatorContext): string {
+  return spec.runtime.image ?? (PASS_RATE in spec.reward.metrics ? ctx.bigcodebenchTrainerImage : ctx.trainerImage);
 }
 
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */

@@ -1,5 +1,7 @@
 // The non-pod children: the ConfigMap of rendered configs and scripts, the Ray head's headless Service, the job's
 // volume, and the Secret with the job's internal token.
+
+import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { RAY_DASHBOARD_PORT, RAY_GCS_PORT } from "../verl/layout.ts";
 import { childMeta, childName, jobLabels, jobName, jobNamespace, LABEL } from "./meta.ts";
@@ -56,7 +58,7 @@ export function volumeClaim(job: CollabTrainingJob) {
       // Every node writes its own checkpoint shards, so more than one node needs a shared (RWX) volume.
       accessModes: [resources.nodes > 1 ? "ReadWriteMany" : "ReadWriteOnce"],
       ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
-      resources: { requests: { storage: storage.size } },
+      resources: { requests: { storage: quantityText(storage.size) } },
     },
   };
 }

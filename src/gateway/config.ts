@@ -38,6 +38,17 @@ const OPTIONS = {
   share: { flag: "share", kind: "number", help: "this pod's fraction of the job's limits and budget (default 1)" },
   pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
   queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
+  maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
+  bodyBytesInFlight: {
+    flag: "body-bytes-in-flight",
+    kind: "number",
+    help: "request bytes all requests in flight may hold together (default 67108864, 64 MiB)",
+  },
+  bodyTimeoutSeconds: {
+    flag: "body-timeout-seconds",
+    kind: "number",
+    help: "a request body must have arrived whole within this (default 30)",
+  },
   budgetTokens: { flag: "budget-tokens", kind: "number", help: "job-wide token budget (0 = none)" },
   cacheEntries: { flag: "cache-entries", kind: "number", help: "cache of temperature-0 answers (0 = off)" },
   followLog: { flag: "follow-log", kind: "string", help: "trainer log to parse for progress (head pod only)" },
@@ -71,6 +82,9 @@ export interface GatewayConfig extends EndpointSettings {
   maxConcurrency: number;
   share: number;
   queueSize: number;
+  maxBodyBytes: number;
+  bodyBytesInFlight: number;
+  bodyTimeoutMs: number;
   budgetTokens: number;
   cacheEntries: number;
   followLog: string | undefined;
@@ -161,6 +175,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   const pods = num(raw, "pods", undefined, 1);
   const share = pods !== undefined ? 1 / pods : num(raw, "share", 1);
   if (share <= 0 || share > 1) throw new Error("--share must be in (0, 1]");
+  const maxBodyBytes = Math.floor(num(raw, "maxBodyBytes", 32 * 1024 * 1024, 1));
+  const bodyBytesInFlight = Math.floor(num(raw, "bodyBytesInFlight", 64 * 1024 * 1024, 1));
+  if (bodyBytesInFlight < maxBodyBytes) {
+    throw new Error("--body-bytes-in-flight must be at least --max-body-bytes (or the largest request never fits)");
+  }
   const logLevel = raw.logLevel ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "silent"].includes(logLevel)) {
     throw new Error(`--log-level: unknown level ${logLevel}`);
@@ -180,6 +199,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
     maxConcurrency: perPod(num(raw, "maxConcurrency", 0), share),
     share,
     queueSize: Math.floor(num(raw, "queueSize", 1024)),
+    maxBodyBytes,
+    bodyBytesInFlight,
+    bodyTimeoutMs: num(raw, "bodyTimeoutSeconds", 30) * 1000,
     budgetTokens: perPod(num(raw, "budgetTokens", 0), share),
     cacheEntries: Math.floor(num(raw, "cacheEntries", 0)),
     followLog: raw.followLog,

@@ -96,8 +96,8 @@ function refusesMaxTokens(answer: Answer): boolean {
 async function send(upstream: UpstreamClient, payload: string, config: PreflightConfig): Promise<Answer> {
   const signal = AbortSignal.timeout(2 * config.timeoutMs);
   try {
-    const body = await upstream.complete(payload, { signal, timeoutMs: config.timeoutMs });
-    return { kind: "answer", status: 200, body: body.toString("utf8") };
+    const { bytes } = await upstream.complete(payload, { signal, timeoutMs: config.timeoutMs });
+    return { kind: "answer", status: 200, body: bytes.toString("utf8") };
   } catch (error) {
     const message = (error as Error).message;
     if (!(error instanceof UpstreamError)) {

@@ -11,8 +11,8 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION, CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
-import { fieldName } from "../api/validate.ts";
+import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
+import { parseStoredJob, storedStatus } from "../api/stored.ts";
 import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
@@ -81,16 +81,16 @@ export class JobReconciler implements Reconciler {
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
     const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
-    const parsed = CollabTrainingJob.safeParse(raw);
-    if (!parsed.success) {
+    // Lenient: fields this operator does not know (a newer CRD) are ignored; only a spec it cannot use fails the job.
+    const parsed = parseStoredJob(raw);
+    if (parsed.ignored.length > 0) logger.debug({ ignored: parsed.ignored }, "fields this operator does not know");
+    if (!parsed.ok) {
       // Admission normally catches this; a job stored before a stricter CRD still must not crash or hot-loop us.
-      const message = parsed.error.issues
-        .map((i) => `${fieldName(["spec", ...i.path.slice(1)])}: ${i.message}`)
-        .join("; ");
+      const message = parsed.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
       await this.#writeInvalid(raw, message, now, signal);
       return undefined;
     }
-    const job = parsed.data;
+    const job = parsed.job;
     const observed = this.#observe(caches, key, job, now);
     let p = plan(observed, this.#ctx);
     const rejection = await this.#carryOut(raw, job, p, signal, logger);
@@ -201,13 +201,12 @@ export class JobReconciler implements Reconciler {
   }
 
   async #writeInvalid(raw: KubernetesObject, message: string, now: string, signal: AbortSignal): Promise<void> {
-    const previous = (raw as { status?: Status }).status ?? {};
+    const previous = storedStatus(raw);
     const generation = raw.metadata?.generation;
-    const conditions = setCondition(
+    // Failed as well as Stalled, so `kubectl wait --for=condition=Failed` returns for it like for any failed job.
+    const conditions = [CONDITION.stalled, CONDITION.failed].reduce(
+      (all, type) => setCondition(all, { type, status: "True", reason: "InvalidSpec", message }, now, generation),
       ownConditions(previous.conditions),
-      { type: CONDITION.stalled, status: "True", reason: "InvalidSpec", message },
-      now,
-      generation,
     );
     const status: OwnedStatus = {
       ...ownedPart(previous),

@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
+import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
+import { parseStoredJob } from "../api/stored.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
@@ -51,6 +52,11 @@ const options = new Options("COLLAB", {
     flag: "trainer-image",
     kind: "string",
     help: `trainer image when a job names none (default ${DEFAULT_OPERATOR_CONTEXT.trainerImage})`,
+  },
+  trainerImageBigcodebench: {
+    flag: "trainer-image-bigcodebench",
+    kind: "string",
+    help: `trainer image with bigcodebench, for jobs with the pass_rate metric that name none (default ${DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage})`,
   },
   reportBaseUrl: {
     flag: "report-base-url",
@@ -111,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     ctx: {
       operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
       trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
+      bigcodebenchTrainerImage: raw.trainerImageBigcodebench ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
       reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
     },
   });
@@ -217,8 +224,8 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
       const referrers = caches()
         .jobs.list(ns)
         .filter((raw) => {
-          const parsed = CollabTrainingJob.safeParse(raw);
-          return parsed.success && names(parsed.data).includes(obj.metadata?.name ?? "");
+          const parsed = parseStoredJob(raw);
+          return parsed.ok && names(parsed.job).includes(obj.metadata?.name ?? "");
         })
         .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
       return [...ownerKey(obj), ...referrers];

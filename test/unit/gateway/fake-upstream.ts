@@ -6,7 +6,17 @@ import type { AddressInfo } from "node:net";
 export type Fault =
   /** Answers normally (to place faults later in a sequence). */
   | { kind: "ok" }
-  | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
+  | {
+      kind: "status";
+      status: number;
+      retryAfter?: string;
+      body?: unknown;
+      /** The body as these exact bytes (instead of `body` as JSON). */
+      raw?: string;
+      headers?: Record<string, string>;
+    }
+  /** Answers normally, headers and body together, only after delayMs. */
+  | { kind: "late"; delayMs: number }
   /** Sends the headers at once and the body only after delayMs. */
   | { kind: "slow"; delayMs: number }
   /** Streams `chunks` content chunks, then destroys the connection. */
@@ -27,6 +37,9 @@ export type Fault =
 export interface Recorded {
   headers: IncomingMessage["headers"];
   body: Record<string, unknown>;
+  /** When the request arrived and when its connection or answer ended (performance.now()). */
+  at: number;
+  closedAt?: number;
 }
 
 export interface FakeUpstream {
@@ -120,7 +133,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       return;
     }
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-    if (record) requests.push({ headers: req.headers, body });
+    const recorded: Recorded = { headers: req.headers, body, at: performance.now() };
+    if (record) requests.push(recorded);
+    res.on("close", () => (recorded.closedAt = performance.now()));
     if (options.models && !options.models.includes(String(body.model))) {
       json(404, modelNotFound(body.model));
       return;
@@ -132,17 +147,17 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       return;
     }
     if (fault?.kind === "status") {
-      const headers: Record<string, string> = { "content-type": "application/json" };
+      const headers: Record<string, string> = { "content-type": "application/json", ...fault.headers };
       if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter;
       const payload = fault.body ?? {
         error: { message: `fake ${fault.status}`, type: "fake", code: String(fault.status) },
       };
-      res.writeHead(fault.status, headers).end(JSON.stringify(payload));
+      res.writeHead(fault.status, headers).end(fault.raw ?? JSON.stringify(payload));
       return;
     }
     if (fault?.kind === "early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
     if (body.stream === true) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.writeHead(200, { "content-type": "text/event-stream", "x-request-id": "req-stream" });
       const words = ANSWER.split(" ");
       const cut = fault?.kind === "broken-stream" || fault?.kind === "stream-error" || fault?.kind === "stalled-stream";
       const limit = cut ? fault.chunks : words.length;
@@ -172,12 +187,25 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       return;
     }
     const text = JSON.stringify(completion(body.model, usage));
+    if (fault?.kind === "late") {
+      const timer = setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json", "x-request-id": "req-late" }).end(text);
+      }, fault.delayMs);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
     if (fault?.kind === "slow") {
       res.writeHead(200, { "content-type": "application/json" });
       setTimeout(() => res.end(text), fault.delayMs);
       return;
     }
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+    res
+      .writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(text),
+        "x-request-id": "req-ok",
+      })
+      .end(text);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
