@@ -30,8 +30,8 @@ spec:
     cpu: 96
     memory: 1649267441664
     sharedMemory: 0x1000000000
-  userSimulator: {model: gpt-4o-mini}
-  judge: {model: gpt-4o-mini}
+  userSimulator: {model: gpt-4o-mini, preflight: false}   # KWOK runs no container: nothing would answer it
+  judge: {model: gpt-4o-mini, preflight: no}
   reward: {metrics: {accuracy: 1}}
   budget: {maxTokens: 2100000000000}
   storage: {size: 2199023255552}
