@@ -494,7 +494,7 @@ type Scheduling = { gang: (typeof GANG_MODES)[number]; queueName?: string | unde
 function schedulingRules(): CrossFieldRule<Scheduling>[] {
   return [
     {
-      cel: "self.gang != 'Kueue' || has(self.queueName)",
+      cel: "!has(self.gang) || self.gang != 'Kueue' || has(self.queueName)",
       fieldPath: ".gang",
       message: "scheduling.gang Kueue needs scheduling.queueName: the LocalQueue Kueue admits the job's pods through",
       holds: (s) => s.gang !== "Kueue" || s.queueName !== undefined,
