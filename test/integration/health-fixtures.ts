@@ -15,10 +15,12 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
+import { applyObject, deleteObject } from "../../src/runtime/index.ts";
 import { ROOT } from "../cluster/cluster.ts";
+import { KUEUE_NAMESPACE_LABEL } from "../cluster/kueue.ts";
 import { run, runAsync } from "../cluster/tools.ts";
 import { postReport } from "./core-scenario.ts";
-import { core, custom, testNamespace } from "./kube.ts";
+import { core, custom, kc, testNamespace } from "./kube.ts";
 import {
   createJob,
   createSecret,
@@ -45,7 +47,14 @@ function getJSON(ns: string, name: string): Record<string, any> {
 
 /** The object as kubectl returns it, with what varies between recordings fixed. */
 export function normalize(job: Record<string, any>, ns: string): Record<string, any> {
-  const text = JSON.stringify(job).replaceAll(ns, NAMESPACE);
+  // Gang names carry a piece of the job's uid (src/children/gang.ts).
+  const uidPiece = String(job.metadata?.uid ?? "")
+    .replaceAll("-", "")
+    .slice(0, 6);
+  let text = JSON.stringify(job).replaceAll(ns, NAMESPACE);
+  if (uidPiece) text = text.replaceAll(`-${uidPiece}`, "-000000");
+  // So do the names of Kueue's single-pod Workloads (pod-<pod>-<a hash of the pod's uid>).
+  text = text.replace(/(Kueue workload pod-[a-z0-9.-]+)-[0-9a-f]{5}\b/g, "$1-00000");
   const out = JSON.parse(text);
   const { managedFields: _m, resourceVersion: _r, ...metadata } = out.metadata;
   out.metadata = { ...metadata, uid: "00000000-0000-4000-8000-000000000000", creationTimestamp: FIXED_TIME };
@@ -104,10 +113,46 @@ async function storedInvalid(ns: string, name: string) {
   }
 }
 
+/**
+ * A Kueue ClusterQueue with no quota at all, so whatever is queued through its LocalQueue `no-quota` waits (fixed
+ * names: Kueue's messages name them). Removed by the returned function.
+ */
+async function emptyQueue(ns: string): Promise<() => Promise<void>> {
+  const kueue = "kueue.x-k8s.io/v1beta2";
+  const flavor = { apiVersion: kueue, kind: "ResourceFlavor", metadata: { name: "health-flavor" }, spec: {} };
+  const resources = ["cpu", "memory", "nvidia.com/gpu"];
+  const queue = {
+    apiVersion: kueue,
+    kind: "ClusterQueue",
+    metadata: { name: "health-no-quota" },
+    spec: {
+      namespaceSelector: {},
+      resourceGroups: [
+        {
+          coveredResources: resources,
+          flavors: [{ name: "health-flavor", resources: resources.map((name) => ({ name, nominalQuota: "0" })) }],
+        },
+      ],
+    },
+  };
+  const local = {
+    apiVersion: kueue,
+    kind: "LocalQueue",
+    metadata: { name: "no-quota", namespace: ns },
+    spec: { clusterQueue: "health-no-quota" },
+  };
+  for (const obj of [flavor, queue, local]) await applyObject(kc, obj, "health-fixtures");
+  return async () => {
+    for (const obj of [local, queue, flavor])
+      await deleteObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, ...obj.metadata }).catch(() => undefined);
+  };
+}
+
 /** Records every fixture into `dir`; returns their names. */
 export async function recordHealthFixtures(dir: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const ns = await testNamespace("health");
+  const ns = await testNamespace("health", { [KUEUE_NAMESPACE_LABEL]: "true" });
+  const removeQueue = await emptyQueue(ns);
   const written: string[] = [];
   const save = (name: string, fixture = name) => {
     writeFileSync(join(dir, `${fixture}.json`), `${JSON.stringify(normalize(getJSON(ns, name), ns), null, 2)}\n`);
@@ -183,6 +228,14 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       await createJob(ns, "child-rejected", { spec: { scheduling: { priorityClassName: "no-such-class" } } });
       await kubectlWait(ns, "child-rejected", "condition=ChildrenCreated=False");
     },
+    queued: async () => {
+      await createJob(ns, "queued", { spec: { scheduling: { queueName: "no-quota" } } });
+      await kubectlWait(ns, "queued", "condition=Queued");
+    },
+    "queue-inadmissible": async () => {
+      await createJob(ns, "queue-inadmissible", { spec: { scheduling: { queueName: "no-such-queue" } } });
+      await kubectlWait(ns, "queue-inadmissible", "condition=Stalled");
+    },
     "claim-not-found": async () => {
       await createJob(ns, "claim-not-found", { spec: { storage: { existingClaim: "no-such-claim" } } });
       await kubectlWait(ns, "claim-not-found", "condition=StorageReady=False");
@@ -231,5 +284,6 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
   save("training", "deleting");
   await patchJob(ns, "training", { metadata: { finalizers: null } });
   await operator.stop();
+  await removeQueue();
   return written.sort();
 }
