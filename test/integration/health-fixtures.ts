@@ -55,6 +55,8 @@ export function normalize(job: Record<string, any>, ns: string): Record<string, 
   if (uidPiece) text = text.replaceAll(`-${uidPiece}`, "-000000");
   // So do the names of Kueue's single-pod Workloads (pod-<pod>-<a hash of the pod's uid>).
   text = text.replace(/(Kueue workload pod-[a-z0-9.-]+)-[0-9a-f]{5}\b/g, "$1-00000");
+  // Messages name times too (a deadline, since when a pod terminates).
+  text = text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, FIXED_TIME);
   const out = JSON.parse(text);
   const { managedFields: _m, resourceVersion: _r, ...metadata } = out.metadata;
   out.metadata = { ...metadata, uid: "00000000-0000-4000-8000-000000000000", creationTimestamp: FIXED_TIME };
