@@ -69,7 +69,7 @@ describe("a watch with ifServed", () => {
               name: "v1",
               served: true,
               storage: true,
-              schema: { openAPIV3Schema: { type: "object", xKubernetesPreserveUnknownFields: true } },
+              schema: { openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true } },
             },
           ],
         },
