@@ -17,7 +17,7 @@ import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
 import { applyObject, deleteObject } from "../../src/runtime/index.ts";
 import { ROOT } from "../cluster/cluster.ts";
-import { KUEUE_NAMESPACE_LABEL } from "../cluster/kueue.ts";
+import { KUEUE_NAMESPACE_LABEL, kueueQueue } from "../cluster/kueue.ts";
 import { run, runAsync } from "../cluster/tools.ts";
 import { postReport } from "./core-scenario.ts";
 import { core, custom, kc, testNamespace } from "./kube.ts";
@@ -116,36 +116,16 @@ async function storedInvalid(ns: string, name: string) {
 }
 
 /**
- * A Kueue ClusterQueue with no quota at all, so whatever is queued through its LocalQueue `no-quota` waits (fixed
- * names: Kueue's messages name them). Removed by the returned function.
+ * A Kueue ClusterQueue with CPU and memory but no GPU quota, so the training pods queued through its LocalQueue
+ * `no-gpus` wait, for GPUs only (Kueue names one short resource, so only one may be short). Fixed names: Kueue's
+ * messages name them. Removed by the returned function.
  */
-async function emptyQueue(ns: string): Promise<() => Promise<void>> {
-  const kueue = "kueue.x-k8s.io/v1beta2";
-  const flavor = { apiVersion: kueue, kind: "ResourceFlavor", metadata: { name: "health-flavor" }, spec: {} };
-  const resources = ["cpu", "memory", "nvidia.com/gpu"];
-  const queue = {
-    apiVersion: kueue,
-    kind: "ClusterQueue",
-    metadata: { name: "health-no-quota" },
-    spec: {
-      namespaceSelector: {},
-      resourceGroups: [
-        {
-          coveredResources: resources,
-          flavors: [{ name: "health-flavor", resources: resources.map((name) => ({ name, nominalQuota: "0" })) }],
-        },
-      ],
-    },
-  };
-  const local = {
-    apiVersion: kueue,
-    kind: "LocalQueue",
-    metadata: { name: "no-quota", namespace: ns },
-    spec: { clusterQueue: "health-no-quota" },
-  };
-  for (const obj of [flavor, queue, local]) await applyObject(kc, obj, "health-fixtures");
+async function queueWithoutGpus(ns: string): Promise<() => Promise<void>> {
+  const { flavor, clusterQueue, localQueue } = kueueQueue("health-no-gpus", { cpu: "64", memory: "256Gi", gpus: "0" });
+  const local = localQueue(ns, "no-gpus");
+  for (const obj of [flavor, clusterQueue, local]) await applyObject(kc, obj, "health-fixtures");
   return async () => {
-    for (const obj of [local, queue, flavor])
+    for (const obj of [local, clusterQueue, flavor])
       await deleteObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, ...obj.metadata }).catch(() => undefined);
   };
 }
@@ -154,7 +134,7 @@ async function emptyQueue(ns: string): Promise<() => Promise<void>> {
 export async function recordHealthFixtures(dir: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
   const ns = await testNamespace("health", { [KUEUE_NAMESPACE_LABEL]: "true" });
-  const removeQueue = await emptyQueue(ns);
+  const removeQueue = await queueWithoutGpus(ns);
   const written: string[] = [];
   const save = (name: string, fixture = name) => {
     writeFileSync(join(dir, `${fixture}.json`), `${JSON.stringify(normalize(getJSON(ns, name), ns), null, 2)}\n`);
@@ -231,7 +211,9 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       await kubectlWait(ns, "child-rejected", "condition=ChildrenCreated=False");
     },
     queued: async () => {
-      await createJob(ns, "queued", { spec: { scheduling: { queueName: "no-quota" } } });
+      await createJob(ns, "queued", { spec: { ...TWO_NODES, scheduling: { queueName: "no-gpus" } } });
+      await finishPod(ns, childName.pod("queued", "prepare", 0), "Succeeded");
+      await kubectlWait(ns, "queued", "jsonpath={.status.phase}=Training");
       await kubectlWait(ns, "queued", "condition=Queued");
     },
     "queue-inadmissible": async () => {

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { up } from "../cluster/cluster.ts";
-import { KUEUE_NAMESPACE_LABEL } from "../cluster/kueue.ts";
+import { KUEUE_NAMESPACE_LABEL, kueueQueue } from "../cluster/kueue.ts";
 import { core, custom, testNamespace } from "./kube.ts";
 import {
   condition,
@@ -33,31 +33,8 @@ import {
 
 const KUEUE = "kueue.x-k8s.io/v1beta2";
 const suffix = randomBytes(3).toString("hex");
-const flavor = { apiVersion: KUEUE, kind: "ResourceFlavor", metadata: { name: `gpu-${suffix}` }, spec: {} };
-const clusterQueue = {
-  apiVersion: KUEUE,
-  kind: "ClusterQueue",
-  metadata: { name: `gpus-${suffix}` },
-  spec: {
-    namespaceSelector: {},
-    preemption: { withinClusterQueue: "LowerPriority" },
-    resourceGroups: [
-      {
-        coveredResources: ["cpu", "memory", "nvidia.com/gpu"],
-        flavors: [
-          {
-            name: flavor.metadata.name,
-            resources: [
-              { name: "cpu", nominalQuota: "64" },
-              { name: "memory", nominalQuota: "256Gi" },
-              { name: "nvidia.com/gpu", nominalQuota: "16" }, // two 8-GPU nodes: one two-node job at a time
-            ],
-          },
-        ],
-      },
-    ],
-  },
-};
+// GPU quota for two 8-GPU nodes: one two-node job at a time.
+const { flavor, clusterQueue, localQueue } = kueueQueue(`gpus-${suffix}`, { cpu: "64", memory: "256Gi", gpus: "16" });
 const priority = {
   apiVersion: "scheduling.k8s.io/v1",
   kind: "PriorityClass",
@@ -76,12 +53,7 @@ beforeAll(async () => {
   await up({ kueue: true });
   ns = await testNamespace("kq", { [KUEUE_NAMESPACE_LABEL]: "true" });
   for (const obj of [flavor, clusterQueue, priority]) await apply(obj);
-  await apply({
-    apiVersion: KUEUE,
-    kind: "LocalQueue",
-    metadata: { name: "team", namespace: ns },
-    spec: { clusterQueue: clusterQueue.metadata.name },
-  });
+  await apply(localQueue(ns, "team"));
 }, 900_000);
 
 afterEach(() => {
