@@ -77,8 +77,9 @@ export function stageGang(
   pods: readonly DesiredPod[],
   mechanism: GangMechanism,
 ): StageGang {
-  if (pods.length < 2 || mechanism === "None") return { pods: [...pods] };
-  const name = gangName(job, attempt);
+  const group = gangGroup(job, attempt, pods.length, mechanism);
+  if (!group) return { pods: [...pods] };
+  const { name } = group;
   const kueue = mechanism === "Kueue" || job.spec.scheduling.queueName !== undefined;
   const native = mechanism === "Workload";
   const grouped = pods.map((pod) => ({
@@ -99,9 +100,19 @@ export function stageGang(
   }));
   return {
     pods: grouped,
-    group: { name, minCount: pods.length },
+    group,
     ...(native ? { podGroup: podGroupObject(job, attempt, name, pods.length) } : {}),
   };
+}
+
+/** The group of an attempt's stage of `podCount` pods: none for a single pod or without a mechanism. */
+export function gangGroup(
+  job: CollabTrainingJob,
+  attempt: number,
+  podCount: number,
+  mechanism: GangMechanism,
+): { name: string; minCount: number } | undefined {
+  return podCount < 2 || mechanism === "None" ? undefined : { name: gangName(job, attempt), minCount: podCount };
 }
 
 /**

@@ -11,7 +11,7 @@
 // says so: the first call's status assumes every apply goes through.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, Phase, Status } from "../api/schema.ts";
-import { stageGang } from "../children/gang.ts";
+import { gangGroup, stageGang } from "../children/gang.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { CONDITION, type ConditionInput, removeCondition, setCondition } from "../status/conditions.ts";
 import { isFinished } from "../status/pods.ts";
@@ -190,8 +190,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const stage = progress.stage;
   // The stage's pods, in one gang when there are several; status.gang names the current attempt's group.
   const staged = stageGang(job, attempt, stagePods(job, ctx, stage, attempt), gang.mechanism);
-  const gangOf = (a: number) =>
-    gangStatus(gang.mechanism, a === attempt ? staged.group : stageGang(job, a, staged.pods, gang.mechanism).group);
+  const gangOf = (a: number) => gangStatus(gang.mechanism, gangGroup(job, a, staged.pods.length, gang.mechanism));
   if (progress.succeeded) {
     draft.clearPlacement();
     draft.set({ type: CONDITION.reconciling, status: "False", reason: "Succeeded", message: "the job finished" });
