@@ -21,6 +21,11 @@ export const KIND = "CollabTrainingJob";
 export const PLURAL = "collabtrainingjobs";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** spec.scheduling.gang: who holds the training pods of an attempt back until all of them can start. */
+export const GANG_MODES = ["Auto", "Kueue", "Workload", "Disabled"] as const;
+/** status.gang.mechanism: what the operator uses for the job, decided from the spec and API discovery. */
+export const GANG_MECHANISMS = ["Kueue", "Workload", "None"] as const;
+
 /** veRL versions we render for. The recipe only runs as written on 0.6.0 (docs/verl.md). */
 export const VERL_VERSIONS = ["0.6.0"] as const;
 /** Metric names the recipe ships in recipe/collabllm/metrics/; any other name silently scores 0 in veRL. */
@@ -347,10 +352,16 @@ export const SpecFields = z.strictObject({
     .prefault({}),
   scheduling: z
     .strictObject({
-      priorityClassName: dnsSubdomain().optional().describe("PriorityClass of every pod."),
+      priorityClassName: dnsSubdomain()
+        .optional()
+        .describe(
+          "PriorityClass of every pod; the scheduler, and Kueue when queueName is set, read the job's priority from it.",
+        ),
       queueName: dnsSubdomain(63)
         .optional()
-        .describe("Kueue LocalQueue (kueue.x-k8s.io/queue-name): a LocalQueue's name that is also a label value."),
+        .describe(
+          "Kueue LocalQueue in the job's namespace (label kueue.x-k8s.io/queue-name on every pod). Kueue admits the pods of each stage through it, the training pods as one pod group per attempt; needs Kueue (docs/operator.md, Scheduling).",
+        ),
       nodeSelector: labelMap(64).optional().describe("Added to every pod's nodeSelector."),
       tolerations: z
         .array(Toleration)
@@ -358,15 +369,19 @@ export const SpecFields = z.strictObject({
         .optional()
         .describe("Added to every pod; the nvidia.com/gpu toleration is always added to GPU pods."),
       gang: z
-        .enum(["Auto", "Enabled", "Disabled"])
+        .enum(GANG_MODES)
         .default("Auto")
-        .describe("All-or-nothing start of the training pods. Auto uses Kueue's pod group when queueName is set."),
+        .describe(
+          "All-or-nothing start of the training pods of an attempt. Kueue: one Kueue pod group (needs queueName). Workload: one native PodGroup (scheduling.k8s.io/v1beta1), none binds until all can; with queueName also one Kueue pod group. Disabled: none. Auto: Kueue when queueName is set, else Workload when the cluster serves it, else none. A mechanism the cluster does not serve blocks pod creation (condition SchedulingReady=False).",
+        ),
       startupTimeoutSeconds: positiveInt()
         .default(1800)
         .describe(
           "Seconds after the first pod of an attempt's stage is scheduled by which all of them must be running; otherwise the attempt ends with StartupTimeout and the failure policy decides (not counted when a pod was waiting for capacity). Pods waiting for capacity or in a queue start no clock.",
         ),
     })
+    .superRefine(refineWith(schedulingRules()))
+    .meta({ "x-kubernetes-validations": celValidations(schedulingRules()) })
     .prefault({}),
   failurePolicy: z
     .strictObject({
@@ -490,6 +505,18 @@ export function specRules(): CrossFieldRule<Spec>[] {
     immutable<Spec>("resources", WHY_IMMUTABLE),
     immutable<Spec>("reward", WHY_IMMUTABLE),
     immutable<Spec>("storage", "the job's data and checkpoints live on this volume"),
+  ];
+}
+
+type Scheduling = { gang: (typeof GANG_MODES)[number]; queueName?: string | undefined };
+function schedulingRules(): CrossFieldRule<Scheduling>[] {
+  return [
+    {
+      cel: "!has(self.gang) || self.gang != 'Kueue' || has(self.queueName)",
+      fieldPath: ".gang",
+      message: "scheduling.gang Kueue needs scheduling.queueName: the LocalQueue Kueue admits the job's pods through",
+      holds: (s) => s.gang !== "Kueue" || s.queueName !== undefined,
+    },
   ];
 }
 
@@ -630,9 +657,31 @@ export const Status = z.strictObject({
       container: z.string().optional(),
       exitCode: z.int().optional(),
       time: z.string().meta({ format: "date-time" }),
+      backoffSeconds: nonNegativeInt()
+        .optional()
+        .describe(
+          "How long after time the next attempt's pods are created (0 after a Kueue eviction: Kueue queues them).",
+        ),
     })
     .optional()
     .describe("Why the last restart happened."),
+  gang: z
+    .strictObject({
+      mechanism: z
+        .enum(GANG_MECHANISMS)
+        .describe(
+          "What holds the training pods back until all can start: Kueue (a pod group), Workload (a native PodGroup, with a Kueue pod group too when queueName is set) or None.",
+        ),
+      podGroup: z
+        .string()
+        .optional()
+        .describe(
+          "The current attempt's group while its stage has several pods: the Kueue pod group (kueue.x-k8s.io/pod-group-name, the name of Kueue's Workload) and the native PodGroup.",
+        ),
+      minCount: nonNegativeInt().optional().describe("Pods of the group that must all be placed for any to start."),
+    })
+    .optional()
+    .describe("Gang scheduling as decided from spec.scheduling and what the cluster serves."),
   roles: z
     .array(RoleCounts)
     .optional()

@@ -2,6 +2,7 @@
 // them stage by stage (src/operator/plan.ts), from the same builders.
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { renderConfigFiles } from "../verl/files.ts";
+import { gangMechanism, stageGang } from "./gang.ts";
 import { jobName } from "./meta.ts";
 import { type OperatorContext, preparePod, sftPod, trainingPods } from "./pods.ts";
 import { checkedEndpoints, preflightPod } from "./preflight.ts";
@@ -10,6 +11,10 @@ import { configMap, rayService, tokenSecret, volumeClaim } from "./support.ts";
 /** Stands in for what only exists once the job is created (its uid, the random token). */
 export const UNKNOWN_UNTIL_CREATED = "<assigned-when-created>";
 
+/**
+ * The objects, on a cluster that serves both Kueue and the native gang API (Kubernetes 1.37 with GenericWorkload):
+ * where only one or neither is served, the operator decides from discovery (docs/operator.md, "Scheduling").
+ */
 export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object[] {
   const placed: CollabTrainingJob = {
     ...job,
@@ -23,6 +28,8 @@ export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object
     ),
   );
   const preflight = preflightPod(placed, ctx, secretVersions);
+  const mechanism = gangMechanism(placed.spec.scheduling, { kueue: true, podGroups: true });
+  const training = stageGang(placed, 0, trainingPods(placed, ctx, 0), mechanism);
   return [
     tokenSecret(placed, UNKNOWN_UNTIL_CREATED),
     configMap(placed, renderConfigFiles(placed.spec, { jobName: jobName(placed) })),
@@ -31,6 +38,7 @@ export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object
     preparePod(placed, ctx, 0),
     ...(preflight ? [preflight] : []),
     ...(placed.spec.sft.enabled ? [sftPod(placed, ctx, 0)] : []),
-    ...trainingPods(placed, ctx, 0),
+    ...(training.podGroup ? [training.podGroup] : []),
+    ...training.pods,
   ];
 }

@@ -52,7 +52,7 @@ export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const TRAINER_CONTAINER = "trainer";
 
 /** Annotations that keep autoscalers from evicting a pod mid-run (a lost GPU pod costs the whole step). */
-const DO_NOT_DISRUPT = {
+const DO_NOT_DISRUPT: Record<string, string> = {
   "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
   "karpenter.sh/do-not-disrupt": "true",
 };

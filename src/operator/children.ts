@@ -1,6 +1,7 @@
 // Children policy: the objects the current attempt needs, each applied only when missing or different from what the
 // cache shows, so an idle job causes no writes. The pods come last so what they mount exists first; they are
-// requested only when nothing blocks them, and never under a name another job's terminating pod still holds.
+// requested only when nothing blocks them, and never under a name another job's terminating pod still holds. A native
+// PodGroup comes just before the pods that name it.
 
 import { childName, jobName } from "../children/meta.ts";
 import type { DesiredPod, OperatorContext } from "../children/pods.ts";
@@ -30,8 +31,10 @@ export function childrenPlan(input: {
   pods: PodView;
   /** The pods the current stage needs; only those missing are applied. Empty when pods may not be created. */
   desiredPods: readonly DesiredPod[];
+  /** The native PodGroup those pods belong to, made before them (a pod naming a missing one waits silently). */
+  podGroup?: { metadata: { name: string } };
 }): ChildrenPlan {
-  const { observed, attempt, pods, desiredPods } = input;
+  const { observed, attempt, pods, desiredPods, podGroup } = input;
   const { job } = observed;
   const name = jobName(job);
   const plan: ChildrenPlan = { createTokenSecret: false, apply: [], events: [] };
@@ -59,9 +62,10 @@ export function childrenPlan(input: {
   if (claim && !observed.claimExists) {
     plan.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
   }
-  for (const pod of desiredPods) {
-    if (!pods.byName.has(pod.metadata.name) && !pods.taken.has(pod.metadata.name))
-      plan.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
+  const missing = desiredPods.filter((p) => !pods.byName.has(p.metadata.name) && !pods.taken.has(p.metadata.name));
+  if (podGroup && desiredPods.length > 0 && !observed.podGroups.some((g) => g.name === podGroup.metadata.name)) {
+    plan.apply.push({ kind: "PodGroup", name: podGroup.metadata.name, object: podGroup });
   }
+  for (const pod of missing) plan.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
   return plan;
 }

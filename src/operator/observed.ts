@@ -2,9 +2,11 @@
 // Observed from its caches; the policies read it and never do I/O.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { CollabTrainingJob } from "../api/schema.ts";
+import type { ServedApis } from "../children/gang.ts";
 import { LABEL } from "../children/meta.ts";
 import { PREFLIGHT_ROLE } from "../children/preflight.ts";
 import { controllerUid } from "../status/pods.ts";
+import type { QueueWorkload } from "./queue.ts";
 
 /** An Event about one of the job's pods that says why it waits: the scheduler's, an autoscaler's, Karpenter's. */
 export interface PodEvent {
@@ -34,6 +36,12 @@ export interface Observed {
   claimExists: boolean;
   /** Autoscaler and scheduler Events about the job's pods (only the reasons the capacity policy reads). */
   podEvents: PodEvent[];
+  /** What the cluster serves of the gang APIs (API discovery when the operator started). */
+  served: ServedApis;
+  /** The job's native PodGroups (scheduling.k8s.io), by the attempt label they carry. */
+  podGroups: PodGroupSeen[];
+  /** Kueue Workloads owned by the job's pods, reduced to their conditions. */
+  queueWorkloads: QueueWorkload[];
   /** RFC 3339, second precision: the planner reads no clock. */
   now: string;
 }
@@ -71,6 +79,13 @@ export function podView(observed: Observed, attempt: number): PodView {
     ofAttempt,
     ofOtherAttempts: mine.filter((p) => attemptOf(p) !== String(attempt)),
   };
+}
+
+export interface PodGroupSeen {
+  name: string;
+  attempt: string | undefined;
+  /** Being deleted (its finalizer keeps it until its pods are gone). */
+  deleting: boolean;
 }
 
 /** An Event the reconciler records about the job, after the status write that accounts for it. */

@@ -3,23 +3,26 @@
 // woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
 //
 // plan() only runs the policies, each in its own file beside its table test, in a fixed order:
-//   finished (ttl.ts) -> suspend.ts -> readiness.ts -> stages.ts -> (suspended) -> deadline.ts -> restart.ts (gate)
-//   -> pod-failure.ts, startup.ts -> restart.ts (decision) -> preflight.ts -> children.ts (+ rejection.ts)
-//   -> capacity.ts -> status.ts
+//   finished (ttl.ts) -> suspend.ts -> readiness.ts, gang.ts -> stages.ts -> (suspended) -> deadline.ts
+//   -> restart.ts (gate) -> pod-failure.ts, startup.ts -> restart.ts (decision) -> preflight.ts -> children.ts
+//   (+ rejection.ts) -> capacity.ts, queue.ts -> status.ts
 // and returns one plan, with the delay after which time alone would change it (a deadline, a TTL, a backoff).
 // The shell calls it again with the apiserver's refusal when an apply is refused, so the status it writes (once)
 // says so: the first call's status assumes every apply goes through.
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Condition, Phase } from "../api/schema.ts";
+import type { Condition, Phase, Status } from "../api/schema.ts";
+import { gangGroup, stageGang } from "../children/gang.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { CONDITION, type ConditionInput, removeCondition, setCondition } from "../status/conditions.ts";
 import { isFinished } from "../status/pods.ts";
 import { capacityConditions } from "./capacity.ts";
 import { type ChildApply, childrenPlan } from "./children.ts";
 import { deadlineCheck } from "./deadline.ts";
+import { gangPolicy, gangStatus } from "./gang.ts";
 import { type Observed, type PlannedEvent, type PodView, podName, podView } from "./observed.ts";
 import { findFailure } from "./pod-failure.ts";
 import { preflightPlan } from "./preflight.ts";
+import { queueConditions } from "./queue.ts";
 import { readiness } from "./readiness.ts";
 import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
 import { type Counters, decideRestart, type LastRestart, restartGate } from "./restart.ts";
@@ -39,6 +42,8 @@ export interface Plan {
   apply: ChildApply[];
   /** Pods to delete: other attempts', and unfinished ones of a finished or suspended job. */
   deletePods: string[];
+  /** Native PodGroups of other attempts to delete (each goes once its pods are gone). */
+  deletePodGroups: string[];
   /** Delete the job itself: its ttlSecondsAfterFinished ran out. */
   deleteJob: boolean;
   status: OwnedStatus;
@@ -51,6 +56,7 @@ export interface Plan {
 class Draft {
   conditions: Condition[];
   readonly deletePods: string[] = [];
+  readonly deletePodGroups: string[] = [];
   readonly events: PlannedEvent[] = [];
   readonly requeues: number[] = [];
   counters: Counters;
@@ -81,13 +87,31 @@ class Draft {
     if (ms !== undefined) this.requeues.push(ms);
   }
 
+  /** Removes what is said about placing the stage's pods: a verdict on another stage's or attempt's would mislead. */
+  clearPlacement(): void {
+    for (const type of [CONDITION.podsScheduled, CONDITION.waitingForCapacity, CONDITION.queued, CONDITION.admitted])
+      this.remove(type);
+  }
+
+  /** Deletes the native PodGroups of attempts other than `attempt`. */
+  deleteOtherPodGroups(attempt: number): void {
+    for (const g of this.observed.podGroups)
+      if (!g.deleting && g.attempt !== String(attempt)) this.deletePodGroups.push(g.name);
+  }
+
   /** Deletes pods not already on their way out. */
   deleteAll(pods: readonly V1Pod[]): void {
     for (const p of pods) if (!p.metadata?.deletionTimestamp) this.deletePods.push(podName(p));
   }
 
   plan(
-    fields: { phase: Phase; attempt: number; stage: JobStage | undefined; startTime: string | undefined },
+    fields: {
+      phase: Phase;
+      attempt: number;
+      stage: JobStage | undefined;
+      startTime: string | undefined;
+      gang: Status["gang"];
+    },
     extra: Partial<Pick<Plan, "apply" | "createTokenSecret" | "deleteJob">> = {},
   ): Plan {
     const { job, now, pods } = this.observed;
@@ -97,6 +121,7 @@ class Draft {
       createTokenSecret: extra.createTokenSecret ?? false,
       apply: extra.apply ?? [],
       deletePods: this.deletePods,
+      deletePodGroups: this.deletePodGroups,
       deleteJob: extra.deleteJob ?? false,
       status: ownedStatus({
         job,
@@ -130,6 +155,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     const attempt = previous.attempt ?? 0;
     const pods = podView(observed, attempt);
     draft.deleteAll(pods.ofOtherAttempts);
+    draft.deleteOtherPodGroups(attempt);
     draft.deleteAll(unfinished(pods.ofAttempt));
     draft.deleteAll(unfinished(pods.preflight));
     const ttl = ttlCheck(job.spec.ttlSecondsAfterFinished, previous.completionTime, now);
@@ -138,7 +164,7 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
       ? "Failed"
       : "Succeeded";
     return draft.plan(
-      { phase, attempt, stage: stageBefore, startTime: previous.startTime },
+      { phase, attempt, stage: stageBefore, startTime: previous.startTime, gang: previous.gang },
       { deleteJob: ttl !== undefined && "deleteJob" in ttl },
     );
   }
@@ -149,8 +175,12 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const attempt = (previous.attempt ?? 0) + (resumed ? 1 : 0);
   const pods = podView(observed, attempt);
   draft.deleteAll(pods.ofOtherAttempts);
+  draft.deleteOtherPodGroups(attempt);
   const ready = readiness(observed);
   for (const c of ready.conditions) draft.set(c);
+  const gang = gangPolicy(job.spec.scheduling, observed.served, draft.before);
+  if (gang.condition) draft.set(gang.condition);
+  const blockedBy = ready.blockedBy ?? (gang.problems.length > 0 ? "SchedulingNotServed" : undefined);
 
   // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
   const startTime = (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at;
@@ -160,31 +190,44 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   const progress = advanceStages(job, draft.conditions, pods, attempt);
   for (const c of progress.completed) draft.set(c);
   const stage = progress.stage;
+  // The stage's pods, in one gang when there are several; status.gang names the current attempt's group.
+  const staged = stageGang(job, attempt, stagePods(job, ctx, stage, attempt), gang.mechanism);
+  const gangOf = (a: number) => gangStatus(gang.mechanism, gangGroup(job, a, staged.pods.length, gang.mechanism));
   if (progress.succeeded) {
-    draft.remove(CONDITION.podsScheduled);
-    draft.remove(CONDITION.waitingForCapacity);
+    draft.clearPlacement();
     draft.set({ type: CONDITION.reconciling, status: "False", reason: "Succeeded", message: "the job finished" });
     draft.set({ type: CONDITION.stalled, status: "False", reason: "Succeeded", message: "" });
     draft.deleteAll(unfinished(pods.ofAttempt));
-    return draft.plan({ phase: "Succeeded", attempt, stage, startTime });
+    return draft.plan({ phase: "Succeeded", attempt, stage, startTime, gang: gangOf(attempt) });
   }
 
   if (suspended.state === "suspended") {
     draft.deleteAll(unfinished(pods.ofAttempt));
     draft.deleteAll(unfinished(pods.preflight));
-    draft.remove(CONDITION.podsScheduled);
-    draft.remove(CONDITION.waitingForCapacity);
+    draft.clearPlacement();
     // A job suspended before it started has no stage yet.
-    return draft.plan({ phase: "Suspended", attempt, stage: stageBefore && stage, startTime: undefined });
+    return draft.plan({
+      phase: "Suspended",
+      attempt,
+      stage: stageBefore && stage,
+      startTime: undefined,
+      gang: gangOf(attempt),
+    });
   }
 
   const deadline = deadlineCheck(job.spec.activeDeadlineSeconds, startTime, now);
   if (deadline && "exceeded" in deadline) {
-    return fail(draft, pods, attempt, stage, startTime, "DeadlineExceeded", deadline.exceeded);
+    return fail(
+      draft,
+      pods,
+      { attempt, stage, startTime, gang: gangOf(attempt) },
+      "DeadlineExceeded",
+      deadline.exceeded,
+    );
   }
   draft.requeue(deadline?.requeueAfterMs);
 
-  const desired = stagePods(job, ctx, stage, attempt);
+  const desired = staged.pods;
   const gate = restartGate({
     attempt,
     lastRestart: draft.lastRestart,
@@ -212,14 +255,13 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   if (failure) {
     const decision = decideRestart(failure, job.spec.failurePolicy, draft.counters, attempt, now);
     if (decision.kind === "fail")
-      return fail(draft, pods, attempt, stage, startTime, decision.reason, decision.message);
+      return fail(draft, pods, { attempt, stage, startTime, gang: gangOf(attempt) }, decision.reason, decision.message);
     // Every pod of the ended attempt goes, finished ones too: the next attempt starts only once they are gone.
     draft.deleteAll(pods.ofAttempt);
     draft.counters = decision.counters;
     draft.lastRestart = decision.lastRestart;
     draft.events.push(decision.event);
-    draft.remove(CONDITION.podsScheduled);
-    draft.remove(CONDITION.waitingForCapacity);
+    draft.clearPlacement();
     draft.set({
       type: CONDITION.reconciling,
       status: "True",
@@ -227,7 +269,13 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
       message: `attempt ${decision.attempt} starts once the pods of attempt ${attempt} are gone`,
     });
     draft.set({ type: CONDITION.stalled, status: "False", reason: "Progressing", message: "" });
-    return draft.plan({ phase: "Restarting", attempt: decision.attempt, stage, startTime });
+    return draft.plan({
+      phase: "Restarting",
+      attempt: decision.attempt,
+      stage,
+      startTime,
+      gang: gangOf(decision.attempt),
+    });
   }
 
   const endpoints = preflightPlan({ observed, ctx, pods, stage, desired, blockedBy: ready.blockedBy });
@@ -238,13 +286,22 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     ctx,
     attempt,
     pods,
-    desiredPods: gate.open && !ready.blockedBy && !endpoints.holdsBack ? desired : [],
+    desiredPods: gate.open && !blockedBy && !endpoints.holdsBack ? desired : [],
+    ...(staged.podGroup ? { podGroup: staged.podGroup } : {}),
   });
   draft.events.push(...children.events);
   const capacity = capacityConditions({ desired, pods, events: observed.podEvents, before: draft.before });
+  const queue = queueConditions({
+    queueName: job.spec.scheduling.queueName,
+    desired,
+    pods,
+    workloads: observed.queueWorkloads,
+  });
   for (const [type, change] of [
     [CONDITION.podsScheduled, capacity.podsScheduled],
     [CONDITION.waitingForCapacity, capacity.waitingForCapacity],
+    [CONDITION.queued, queue.queued],
+    [CONDITION.admitted, queue.admitted],
   ] as const) {
     if (change === "remove") draft.remove(type);
     else if (change !== "keep") draft.set(change);
@@ -254,25 +311,19 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
     draft.set(rejectionCondition(refused));
     const since = draft.conditions.find((c) => c.type === CONDITION.childrenCreated)?.lastTransitionTime ?? now;
     draft.requeue(retryAfterMs(since, now));
-  } else if (
-    !ready.blockedBy &&
-    draft.before.some((c) => c.type === CONDITION.childrenCreated && c.status === "False")
-  ) {
+  } else if (!blockedBy && draft.before.some((c) => c.type === CONDITION.childrenCreated && c.status === "False")) {
     draft.set(CHILDREN_ACCEPTED);
   }
-  const stalledBy = ready.blockedBy ?? (refused ? "ChildRejected" : undefined) ?? endpoints.stalled?.reason;
-  if (stalledBy) {
+  const stalled = stalledBy(
+    blockedBy,
+    [...ready.problems, ...gang.problems],
+    refused && (rejectionCondition(refused).message as string),
+    endpoints.stalled,
+    queue.inadmissible,
+  );
+  if (stalled) {
     // kstatus reads Reconciling before Stalled: a job that waits for a human is Failed to it, not InProgress.
-    draft.set({
-      type: CONDITION.reconciling,
-      status: "False",
-      reason: "Blocked",
-      message: refused
-        ? "waiting for the apiserver to accept the job's children"
-        : ready.blockedBy
-          ? "waiting for the spec, its Secrets or its volume claim to be fixed"
-          : "waiting for the endpoints to pass the preflight (EndpointsReady)",
-    });
+    draft.set({ type: CONDITION.reconciling, status: "False", reason: "Blocked", message: stalled.waitingFor });
   } else if (!gate.open) {
     draft.set({ type: CONDITION.reconciling, status: "True", reason: "Restarting", message: gate.message });
   } else {
@@ -281,41 +332,72 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   }
   draft.set({
     type: CONDITION.stalled,
-    status: stalledBy ? "True" : "False",
-    reason: stalledBy ?? "Progressing",
-    message: refused
-      ? (rejectionCondition(refused).message as string)
-      : ready.blockedBy
-        ? ready.problems.join("; ")
-        : (endpoints.stalled?.message ?? ""),
+    status: stalled ? "True" : "False",
+    reason: stalled?.reason ?? "Progressing",
+    message: stalled?.message ?? "",
   });
   const started =
     desired.some((d) => pods.byName.has(d.metadata.name)) ||
     (previous.phase !== undefined && previous.phase !== "Pending");
   const phase: Phase = !gate.open ? "Restarting" : started ? stage : "Pending";
   return draft.plan(
-    { phase, attempt, stage, startTime },
+    { phase, attempt, stage, startTime, gang: gangOf(attempt) },
     { apply: [...children.apply, ...endpoints.apply], createTokenSecret: children.createTokenSecret },
   );
+}
+
+/** Why the job waits for a human, the most fundamental cause first, and what Reconciling says it waits for. */
+function stalledBy(
+  blockedBy: string | undefined,
+  problems: string[],
+  refusal: string | false | undefined,
+  endpoints: { reason: string; message: string } | undefined,
+  inadmissible: string | undefined,
+): { reason: string; message: string; waitingFor: string } | undefined {
+  if (blockedBy) {
+    return {
+      reason: blockedBy,
+      message: problems.join("; "),
+      waitingFor:
+        blockedBy === "SchedulingNotServed"
+          ? "waiting for the cluster to serve what spec.scheduling asks for"
+          : "waiting for the spec, its Secrets or its volume claim to be fixed",
+    };
+  }
+  if (refusal) {
+    return {
+      reason: "ChildRejected",
+      message: refusal,
+      waitingFor: "waiting for the apiserver to accept the job's children",
+    };
+  }
+  if (endpoints) {
+    return { ...endpoints, waitingFor: "waiting for the endpoints to pass the preflight (EndpointsReady)" };
+  }
+  if (inadmissible) {
+    return {
+      reason: "Inadmissible",
+      message: inadmissible,
+      waitingFor: "waiting for Kueue's LocalQueue and ClusterQueue to admit the job",
+    };
+  }
+  return undefined;
 }
 
 /** The job fails: its unfinished pods go (their GPUs are freed), finished ones stay for their logs. */
 function fail(
   draft: Draft,
   pods: PodView,
-  attempt: number,
-  stage: JobStage | undefined,
-  startTime: string | undefined,
+  fields: { attempt: number; stage: JobStage | undefined; startTime: string | undefined; gang: Status["gang"] },
   reason: string,
   message: string,
 ): Plan {
   draft.deleteAll(unfinished(pods.ofAttempt));
-  draft.remove(CONDITION.podsScheduled);
-  draft.remove(CONDITION.waitingForCapacity);
+  draft.clearPlacement();
   draft.set({ type: CONDITION.failed, status: "True", reason, message });
   draft.set({ type: CONDITION.reconciling, status: "False", reason: "Failed", message: "the job finished" });
   draft.set({ type: CONDITION.stalled, status: "True", reason: "Failed", message });
-  return draft.plan({ phase: "Failed", attempt, stage, startTime });
+  return draft.plan({ phase: "Failed", ...fields });
 }
 
 function unfinished(pods: readonly V1Pod[]): V1Pod[] {

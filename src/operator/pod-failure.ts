@@ -24,6 +24,8 @@ export interface AttemptFailure {
   pod?: string;
   container?: string;
   exitCode?: number;
+  /** Kueue stopped the pod (its TerminationTarget reason, e.g. WorkloadEvictedDueToPreempted): Kueue queues again. */
+  queueEviction?: string;
 }
 
 /** Disruptions Kubernetes and Kueue announce on the pod before they end it (research/lifecycle.md §1.5, §3.1). */
@@ -36,6 +38,12 @@ export const DEFAULT_RULES: readonly FailureRule[] = [
     ],
   },
 ];
+
+/**
+ * Kueue deactivated the job's workload (an administrator set its spec.active to false, or a limit of Kueue's ran out):
+ * it wants the job stopped, and a new attempt would be a new workload that Kueue admits again, so the job fails.
+ */
+const KUEUE_DEACTIVATED = "WorkloadEvictedDueToDeactivated";
 
 /** The default for a failure no rule matched: a pod that failed on its own counts; one taken away does not. */
 const KIND_DEFAULT: Record<FailureKind, FailureAction> = {
@@ -88,6 +96,7 @@ function failedCandidate(pod: V1Pod, rules: readonly FailureRule[] | undefined):
   const failure = judge("PodFailed", failureDetail(pod, TRAINER_CONTAINER), pod, rules, {
     pod: pod.metadata?.name as string,
     ...exit,
+    ...queueEviction(pod),
   });
   const finished = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])]
     .map((s) => timeText(s.state?.terminated?.finishedAt))
@@ -98,7 +107,10 @@ function failedCandidate(pod: V1Pod, rules: readonly FailureRule[] | undefined):
 }
 
 function deletedCandidate(pod: V1Pod, rules: readonly FailureRule[] | undefined): Candidate {
-  const failure = judge("PodDeleted", deletionDetail(pod), pod, rules, { pod: pod.metadata?.name as string });
+  const failure = judge("PodDeleted", deletionDetail(pod), pod, rules, {
+    pod: pod.metadata?.name as string,
+    ...queueEviction(pod),
+  });
   return { failure, at: timeText(pod.metadata?.deletionTimestamp) };
 }
 
@@ -106,6 +118,11 @@ function deletedCandidate(pod: V1Pod, rules: readonly FailureRule[] | undefined)
 function timeText(t: Date | string | undefined): string | undefined {
   if (t === undefined) return undefined;
   return typeof t === "string" ? t : t.toISOString();
+}
+
+function queueEviction(pod: V1Pod): { queueEviction?: string } {
+  const stopped = pod.status?.conditions?.find((c) => c.type === "TerminationTarget" && c.status === "True");
+  return stopped ? { queueEviction: stopped.reason ?? "TerminationTarget" } : {};
 }
 
 function trainerExit(pod: V1Pod): { container?: string; exitCode?: number } {
@@ -120,7 +137,7 @@ export function judge(
   message: string,
   pod: V1Pod | undefined,
   rules: readonly FailureRule[] | undefined,
-  detail: { pod?: string; container?: string; exitCode?: number },
+  detail: { pod?: string; container?: string; exitCode?: number; queueEviction?: string },
 ): AttemptFailure {
   const decide = (list: readonly FailureRule[], name: (i: number) => string) => {
     for (const [i, rule] of list.entries()) {
@@ -129,7 +146,14 @@ export function judge(
     }
     return undefined;
   };
+  const deactivated = detail.queueEviction?.startsWith(KUEUE_DEACTIVATED)
+    ? {
+        action: "FailJob" as const,
+        decidedBy: `Kueue deactivating the job's workload (${detail.queueEviction}), which stops it rather than queueing it again`,
+      }
+    : undefined;
   const verdict = decide(rules ?? [], (i) => `failurePolicy.rules[${i}]`) ??
+    deactivated ??
     decide(DEFAULT_RULES, () => "the default rule for disruptions (DisruptionTarget or TerminationTarget)") ?? {
       action: KIND_DEFAULT[kind],
       decidedBy: `the default for ${kind}`,

@@ -13,6 +13,7 @@ import type {
 import type { Logger } from "pino";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
 import { parseStoredJob, storedStatus } from "../api/stored.ts";
+import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
@@ -30,8 +31,9 @@ import {
 } from "../runtime/index.ts";
 import { CONDITION, setCondition } from "../status/conditions.ts";
 import { sameData } from "../status/json.ts";
-import type { PodEvent } from "./observed.ts";
+import type { PodEvent, PodGroupSeen } from "./observed.ts";
 import { type Observed, type OwnedStatus, plan } from "./plan.ts";
+import type { QueueWorkload } from "./queue.ts";
 import { secretReferences } from "./readiness.ts";
 import { isRejection, type Rejection } from "./rejection.ts";
 import { ownConditions } from "./status.ts";
@@ -48,12 +50,17 @@ export interface Caches {
   volumeClaims: Cache;
   /** Events about pods with the reasons the capacity policy reads (autoscalers, Karpenter). */
   podEvents: Cache;
+  /** The job's native PodGroups (metadata only); empty when the cluster does not serve them. */
+  podGroups: Cache;
+  /** Kueue Workloads, reduced to owners and conditions; empty when the cluster does not serve them. */
+  queueWorkloads: Cache;
 }
 
 export class JobReconciler implements Reconciler {
   readonly #kc: KubeConfig;
   readonly #caches: () => Caches;
   readonly #ctx: OperatorContext;
+  readonly #served: () => ServedApis;
   readonly #events: EventRecorder;
   readonly #now: () => Date;
   /** Each job as this process's last status write returned it: read-your-writes over a cache that may lag. */
@@ -63,12 +70,15 @@ export class JobReconciler implements Reconciler {
     kc: KubeConfig;
     caches: () => Caches;
     ctx: OperatorContext;
+    /** Which gang APIs the cluster serves (API discovery when the controller started). */
+    served: () => ServedApis;
     events: EventRecorder;
     now?: () => Date;
   }) {
     this.#kc = opts.kc;
     this.#caches = opts.caches;
     this.#ctx = opts.ctx;
+    this.#served = opts.served;
     this.#events = opts.events;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -106,6 +116,11 @@ export class JobReconciler implements Reconciler {
       await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
       logger.info({ child: name }, "deleted pod");
     }
+    for (const name of p.deletePodGroups) {
+      const ref = { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup", namespace: key.namespace, name };
+      await deleteObject(this.#kc, ref, { signal });
+      logger.info({ child: name }, "deleted the PodGroup of an earlier attempt");
+    }
     for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
     if (p.deleteJob) {
       const ref = { ...jobRef(key) };
@@ -142,6 +157,16 @@ export class JobReconciler implements Reconciler {
     const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
       .filter((e) => podUids.has(e.involvedObject?.uid))
       .map(podEvent);
+    const podGroups = caches.podGroups.list(key.namespace, `${LABEL.job}=${key.name}`).map(
+      (g): PodGroupSeen => ({
+        name: g.metadata?.name ?? "",
+        attempt: g.metadata?.labels?.[LABEL.attempt],
+        deleting: g.metadata?.deletionTimestamp !== undefined,
+      }),
+    );
+    const queueWorkloads = (caches.queueWorkloads.list(key.namespace) as unknown as QueueWorkloadObject[])
+      .map(queueWorkload)
+      .filter((w) => w.podUids.some((uid) => podUids.has(uid)));
     return {
       job,
       pods,
@@ -152,6 +177,9 @@ export class JobReconciler implements Reconciler {
       tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
       claimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
       podEvents,
+      served: this.#served(),
+      podGroups,
+      queueWorkloads,
       now,
     };
   }
@@ -299,5 +327,24 @@ function podEvent(e: CoreV1Event): PodEvent {
     message: e.message ?? "",
     component: e.source?.component ?? e.reportingComponent ?? "",
     time: time === undefined ? "" : typeof time === "string" ? time : new Date(time).toISOString(),
+  };
+}
+
+/** A Kueue Workload (kueue.x-k8s.io/v1beta2) as the informer keeps it: owners and conditions. */
+export interface QueueWorkloadObject {
+  metadata?: { name?: string; ownerReferences?: { kind?: string; uid?: string }[] };
+  status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] };
+}
+
+export function queueWorkload(w: QueueWorkloadObject): QueueWorkload {
+  return {
+    name: w.metadata?.name ?? "",
+    podUids: (w.metadata?.ownerReferences ?? []).filter((o) => o.kind === "Pod").map((o) => o.uid ?? ""),
+    conditions: (w.status?.conditions ?? []).map((c) => ({
+      type: c.type ?? "",
+      status: c.status ?? "",
+      reason: c.reason ?? "",
+      message: c.message ?? "",
+    })),
   };
 }

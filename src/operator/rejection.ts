@@ -26,7 +26,7 @@ const RETRY = { minSeconds: 1, maxSeconds: 60 };
 /** Where in the spec a refused child's offending value came from, matched on the child's field and the message. */
 const ORIGINS: { kinds: string[]; test: (field: string, message: string) => boolean; specField: string }[] = [
   {
-    kinds: ["Pod"],
+    kinds: ["Pod", "PodGroup"],
     test: (f, m) => f.startsWith("spec.priorityClassName") || /PriorityClass/i.test(m),
     specField: "spec.scheduling.priorityClassName",
   },

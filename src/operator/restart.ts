@@ -59,7 +59,8 @@ export function decideRestart(
   const next: Counters = counted
     ? { restarts: counters.restarts + 1, disruptions: counters.disruptions }
     : { restarts: counters.restarts, disruptions: counters.disruptions + 1 };
-  const backoff = backoffSeconds(policy.backoffSeconds, next.restarts + next.disruptions);
+  // Kueue queues the next attempt's pods itself (they wait gated, holding nothing): no backoff of ours on top.
+  const backoff = failure.queueEviction ? 0 : backoffSeconds(policy.backoffSeconds, next.restarts + next.disruptions);
   const tally = counted
     ? `restart ${next.restarts} of ${policy.maxRestarts} (failurePolicy.maxRestarts)`
     : `not counted against failurePolicy.maxRestarts (disruption ${next.disruptions} of ${policy.maxDisruptions})`;
@@ -72,6 +73,7 @@ export function decideRestart(
     ...(failure.container !== undefined ? { container: failure.container } : {}),
     ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
     time: now,
+    backoffSeconds: backoff,
   };
   return {
     kind: "restart",
@@ -81,7 +83,7 @@ export function decideRestart(
     event: {
       type: counted ? "Warning" : "Normal",
       reason: "Restarting",
-      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone and ${backoff} s after now (backoff), and resumes from the latest checkpoint`,
+      message: `attempt ${attempt} ended: ${failure.message} (${because}); ${tally}; attempt ${attempt + 1} starts once the pods of attempt ${attempt} are gone and ${backoff} s after now (backoff${failure.queueEviction ? ": none, Kueue queues it" : ""}), and resumes from the latest checkpoint`,
     },
   };
 }
@@ -116,7 +118,7 @@ export function restartGate(input: {
   if (lastRestart === undefined || lastRestart.attempt + 1 !== attempt) return { open: true };
   const due = addSeconds(
     lastRestart.time,
-    backoffSeconds(input.backoffSeconds, counters.restarts + counters.disruptions),
+    lastRestart.backoffSeconds ?? backoffSeconds(input.backoffSeconds, counters.restarts + counters.disruptions),
   );
   const left = secondsBetween(now, due);
   if (left <= 0) return { open: true };

@@ -8,6 +8,7 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { parseStoredJob } from "../api/stored.ts";
+import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION } from "../children/gang.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
 import { Options } from "../cli/options.ts";
@@ -108,12 +109,22 @@ export async function main(argv: string[]): Promise<number> {
     const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
     const one = Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)]));
     const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
-    return { ...one, podEvents } as unknown as Caches;
+    const gang = {
+      podGroups: namespacedCache(c, "podGroups", namespaces),
+      queueWorkloads: namespacedCache(c, "queueWorkloads", namespaces),
+    };
+    return { ...one, podEvents, ...gang } as unknown as Caches;
   };
   const reconciler = new JobReconciler({
     kc,
     caches,
     events,
+    // Whether the optional watches run: their APIs were served when the controller last started.
+    served: () => {
+      const c = controller as Controller;
+      const watching = (kind: string) => c.watching(namespaces.length > 0 ? `${kind}@${namespaces[0]}` : kind);
+      return { kueue: watching("queueWorkloads"), podGroups: watching("podGroups") };
+    },
     ctx: {
       operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
       trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
@@ -230,6 +241,16 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
         .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
       return [...ownerKey(obj), ...referrers];
     };
+  /** The jobs of the pods that own obj (a Kueue Workload is owned by the pods of its group). */
+  const podOwnersKeys = (obj: KubernetesObject): ObjectKey[] => {
+    const ns = obj.metadata?.namespace ?? "";
+    return (obj.metadata?.ownerReferences ?? [])
+      .filter((o) => o.kind === "Pod")
+      .flatMap((o) => {
+        const pod = caches().pods.get(ns, o.name);
+        return pod ? ownerKey(pod) : [];
+      });
+  };
   /** An Event's job: the one whose pod it is about. */
   const eventKey = (obj: KubernetesObject): ObjectKey[] => {
     const event = obj as CoreV1Event;
@@ -272,17 +293,59 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
         transform: eventEssentials,
         toKeys: eventKey,
       })),
+      // The gang APIs, watched only when the cluster serves them (the operator's gang policy then knows it does).
+      {
+        name: `podGroups${suffix}`,
+        listPath: path(ns, `/apis/${PODGROUP_API_VERSION}`, "podgroups"),
+        labelSelector: CHILD_SELECTOR,
+        transform: metadataOnly,
+        toKeys: ownerKey,
+        ifServed: { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup" },
+      },
+      // Kueue's Workloads carry no label of ours: all of the namespace's, reduced to owners and conditions.
+      {
+        name: `queueWorkloads${suffix}`,
+        listPath: path(ns, `/apis/${KUEUE_WORKLOAD_API_VERSION}`, "workloads"),
+        transform: workloadEssentials,
+        toKeys: podOwnersKeys,
+        ifServed: { apiVersion: KUEUE_WORKLOAD_API_VERSION, kind: "Workload" },
+      },
     ];
   });
 }
 
-/** A claim as the planner reads it: whether it exists. */
+/** A claim or a PodGroup as the planner reads it: whether it exists (and is going away). */
 function metadataOnly(obj: KubernetesObject): KubernetesObject {
-  const { name, namespace, uid, resourceVersion, labels, ownerReferences } = obj.metadata ?? {};
+  const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } = obj.metadata ?? {};
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
-    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences },
+    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp },
+  } as KubernetesObject;
+}
+
+/** A Kueue Workload as the queue policy reads it: the pods that own it and its conditions. */
+function workloadEssentials(obj: KubernetesObject): KubernetesObject {
+  const w = obj as KubernetesObject & { status?: { conditions?: Record<string, unknown>[] } };
+  const { name, namespace, uid, resourceVersion, ownerReferences } = w.metadata ?? {};
+  return {
+    apiVersion: w.apiVersion,
+    kind: w.kind,
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      ownerReferences: ownerReferences?.map(({ apiVersion, kind, name, uid }) => ({ apiVersion, kind, name, uid })),
+    },
+    status: {
+      conditions: (w.status?.conditions ?? []).map(({ type, status, reason, message }) => ({
+        type,
+        status,
+        reason,
+        message,
+      })),
+    },
   } as KubernetesObject;
 }
 

@@ -36,8 +36,9 @@ export function ownedStatus(input: {
   lastRestart: LastRestart | undefined;
   startTime: string | undefined;
   completionTime: string | undefined;
+  gang?: Status["gang"];
 }): OwnedStatus {
-  const { job, conditions, phase, attempt, stage, counters, lastRestart, startTime, completionTime } = input;
+  const { job, conditions, phase, attempt, stage, counters, lastRestart, startTime, completionTime, gang } = input;
   return {
     phase,
     observedGeneration: job.metadata.generation as number | undefined,
@@ -49,6 +50,7 @@ export function ownedStatus(input: {
     disruptions: counters.disruptions,
     attempt,
     ...(lastRestart ? { lastRestart } : {}),
+    ...(gang ? { gang } : {}),
     roles: roleCounts(job, input.pods, attempt),
     outputs: { ...outputs(job.spec), volumeClaim: claimName(job) },
     message: messageOf(phase, conditions),
@@ -91,6 +93,8 @@ const TOLD: [type: string, status: Condition["status"]][] = [
   [CONDITION.secretsReady, "False"],
   [CONDITION.storageReady, "False"],
   [CONDITION.endpointsReady, "False"],
+  [CONDITION.schedulingReady, "False"],
+  [CONDITION.queued, "True"],
   [CONDITION.waitingForCapacity, "True"],
   [CONDITION.podsScheduled, "False"],
 ];
@@ -112,11 +116,19 @@ const WARN: Record<string, Condition["status"]> = {
   [CONDITION.storageReady]: "False",
   [CONDITION.endpointsReady]: "False",
   [CONDITION.childrenCreated]: "False",
+  [CONDITION.schedulingReady]: "False",
   [CONDITION.podsScheduled]: "False",
   [CONDITION.failed]: "True",
 };
-/** kstatus bookkeeping: their changes are told by the conditions that cause them. */
-const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled]);
+/** Reasons that are a Warning whatever their condition: Kueue cannot admit the job, or does not manage its pods. */
+const WARN_REASONS = new Set(["Inadmissible", "NotManaged"]);
+/**
+ * kstatus bookkeeping, whose changes are told by the conditions that cause them, and Admitted, which says what
+ * Queued says (for `kubectl wait --for=condition=Admitted`).
+ */
+const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled, CONDITION.admitted]);
+
+const isWarning = (c: Condition) => WARN[c.type] === c.status || WARN_REASONS.has(c.reason);
 
 /** Events for conditions that changed status or reason: each transition is told once, in `kubectl describe`. */
 export function transitions(before: readonly Condition[], after: readonly Condition[]): PlannedEvent[] {
@@ -126,9 +138,9 @@ export function transitions(before: readonly Condition[], after: readonly Condit
       const old = before.find((b) => b.type === c.type);
       return !old || old.status !== c.status || old.reason !== c.reason;
     })
-    .filter((c) => c.status === "True" || WARN[c.type] === c.status || before.some((b) => b.type === c.type))
+    .filter((c) => c.status === "True" || isWarning(c) || before.some((b) => b.type === c.type))
     .map((c) => ({
-      type: WARN[c.type] === c.status || c.reason === "InvalidSpec" ? "Warning" : "Normal",
+      type: isWarning(c) || c.reason === "InvalidSpec" ? "Warning" : "Normal",
       reason: c.reason,
       message: c.message,
     }));

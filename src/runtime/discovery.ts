@@ -2,7 +2,7 @@
 // without the typed clients. Results are cached per KubeConfig; an unknown kind refetches once, since a CRD may have
 // been installed after the first lookup.
 import type { KubeConfig } from "@kubernetes/client-node";
-import { request } from "./http.ts";
+import { request, statusCode } from "./http.ts";
 
 export interface ObjectRef {
   apiVersion: string;
@@ -43,4 +43,17 @@ export async function resourcePath(kc: KubeConfig, ref: ObjectRef, subresource?:
   const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace!)}` : "";
   const name = ref.name ? `/${encodeURIComponent(ref.name)}` : "";
   return `${base}${ns}/${resource.name}${name}${subresource ? `/${subresource}` : ""}`;
+}
+
+/**
+ * Whether the apiserver serves `kind` in `apiVersion` (an API group version that is not served answers 404). Read
+ * afresh: a component installed since the last lookup counts.
+ */
+export async function serves(kc: KubeConfig, apiVersion: string, kind: string): Promise<boolean> {
+  try {
+    return (await resources(kc, apiVersion, true)).has(kind);
+  } catch (err) {
+    if (statusCode(err) === 404) return false;
+    throw err;
+  }
 }

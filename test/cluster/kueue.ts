@@ -112,3 +112,44 @@ export function kueueWebhookConfigurations(manifests: string, webhookUrl: string
     }),
   }));
 }
+
+const KUEUE_API = "kueue.x-k8s.io/v1beta2";
+
+/**
+ * A ResourceFlavor and a ClusterQueue that offers `quota` of cpu, memory and nvidia.com/gpu in it to every namespace,
+ * preempting lower priorities within the queue, and a LocalQueue builder for it: what a test puts jobs behind.
+ */
+export function kueueQueue(name: string, quota: { cpu: string; memory: string; gpus: string }) {
+  const flavor = { apiVersion: KUEUE_API, kind: "ResourceFlavor", metadata: { name: `${name}-flavor` }, spec: {} };
+  const clusterQueue = {
+    apiVersion: KUEUE_API,
+    kind: "ClusterQueue",
+    metadata: { name },
+    spec: {
+      namespaceSelector: {},
+      preemption: { withinClusterQueue: "LowerPriority" },
+      resourceGroups: [
+        {
+          coveredResources: ["cpu", "memory", "nvidia.com/gpu"],
+          flavors: [
+            {
+              name: flavor.metadata.name,
+              resources: [
+                { name: "cpu", nominalQuota: quota.cpu },
+                { name: "memory", nominalQuota: quota.memory },
+                { name: "nvidia.com/gpu", nominalQuota: quota.gpus },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  };
+  const localQueue = (namespace: string, localName: string) => ({
+    apiVersion: KUEUE_API,
+    kind: "LocalQueue",
+    metadata: { name: localName, namespace },
+    spec: { clusterQueue: name },
+  });
+  return { flavor, clusterQueue, localQueue };
+}

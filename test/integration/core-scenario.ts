@@ -1,5 +1,6 @@
 // The core scenario an installed operator must pass: a two-node job waits for its Secret (twice, so a repeated
-// Event is folded), prepares, trains on two pods, takes a gateway report, succeeds (the idle worker is deleted),
+// Event is folded), prepares, trains on two pods (a native gang where the cluster serves it), restarts once when a
+// worker fails (the ended attempt's PodGroup is deleted), takes a gateway report, succeeds (the idle worker is deleted),
 // records its Events, is deleted by its TTL with its children, and the operator stops on SIGTERM releasing its Lease. It fails
 // at once when the apiserver refuses the operator anything (a 403 in its log), so a missing RBAC rule shows up as soon
 // as the code needs it, not at a timeout: without `watch`, say, the operator still gets by on relists, slowly.
@@ -61,7 +62,12 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   const secrets = async (status: string) =>
     wait(`SecretsReady=${status}`, async () => condition(await getJob(ns, name), "SecretsReady")?.status === status);
 
-  await createJob(ns, name, { spec: { resources: { nodes: 2 }, ttlSecondsAfterFinished: 2 } }, false);
+  await createJob(
+    ns,
+    name,
+    { spec: { resources: { nodes: 2 }, ttlSecondsAfterFinished: 2, failurePolicy: { backoffSeconds: 0 } } },
+    false,
+  );
   await secrets("False");
   await createSecret(ns);
   await secrets("True");
@@ -71,8 +77,10 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   await secrets("True");
 
   await finishPod(ns, childName.pod(name, "prepare", 0), "Succeeded");
-  const head = childName.pod(name, "head", 0);
-  const worker = childName.pod(name, "worker", 0, 1);
+  await waitRunning(ns, childName.pod(name, "head", 0), stepTimeoutMs);
+  await finishPod(ns, childName.pod(name, "worker", 0, 1), "Failed", 1);
+  const head = childName.pod(name, "head", 1);
+  const worker = childName.pod(name, "worker", 1, 1);
   await wait("head Running", async () => waitRunning(ns, head, stepTimeoutMs));
   await wait("worker Running", async () => waitRunning(ns, worker, stepTimeoutMs));
 

@@ -15,10 +15,12 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
+import { applyObject, deleteObject } from "../../src/runtime/index.ts";
 import { ROOT } from "../cluster/cluster.ts";
+import { KUEUE_NAMESPACE_LABEL, kueueQueue } from "../cluster/kueue.ts";
 import { run, runAsync } from "../cluster/tools.ts";
 import { postReport } from "./core-scenario.ts";
-import { core, custom, testNamespace } from "./kube.ts";
+import { core, custom, kc, testNamespace } from "./kube.ts";
 import {
   createJob,
   createSecret,
@@ -45,10 +47,16 @@ function getJSON(ns: string, name: string): Record<string, any> {
 
 /** The object as kubectl returns it, with what varies between recordings fixed. */
 export function normalize(job: Record<string, any>, ns: string): Record<string, any> {
-  // Every time, also those quoted in messages (a deadline's, a terminating pod's), reads as one fixed time.
-  const text = JSON.stringify(job)
-    .replaceAll(ns, NAMESPACE)
-    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, FIXED_TIME);
+  // Gang names carry a piece of the job's uid (src/children/gang.ts).
+  const uidPiece = String(job.metadata?.uid ?? "")
+    .replaceAll("-", "")
+    .slice(0, 6);
+  let text = JSON.stringify(job).replaceAll(ns, NAMESPACE);
+  if (uidPiece) text = text.replaceAll(`-${uidPiece}`, "-000000");
+  // So do the names of Kueue's single-pod Workloads (pod-<pod>-<a hash of the pod's uid>).
+  text = text.replace(/(Kueue workload pod-[a-z0-9.-]+)-[0-9a-f]{5}\b/g, "$1-00000");
+  // Messages name times too (a deadline, since when a pod terminates).
+  text = text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, FIXED_TIME);
   const out = JSON.parse(text);
   const { managedFields: _m, resourceVersion: _r, ...metadata } = out.metadata;
   out.metadata = { ...metadata, uid: "00000000-0000-4000-8000-000000000000" };
@@ -100,10 +108,26 @@ async function storedInvalid(ns: string, name: string) {
   }
 }
 
+/**
+ * A Kueue ClusterQueue with CPU and memory but no GPU quota, so the training pods queued through its LocalQueue
+ * `no-gpus` wait, for GPUs only (Kueue names one short resource, so only one may be short). Fixed names: Kueue's
+ * messages name them. Removed by the returned function.
+ */
+async function queueWithoutGpus(ns: string): Promise<() => Promise<void>> {
+  const { flavor, clusterQueue, localQueue } = kueueQueue("health-no-gpus", { cpu: "64", memory: "256Gi", gpus: "0" });
+  const local = localQueue(ns, "no-gpus");
+  for (const obj of [flavor, clusterQueue, local]) await applyObject(kc, obj, "health-fixtures");
+  return async () => {
+    for (const obj of [local, clusterQueue, flavor])
+      await deleteObject(kc, { apiVersion: obj.apiVersion, kind: obj.kind, ...obj.metadata }).catch(() => undefined);
+  };
+}
+
 /** Records every fixture into `dir`; returns their names. */
 export async function recordHealthFixtures(dir: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const ns = await testNamespace("health");
+  const ns = await testNamespace("health", { [KUEUE_NAMESPACE_LABEL]: "true" });
+  const removeQueue = await queueWithoutGpus(ns);
   const written: string[] = [];
   const save = (name: string, fixture = name) => {
     writeFileSync(join(dir, `${fixture}.json`), `${JSON.stringify(normalize(getJSON(ns, name), ns), null, 2)}\n`);
@@ -179,6 +203,16 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       await createJob(ns, "child-rejected", { spec: { scheduling: { priorityClassName: "no-such-class" } } });
       await kubectlWait(ns, "child-rejected", "condition=ChildrenCreated=False");
     },
+    queued: async () => {
+      await createJob(ns, "queued", { spec: { ...TWO_NODES, scheduling: { queueName: "no-gpus" } } });
+      await finishPod(ns, childName.pod("queued", "prepare", 0), "Succeeded");
+      await kubectlWait(ns, "queued", "jsonpath={.status.phase}=Training");
+      await kubectlWait(ns, "queued", "condition=Queued");
+    },
+    "queue-inadmissible": async () => {
+      await createJob(ns, "queue-inadmissible", { spec: { scheduling: { queueName: "no-such-queue" } } });
+      await kubectlWait(ns, "queue-inadmissible", "condition=Stalled");
+    },
     "claim-not-found": async () => {
       await createJob(ns, "claim-not-found", { spec: { storage: { existingClaim: "no-such-claim" } } });
       await kubectlWait(ns, "claim-not-found", "condition=StorageReady=False");
@@ -227,5 +261,6 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
   save("training", "deleting");
   await patchJob(ns, "training", { metadata: { finalizers: null } });
   await operator.stop();
+  await removeQueue();
   return written.sort();
 }

@@ -5,11 +5,17 @@
 import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { up } from "../cluster/cluster.ts";
 import { healthVerdicts } from "../cluster/tools.ts";
 import { FIXTURES, recordHealthFixtures } from "./health-fixtures.ts";
 
 const RECORD = process.env.COLLAB_RECORD_HEALTH_FIXTURES === "1";
+
+// Kueue, for the jobs that wait in its queues.
+beforeAll(async () => {
+  await up({ kueue: true });
+}, 900_000);
 
 describe("health fixtures recorded from the real operator", () => {
   it("are what the operator writes now, as Argo CD and kstatus judge them", async () => {

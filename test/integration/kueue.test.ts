@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { up } from "../cluster/cluster.ts";
 import { HOPPER_PRODUCT } from "../cluster/fleet.ts";
-import { KUEUE_NAMESPACE_LABEL } from "../cluster/kueue.ts";
+import { KUEUE_NAMESPACE_LABEL, kueueQueue } from "../cluster/kueue.ts";
 import { testNamespace } from "./kube.ts";
 import { eventually } from "./operator.ts";
 import {
@@ -26,31 +26,8 @@ import {
 
 const KUEUE = "kueue.x-k8s.io/v1beta2";
 const suffix = randomBytes(3).toString("hex");
-const flavor = { apiVersion: KUEUE, kind: "ResourceFlavor", metadata: { name: `h100-${suffix}` }, spec: {} };
-const clusterQueue = {
-  apiVersion: KUEUE,
-  kind: "ClusterQueue",
-  metadata: { name: `gpus-${suffix}` },
-  spec: {
-    namespaceSelector: {},
-    preemption: { withinClusterQueue: "LowerPriority" },
-    resourceGroups: [
-      {
-        coveredResources: ["cpu", "memory", "nvidia.com/gpu"],
-        flavors: [
-          {
-            name: flavor.metadata.name,
-            resources: [
-              { name: "cpu", nominalQuota: "64" },
-              { name: "memory", nominalQuota: "256Gi" },
-              { name: "nvidia.com/gpu", nominalQuota: "16" }, // two 8-GPU nodes
-            ],
-          },
-        ],
-      },
-    ],
-  },
-};
+// GPU quota for two 8-GPU nodes.
+const { flavor, clusterQueue, localQueue } = kueueQueue(`gpus-${suffix}`, { cpu: "64", memory: "256Gi", gpus: "16" });
 const urgent = {
   apiVersion: KUEUE,
   kind: "WorkloadPriorityClass",
@@ -89,12 +66,7 @@ beforeAll(async () => {
   await up({ kueue: true });
   ns = await testNamespace("kueue", { [KUEUE_NAMESPACE_LABEL]: "true" });
   for (const obj of [flavor, clusterQueue, urgent]) await apply(obj);
-  await apply({
-    apiVersion: KUEUE,
-    kind: "LocalQueue",
-    metadata: { name: "team", namespace: ns },
-    spec: { clusterQueue: clusterQueue.metadata.name },
-  });
+  await apply(localQueue(ns, "team"));
   await eventually("two H100 nodes free", async () => (await freeFleetGpuNodes(HOPPER_PRODUCT)).length >= 2, 90_000);
 }, 900_000);
 

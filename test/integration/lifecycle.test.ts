@@ -1,7 +1,7 @@
 // The lifecycle on the real control plane: gang restarts as new attempts, disruptions that do not count, the operator
 // killed in the middle of a restart, time limits that fire on time without a resync, and children the apiserver
 // refuses, reported within seconds and recovered from by themselves.
-import { AdmissionregistrationV1Api, SchedulingV1Api, type V1Pod, Watch } from "@kubernetes/client-node";
+import { AdmissionregistrationV1Api, SchedulingV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { STUCK_IMAGE } from "../cluster/cluster.ts";
 import { core, kc, testNamespace } from "./kube.ts";
@@ -17,6 +17,7 @@ import {
   waitForPhase,
   waitRunning,
 } from "./operator.ts";
+import { podSampler } from "./scheduling.ts";
 
 const TWO_NODES = { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } };
 /** No periodic resync: whatever fires on time here fires because the plan asked to be woken then. */
@@ -27,28 +28,15 @@ const NO_RESYNC = { resyncSeconds: 3600 };
  * belong to one attempt and that no attempt ever has more pods of a role than the job wants.
  */
 async function gangSampler(namespace: string) {
-  const pods = new Map<string, V1Pod>();
-  const violations: string[] = [];
   const attemptsSeen = new Set<string>();
-  const controller = await new Watch(kc).watch(
-    `/api/v1/namespaces/${namespace}/pods`,
-    {},
-    (type: string, pod: V1Pod) => {
-      const name = pod.metadata?.name ?? "";
-      if (type === "DELETED") pods.delete(name);
-      else pods.set(name, pod);
-      const attempts = new Set([...pods.values()].map((p) => p.metadata?.labels?.["collabllm.io/attempt"]));
-      for (const a of attempts) attemptsSeen.add(a ?? "?");
-      if (attempts.size > 1)
-        violations.push(`pods of attempts ${[...attempts].join(",")} at once: ${[...pods.keys()]}`);
-    },
-    () => {},
-  );
-  return {
-    violations,
-    attemptsSeen,
-    stop: () => controller.abort(),
-  };
+  const sampler = await podSampler(namespace, (pods) => {
+    const attempts = new Set(pods.map((p) => p.metadata?.labels?.["collabllm.io/attempt"]));
+    for (const a of attempts) attemptsSeen.add(a ?? "?");
+    return attempts.size > 1
+      ? `pods of attempts ${[...attempts].join(",")} at once: ${pods.map((p) => p.metadata?.name)}`
+      : undefined;
+  });
+  return { violations: sampler.violations, attemptsSeen, stop: sampler.stop };
 }
 const samplers: { stop: () => void }[] = [];
 afterEach(() => {

@@ -8,9 +8,9 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { KUBECONFIG } from "../cluster/cluster.ts";
+import { KUBECONFIG, up } from "../cluster/cluster.ts";
 import { type Manifest, renderChart, run } from "../cluster/tools.ts";
 import { coreScenario } from "./core-scenario.ts";
 import { testNamespace } from "./kube.ts";
@@ -26,6 +26,12 @@ interface Rule {
 const RBAC_KINDS = new Set(["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]);
 const LEASE_ID = "collab-operator"; // the chart's default operator.leaderElectionId
 const clusterScoped: string[] = [];
+
+// Kueue's API served, so the operator watches its Workloads and the rules for them are exercised (the native
+// PodGroup API is always served by the local cluster).
+beforeAll(async () => {
+  await up({ kueue: true });
+}, 900_000);
 
 afterAll(() => {
   if (clusterScoped.length > 0) run("kubectl", ["delete", "--ignore-not-found", ...clusterScoped]);

@@ -1,7 +1,7 @@
 // Helpers for the scheduling smoke tests (native gang, Kueue, Karpenter): plain GPU pods written as raw JSON (the
 // generated client would drop fields it does not know, such as 1.37's spec.schedulingGroup), reads of any object,
 // and the state of the static GPU fleet.
-import type { KubernetesObject } from "@kubernetes/client-node";
+import { type KubernetesObject, Watch } from "@kubernetes/client-node";
 import { request, statusCode } from "../../src/runtime/http.ts";
 import { applyObject, deleteObject } from "../../src/runtime/writes.ts";
 import { FLEET } from "../cluster/fleet.ts";
@@ -125,3 +125,37 @@ export async function freeFleetGpuNodes(product: string): Promise<string[]> {
   );
   return names.filter((n) => !busy.has(n));
 }
+
+/**
+ * Watches the namespace's pods and runs `check` on all of them after every event (every change is seen, not a poll):
+ * whatever it returns is recorded as a violation, with the time.
+ */
+export async function podSampler(namespace: string, check: (pods: Obj[]) => string | undefined) {
+  const live = new Map<string, Obj>();
+  const violations: string[] = [];
+  const controller = await new Watch(kc).watch(
+    `/api/v1/namespaces/${namespace}/pods`,
+    {},
+    (type: string, pod: Obj) => {
+      const name = pod.metadata?.name ?? "";
+      if (type === "DELETED") live.delete(name);
+      else live.set(name, pod);
+      const wrong = check([...live.values()]);
+      if (wrong) violations.push(`${new Date().toISOString()} ${wrong}`);
+    },
+    () => {},
+  );
+  return { violations, pods: () => [...live.values()], stop: () => controller.abort() };
+}
+
+/** A pod that holds its node's resources: bound, not finished, not on its way out. */
+export const isHolding = (pod: Obj) =>
+  isBound(pod) && !["Succeeded", "Failed"].includes(pod.status?.phase) && !pod.metadata?.deletionTimestamp;
+
+/** The training pods (head and workers) of `job`, of any attempt. */
+export const trainingPodsOf = (pods: Obj[], job: string) =>
+  pods.filter(
+    (p) =>
+      p.metadata?.labels?.["collabllm.io/job-name"] === job &&
+      ["head", "worker"].includes(p.metadata?.labels?.["collabllm.io/role"] ?? ""),
+  );

@@ -62,6 +62,10 @@ elseif isTrue("BudgetExceeded") then
 elseif isTrue("Suspended") or obj.status.phase == "Suspended" then
   hs.status = "Suspended"
   hs.message = text(c["Suspended"] or {}, "The job is suspended (spec.suspend)")
+elseif isTrue("Queued") then
+  -- Waiting in a Kueue queue for quota: progressing (the message is Kueue's own).
+  hs.status = "Progressing"
+  hs.message = because("Queued", "pods wait in the queue")
 elseif isTrue("WaitingForCapacity") then
   -- Waiting for nodes: progressing as far as the job can tell (the message carries an autoscaler's word, if any).
   hs.status = "Progressing"

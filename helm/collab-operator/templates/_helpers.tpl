@@ -80,6 +80,17 @@ verb in turn: a verb the code does not need, or a need the rules lack, fails it.
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch, list, watch]
+# Native gang scheduling (Kubernetes 1.37, scheduling.k8s.io/v1beta1): the attempt's PodGroup is a child like the
+# others (informer, server-side apply) and the PodGroups of ended attempts are deleted. Unused, and harmless, where
+# the API is not served.
+- apiGroups: [scheduling.k8s.io]
+  resources: [podgroups]
+  verbs: [list, watch, create, patch, delete]
+# Kueue: its Workloads are read (informer) for the Queued and Admitted conditions; never written. Unused, and
+# harmless, where Kueue is not installed.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [list, watch]
 {{- end -}}
 
 {{/*

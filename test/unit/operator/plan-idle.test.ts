@@ -4,7 +4,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
-import type { PodEvent } from "../../../src/operator/observed.ts";
+import type { Observed, PodEvent } from "../../../src/operator/observed.ts";
 import type { Outcome } from "../../../src/operator/plan.ts";
 import {
   at,
@@ -33,6 +33,18 @@ const restarting: Status = {
   conditions: [DATASET_READY],
 };
 
+const QUEUED = {
+  name: "job-a0-u1",
+  podUids: ["uid-job-a0-head"],
+  conditions: [{ type: "QuotaReserved", status: "False", reason: "Pending", message: "insufficient unused quota" }],
+};
+const INADMISSIBLE = {
+  ...QUEUED,
+  conditions: [
+    { type: "QuotaReserved", status: "False", reason: "Inadmissible", message: "LocalQueue team doesn't exist" },
+  ],
+};
+
 describe("an idle job", () => {
   it.each<{
     name: string;
@@ -42,6 +54,7 @@ describe("an idle job", () => {
     events?: PodEvent[];
     secretKeys?: Record<string, string[]>;
     outcome?: Outcome;
+    observed?: Partial<Observed>;
   }>([
     { name: "training, every pod running", pods: gang },
     { name: "preparing", pods: [pod("job-a0-prepare")] },
@@ -61,6 +74,40 @@ describe("an idle job", () => {
     {
       name: "gated by a queue",
       pods: [prepared, ...["job-a0-head", "job-a0-worker-1"].map(gated)],
+    },
+    {
+      name: "queued in Kueue, with the Workload's words",
+      spec: { scheduling: { queueName: "team" } },
+      pods: [prepared, ...["job-a0-head", "job-a0-worker-1"].map(gated)],
+      observed: { served: { kueue: true, podGroups: true }, queueWorkloads: [QUEUED] },
+    },
+    {
+      name: "queued in Kueue on a LocalQueue that does not exist",
+      spec: { scheduling: { queueName: "team" } },
+      pods: [prepared, ...["job-a0-head", "job-a0-worker-1"].map(gated)],
+      observed: { served: { kueue: true, podGroups: true }, queueWorkloads: [INADMISSIBLE] },
+    },
+    {
+      name: "a native gang, its PodGroup there",
+      pods: gang,
+      observed: {
+        served: { kueue: false, podGroups: true },
+        podGroups: [{ name: "job-a0-u1", attempt: "0", deleting: false }],
+      },
+    },
+    {
+      name: "a native gang that cannot be placed yet",
+      pods: [prepared, unplaced("job-a0-head"), unplaced("job-a0-worker-1")],
+      observed: {
+        served: { kueue: false, podGroups: true },
+        podGroups: [{ name: "job-a0-u1", attempt: "0", deleting: false }],
+      },
+    },
+    {
+      name: "blocked: a queue on a cluster without Kueue",
+      spec: { scheduling: { queueName: "team" } },
+      pods: [],
+      observed: { served: { kueue: false, podGroups: true } },
     },
     { name: "restarting, within the backoff", status: restarting, pods: [] },
     {
@@ -89,9 +136,17 @@ describe("an idle job", () => {
     },
   ])(
     "$name",
-    ({ spec = {}, status, pods, events = [], secretKeys = { "llm-keys": ["OPENAI_API_KEY"] }, outcome = {} }) => {
+    ({
+      spec = {},
+      status,
+      pods,
+      events = [],
+      secretKeys = { "llm-keys": ["OPENAI_API_KEY"] },
+      outcome = {},
+      observed = {},
+    }) => {
       let current: CollabTrainingJob = job({ ...TWO_NODES, ...spec }, status);
-      const observe = (now: string) => ({ now, podEvents: events, secretKeys });
+      const observe = (now: string) => ({ now, podEvents: events, secretKeys, ...observed });
       // Converge: each plan's status is written and read back, as the reconciler does.
       for (let i = 0; i < 3; i++)
         current = { ...current, status: planWorld(current, pods, observe(NOW), outcome).status };

@@ -150,6 +150,15 @@ describe("matches", () => {
   });
 });
 
+const KUEUE_PREEMPTED = condition("TerminationTarget", "True", {
+  reason: "WorkloadEvictedDueToPreempted",
+  message: "Preempted to accommodate a workload due to prioritization in the ClusterQueue",
+});
+const KUEUE_DEACTIVATED = condition("TerminationTarget", "True", {
+  reason: "WorkloadEvictedDueToDeactivated",
+  message: "The workload is deactivated",
+});
+
 describe("judge", () => {
   const message = "what happened";
   it.each<{
@@ -157,7 +166,7 @@ describe("judge", () => {
     kind: FailureKind;
     pod: V1Pod | undefined;
     rules?: FailureRule[];
-    detail?: { pod?: string; container?: string; exitCode?: number };
+    detail?: { pod?: string; container?: string; exitCode?: number; queueEviction?: string };
     verdict: Partial<AttemptFailure>;
   }>([
     {
@@ -183,6 +192,25 @@ describe("judge", () => {
         action: "Ignore",
         decidedBy: "the default rule for disruptions (DisruptionTarget or TerminationTarget)",
       },
+    },
+    {
+      name: "Kueue deactivating the workload fails the job: a new attempt would be admitted again",
+      kind: "PodDeleted",
+      pod: pod("job-a0-worker-1", { deletedAt: at(-1), conditions: [KUEUE_DEACTIVATED] }),
+      detail: { queueEviction: "WorkloadEvictedDueToDeactivated" },
+      verdict: {
+        action: "FailJob",
+        decidedBy:
+          "Kueue deactivating the job's workload (WorkloadEvictedDueToDeactivated), which stops it rather than queueing it again",
+      },
+    },
+    {
+      name: "a user rule decides before Kueue's deactivation",
+      kind: "PodDeleted",
+      pod: pod("job-a0-worker-1", { deletedAt: at(-1), conditions: [KUEUE_DEACTIVATED] }),
+      rules: [onConditions("Ignore", ["TerminationTarget", "True"])],
+      detail: { queueEviction: "WorkloadEvictedDueToDeactivated" },
+      verdict: { action: "Ignore", decidedBy: "failurePolicy.rules[0]" },
     },
     {
       name: "a pod deleted by someone else is not counted",
@@ -329,6 +357,31 @@ describe("findFailure", () => {
       name: "a failed pod of a finished stage is not this stage's failure",
       pods: [failed("job-a0-prepare", 1, at(-5)), head, worker],
       failure: undefined,
+    },
+    {
+      name: "a pod Kueue preempted: a disruption, with Kueue's reason and words",
+      pods: [head, pod("job-a0-worker-1", { deletedAt: at(-1), conditions: [KUEUE_PREEMPTED] })],
+      failure: {
+        kind: "PodDeleted",
+        action: "Ignore",
+        pod: "job-a0-worker-1",
+        queueEviction: "WorkloadEvictedDueToPreempted",
+        message:
+          "pod job-a0-worker-1 was deleted before it finished (WorkloadEvictedDueToPreempted: Preempted to accommodate a workload due to prioritization in the ClusterQueue)",
+      },
+    },
+    {
+      name: "a pod Kueue stopped that the kubelet reported Failed: still Kueue's eviction",
+      pods: [
+        head,
+        pod("job-a0-worker-1", {
+          phase: "Failed",
+          deletedAt: at(-1),
+          conditions: [KUEUE_PREEMPTED],
+          containers: [exited("trainer", 137, { finishedAt: at(-1) })],
+        }),
+      ],
+      failure: { kind: "PodFailed", action: "Ignore", queueEviction: "WorkloadEvictedDueToPreempted", exitCode: 137 },
     },
     {
       name: "a pod deleted by someone else while running",

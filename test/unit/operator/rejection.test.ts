@@ -53,6 +53,16 @@ describe("specFieldOf", () => {
       field: "spec.scheduling.priorityClassName",
     },
     {
+      name: "the native PodGroup, made before the pods, meets the missing PriorityClass first",
+      rejection: refused(
+        "PodGroup",
+        [],
+        'podgroups.scheduling.k8s.io "job-a0-4ffd10" is forbidden: no PriorityClass with name gpu-high was found',
+        403,
+      ),
+      field: "spec.scheduling.priorityClassName",
+    },
+    {
       name: "an invalid priorityClassName",
       rejection: refused("Pod", ["spec.priorityClassName"]),
       field: "spec.scheduling.priorityClassName",

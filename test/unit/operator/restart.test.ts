@@ -154,6 +154,7 @@ describe("decideRestart", () => {
       container: "trainer",
       exitCode: 1,
       time: NOW,
+      backoffSeconds: 10,
     });
   });
 
@@ -166,6 +167,7 @@ describe("decideRestart", () => {
       message: "m",
       counted: false,
       time: NOW,
+      backoffSeconds: 10,
     });
   });
 
@@ -195,12 +197,21 @@ describe("decideRestart", () => {
       type: "Warning",
       says: ["restart 3 of 3", "80 s after now (backoff)"],
     },
+    {
+      name: "no backoff after Kueue evicted the attempt: Kueue queues the next one",
+      failure: { ...disruption, kind: "PodDeleted", queueEviction: "WorkloadEvictedDueToPreempted" },
+      counters: { restarts: 1, disruptions: 4 },
+      type: "Normal",
+      says: ["disruption 5 of 20", "0 s after now (backoff: none, Kueue queues it)"],
+    },
   ])("$name", ({ failure, counters, type, says }) => {
     const d = decideRestart(failure, POLICY, counters, 2, NOW);
     expect(d.kind).toBe("restart");
     if (d.kind !== "restart") return;
     expect(d.event).toMatchObject({ type, reason: "Restarting" });
     for (const s of says) expect(d.event.message).toContain(s);
+    const said = /and (\d+) s after now/.exec(d.event.message)?.[1];
+    expect(d.lastRestart.backoffSeconds).toBe(Number(said));
   });
 });
 
@@ -285,6 +296,18 @@ describe("restartGate", () => {
       lastRestart: restartedAt(at(-359)),
       counters: { restarts: 3, disruptions: 17 },
       gate: { open: false, requeueAfterMs: 2000 },
+    },
+    {
+      name: "the backoff the restart recorded, not one computed again (none after a Kueue eviction)",
+      lastRestart: { ...restartedAt(NOW), backoffSeconds: 0 },
+      counters: { restarts: 1, disruptions: 5 },
+      gate: { open: true },
+    },
+    {
+      name: "a recorded backoff is waited for as computed",
+      lastRestart: { ...restartedAt(at(-5)), backoffSeconds: 7 },
+      counters: { restarts: 3, disruptions: 5 },
+      gate: { open: false, message: `attempt 2 starts at ${at(2)} (restart backoff)`, requeueAfterMs: 3000 },
     },
     {
       name: "no backoff for an attempt another restart did not start (a resume)",

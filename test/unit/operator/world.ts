@@ -77,6 +77,7 @@ export function pod(name: string, shape: PodShape = {}): V1Pod {
   return {
     metadata: {
       name,
+      uid: `uid-${name}`,
       labels: { "collabllm.io/job-name": jobName, "collabllm.io/role": role, "collabllm.io/attempt": attempt },
       ...(owner === null
         ? {}
@@ -138,12 +139,22 @@ export function waiting(name: string, reason: string, message?: string): V1Conta
 export const unplaced = (name: string, message = NO_GPU): V1Pod =>
   pod(name, { phase: "Pending", notScheduled: { reason: "Unschedulable", message } });
 
-/** A pending pod a queue holds back (Kueue's scheduling gate). */
-export const gated = (name: string): V1Pod =>
-  pod(name, {
+/** A pending pod a queue holds back, as Kueue's webhook leaves it: managed, with its scheduling gates. */
+export const gated = (name: string): V1Pod => {
+  const p = pod(name, {
     phase: "Pending",
     notScheduled: { reason: "SchedulingGated", message: "Scheduling is blocked due to non-empty scheduling gates" },
   });
+  return {
+    ...p,
+    metadata: { ...p.metadata, labels: { ...p.metadata?.labels, "kueue.x-k8s.io/managed": "true" } },
+    spec: {
+      ...p.spec,
+      containers: [],
+      schedulingGates: [{ name: "kueue.x-k8s.io/admission" }, { name: "kueue.x-k8s.io/topology" }],
+    },
+  };
+};
 
 /** An Event about one of the job's pods, as the capacity policy reads it; its message names who said what. */
 export const podEvent = (reason: string, component: string, seconds: number, pod = "job-a0-worker-1"): PodEvent => ({
@@ -181,6 +192,10 @@ export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Par
     tokenSecretExists: true,
     claimExists: true,
     podEvents: [],
+    // A cluster without Kueue or the native gang API: Auto schedules no gang (gang.test.ts covers the others).
+    served: { kueue: false, podGroups: false },
+    podGroups: [],
+    queueWorkloads: [],
     now: NOW,
     ...overrides,
   };

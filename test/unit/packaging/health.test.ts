@@ -61,6 +61,16 @@ const EXPECTED: Record<string, Row> = {
     flux: "Failed",
   },
   "claim-not-found": { argo: ["Degraded", /^ClaimNotFound: .*no-such-claim/], kstatus: "Failed", flux: "Failed" },
+  queued: {
+    argo: ["Progressing", /^Pending: Kueue workload .*insufficient quota/],
+    kstatus: "InProgress",
+    flux: "InProgress",
+  },
+  "queue-inadmissible": {
+    argo: ["Degraded", /^Inadmissible: Kueue workload .*LocalQueue no-such-queue doesn't exist/],
+    kstatus: "Failed",
+    flux: "Failed",
+  },
   suspended: { argo: ["Suspended", /suspend/], kstatus: "Current", flux: "Current" },
   "budget-exceeded": { argo: ["Degraded", /^TokenBudgetSpent: /], kstatus: "InProgress", flux: "Failed" },
   "generation-not-observed": {
