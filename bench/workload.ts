@@ -3,7 +3,10 @@
 // builders and planner, so the baseline writes exactly what the operator writes, in the same order.
 import { randomBytes } from "node:crypto";
 import type { V1Pod } from "@kubernetes/client-node";
-import { CollabTrainingJob, GROUP, PLURAL, VERSION } from "../src/api/schema.ts";
+import type { CollabTrainingJob } from "../src/api/schema.ts";
+import { GROUP, PLURAL, VERSION } from "../src/api/schema.ts";
+import { parseStoredJob } from "../src/api/stored.ts";
+import { PODGROUP_API_VERSION, type ServedApis } from "../src/children/gang.ts";
 import { FIELD_MANAGER } from "../src/children/meta.ts";
 import { jobObjects } from "../src/children/objects.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../src/children/pods.ts";
@@ -23,18 +26,47 @@ const RESOURCES: Record<string, string> = {
   Service: "services",
   PersistentVolumeClaim: "persistentvolumeclaims",
   Secret: "secrets",
+  PodGroup: "podgroups",
 };
 export const corePath = (ns: string, kind: string) => `/api/v1/namespaces/${ns}/${RESOURCES[kind]}`;
+/** The collection of a child the planner applies, core or not (a PodGroup). */
+const childPath = (ns: string, object: object) => {
+  const { apiVersion, kind } = object as { apiVersion: string; kind: string };
+  const group = apiVersion === "v1" ? "/api/v1" : `/apis/${apiVersion}`;
+  return `${group}/namespaces/${ns}/${RESOURCES[kind]}`;
+};
+
+/** `<uid>:<resourceVersion>` of each namespace's referenced Secret, as the reconciler's cache would know it. */
+const secretVersions = new Map<string, string>();
+let served: Promise<ServedApis> | undefined;
+
+/** What the operator's discovery finds of the gang APIs (Kueue is not asked for: the bench's jobs name no queue). */
+function servedApis(kube: Kube): Promise<ServedApis> {
+  served ??= kube.send("GET", `/apis/${PODGROUP_API_VERSION}`).then(
+    (list) => ({ kueue: false, podGroups: JSON.stringify(list).includes('"PodGroup"') }),
+    () => ({ kueue: false, podGroups: false }),
+  );
+  return served;
+}
 
 /** A namespace with the Secret every job references. Idempotent. */
 export async function ensureNamespace(kube: Kube, ns: string, labels: Record<string, string> = {}): Promise<void> {
   await ignore409(kube.create("/api/v1/namespaces", { metadata: { name: ns, labels } }));
-  await ignore409(
-    kube.create(corePath(ns, "Secret"), {
-      metadata: { name: SECRET.name },
-      stringData: { [SECRET.key]: "sk-bench-not-real" },
-    }),
-  );
+  const secret =
+    (await ignore409(
+      kube.create(corePath(ns, "Secret"), {
+        metadata: { name: SECRET.name },
+        stringData: { [SECRET.key]: "sk-bench-not-real" },
+      }),
+    )) ?? (await kube.send("GET", `${corePath(ns, "Secret")}/${SECRET.name}`));
+  secretVersions.set(ns, `${secret?.metadata.uid}:${secret?.metadata.resourceVersion}`);
+}
+
+/** A job as the operator parses it from its cache. */
+export function storedJob(raw: unknown): CollabTrainingJob {
+  const parsed = parseStoredJob(raw);
+  if (!parsed.ok) throw new Error(`bench job does not parse: ${JSON.stringify(parsed.errors)}`);
+  return parsed.job;
 }
 
 export async function ignore409<T>(p: Promise<T>): Promise<T | undefined> {
@@ -95,17 +127,23 @@ export async function plainReconcile(
   pods: V1Pod[] = [],
   onPod?: () => void,
 ): Promise<KubeObject> {
-  const job = CollabTrainingJob.parse(created);
+  const job = storedJob(created);
   const ns = created.metadata.namespace as string;
+  const existing = pods.length > 0;
   const p = plan(
     {
       job,
       pods,
       secretKeys: { [SECRET.name]: [SECRET.key] },
+      secretVersions: { [SECRET.name]: secretVersions.get(ns) },
       configMapData: undefined,
-      serviceExists: pods.length > 0,
-      tokenSecretExists: pods.length > 0,
-      volumeClaimExists: pods.length > 0,
+      serviceSelector: existing ? {} : undefined,
+      tokenSecretExists: existing,
+      claimExists: existing,
+      podEvents: [],
+      served: await servedApis(kube),
+      podGroups: [],
+      queueWorkloads: [],
       now: nowSeconds(),
     },
     CTX,
@@ -114,7 +152,7 @@ export async function plainReconcile(
     await kube.create(corePath(ns, "Secret"), tokenSecret(job, randomBytes(32).toString("base64url")));
   }
   for (const { kind, name, object } of pods.length > 0 ? [] : p.apply) {
-    await kube.apply(`${corePath(ns, kind)}/${name}`, object, FIELD_MANAGER);
+    await kube.apply(`${childPath(ns, object)}/${name}`, object, FIELD_MANAGER);
     if (kind === "Pod") onPod?.();
   }
   const written = await kube.apply(
@@ -226,7 +264,7 @@ export async function writeBulkJob(kube: Kube, ns: string, name: string, i: numb
   const nodes = i % 10 === 9 ? 2 : 1;
   const created =
     (await ignore409(createJob(kube, ns, name, nodes))) ?? (await kube.send("GET", `${jobsPath(ns)}/${name}`));
-  const job = CollabTrainingJob.parse(created);
+  const job = storedJob(created);
   const objects = jobObjects(job, CTX) as KubeObject[];
   for (const obj of objects) {
     if (obj.kind === "Secret") (obj as { data?: unknown }).data = { token: randomBytes(32).toString("base64") };

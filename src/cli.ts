@@ -13,6 +13,10 @@ const commands: Record<string, { summary: string; load: () => Promise<(argv: str
     summary: "run the user-simulator or judge sidecar (OpenAI-compatible gateway on 127.0.0.1)",
     load: async () => (await import("./gateway/gateway.ts")).main,
   },
+  preflight: {
+    summary: "check a user-simulator or judge endpoint before the job takes GPUs (writes the termination message)",
+    load: async () => (await import("./gateway/preflight.ts")).main,
+  },
   render: {
     summary: "print what a CollabTrainingJob would create, or its veRL overrides (--verl-args), without a cluster",
     load: async () => (await import("./render-cli.ts")).main,

@@ -8,7 +8,8 @@ import { objectsText, parseJob, verlArgsText } from "./verl/render.ts";
 
 const USAGE = `usage: collab-operator render -f job.yaml [--verl-args [--stage rl|sft]]
 
-Prints every object the CollabTrainingJob would create, as multi-document YAML.
+Prints every object the CollabTrainingJob would create, as multi-document YAML (its gang as on a cluster that
+serves both Kueue and the native PodGroup API; the operator decides from what the cluster serves).
   -f, --filename FILE   the job manifest (- for stdin)
   --verl-args           print the stage's Hydra overrides instead, one per line, exactly as Hydra receives them
   --stage rl|sft        with --verl-args: the RL stage (main_ppo, default) or the SFT stage (fsdp_sft_trainer)
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const text = readFileSync(flags.filename === "-" ? 0 : flags.filename, "utf8");
   const parsed = parseJob(text);
+  for (const warning of parsed.warnings) process.stderr.write(`${flags.filename}: warning: ${warning}\n`);
   if (!parsed.ok) {
     process.stderr.write(
       `${flags.filename}: invalid CollabTrainingJob\n${parsed.errors.map((e) => `  ${e}\n`).join("")}`,

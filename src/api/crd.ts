@@ -95,7 +95,10 @@ function structural(schema: z.ZodType, io: "input" | "output"): JsonSchema {
   return clean(json) as JsonSchema;
 }
 
-/** Drops what structural schemas forbid or what only adds noise (zod's safe-integer bounds). */
+/**
+ * Drops what structural schemas forbid or what only adds noise (zod's lower safe-integer bound). The upper one stays:
+ * the apiserver stores int64, and a value above 2^53 - 1 would reach the operator rounded.
+ */
 function clean(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(clean);
   if (node === null || typeof node !== "object") return node;
@@ -103,8 +106,10 @@ function clean(node: unknown): unknown {
   for (const [key, value] of Object.entries(node)) {
     if (key === "$schema" || key === "propertyNames") continue;
     if (key === "additionalProperties" && value === false) continue; // unknown fields are pruned or rejected anyway
-    if ((key === "maximum" || key === "minimum") && Math.abs(value as number) === Number.MAX_SAFE_INTEGER) continue;
+    if (key === "minimum" && value === -Number.MAX_SAFE_INTEGER) continue;
     out[key] = key === "x-kubernetes-validations" || key === "enum" || key === "default" ? value : clean(value);
   }
+  // The one anyOf a structural schema allows: x-kubernetes-int-or-string's, exactly as the apiserver spells it.
+  if (out["x-kubernetes-int-or-string"] === true) out.anyOf = [{ type: "integer" }, { type: "string" }];
   return out;
 }

@@ -1,6 +1,17 @@
 // The CollabTrainingJob API (collabllm.io/v1alpha1): the single source of truth for spec and status. The CRD in crds/
 // is generated from these schemas (src/api/crd.ts); the operator parses what it reads from the cluster with them.
 import { z } from "zod";
+import { baseURL } from "./base-url.ts";
+import {
+  dnsSubdomain,
+  imageReference,
+  labelMap,
+  labelValue,
+  positiveQuantity,
+  secretKey,
+  Toleration,
+  withRules,
+} from "./k8s.ts";
 import { refineOwnedOverrides } from "./owned-overrides.ts";
 import { type CrossFieldRule, celValidations, immutable, refineWith } from "./rules.ts";
 
@@ -9,6 +20,11 @@ export const VERSION = "v1alpha1";
 export const KIND = "CollabTrainingJob";
 export const PLURAL = "collabtrainingjobs";
 export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** spec.scheduling.gang: who holds the training pods of an attempt back until all of them can start. */
+export const GANG_MODES = ["Auto", "Kueue", "Workload", "Disabled"] as const;
+/** status.gang.mechanism: what the operator uses for the job, decided from the spec and API discovery. */
+export const GANG_MECHANISMS = ["Kueue", "Workload", "None"] as const;
 
 /** veRL versions we render for. The recipe only runs as written on 0.6.0 (docs/verl.md). */
 export const VERL_VERSIONS = ["0.6.0"] as const;
@@ -28,33 +44,31 @@ export const ALGORITHMS = [
   "gpg",
 ] as const;
 
-// Kubernetes resource.Quantity, unsigned (a size or amount of memory is never negative).
-const QUANTITY =
-  /^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
-const HTTP_URL = /^https?:\/\/[^\s/?#]+([/?#]\S*)?$/;
+// A condition type: a Kubernetes qualified name (optional DNS-subdomain prefix, then a name of up to 63 characters).
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 // A Hydra override as veRL's command line takes it: optional +/++/~ prefix, a dotted key, =, a one-line value.
 const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[^\n\r]*)?$/;
 
 const WHY_IMMUTABLE =
   "the pods already created and the checkpoints on the volume were made for the old value; create a new job instead";
 
-const quantity = (what: string) => z.string().regex(QUANTITY, `must be a Kubernetes quantity such as 64Gi (${what})`);
 const positiveInt = () => z.int().min(1).max(2_147_483_647);
 const nonNegativeInt = () => z.int().min(0).max(2_147_483_647);
+/** Counters and budgets that outgrow int32 (a paper-scale run passes 2.1 billion API tokens); JavaScript's safe range. */
+const int64 = () => z.int().min(0).max(Number.MAX_SAFE_INTEGER).meta({ format: "int64" });
 
 export const SecretKeyRef = z
   .strictObject({
-    name: z.string().min(1).max(253).regex(DNS_SUBDOMAIN).describe("Name of a Secret in the job's namespace."),
-    key: z.string().min(1).max(253).regex(SECRET_KEY).describe("Key inside the Secret."),
+    name: dnsSubdomain().describe("Name of a Secret in the job's namespace."),
+    key: secretKey().describe("Key inside the Secret."),
   })
   .describe("A key in a Secret of the job's namespace. The operator checks that it exists, never reads its value.");
 
 export const RateLimit = z
   .strictObject({
     requestsPerMinute: positiveInt().optional().describe("Requests per minute for the whole job (split across pods)."),
-    tokensPerMinute: positiveInt().optional().describe("Prompt + completion tokens per minute for the whole job."),
+    tokensPerMinute: int64().min(1).optional().describe("Prompt + completion tokens per minute for the whole job."),
     maxConcurrency: positiveInt().default(64).describe("Requests in flight at once for the whole job."),
   })
   .describe("Limits the gateway sidecars apply to this endpoint, summed over all of the job's pods.");
@@ -64,23 +78,83 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
   return z
     .strictObject({
       model: z.string().min(1).max(256).describe(`Model name the ${role} endpoint serves, e.g. gpt-4o-mini.`),
-      baseURL: z
-        .string()
-        .max(2048)
-        .regex(HTTP_URL, "must be an http(s) URL")
+      baseURL: baseURL()
         .default("https://api.openai.com/v1")
-        .describe("OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server)."),
+        .describe(
+          "OpenAI-compatible base URL (OpenAI, Azure, Ark, or an in-cluster vLLM server), without /chat/completions: the gateway appends it.",
+        ),
       apiKeySecretRef: SecretKeyRef.optional().describe(
-        "Secret key holding the API key. Only the gateway sidecar receives it. Omit for endpoints without auth.",
+        "Secret key holding the API key. Only the gateway sidecar (and the preflight pod's container for this endpoint) receives it. Omit for endpoints without auth.",
       ),
       temperature: z.number().min(0).max(2).default(defaults.temperature),
       maxTokens: positiveInt().default(defaults.maxTokens).describe("max_tokens when a request leaves it out."),
-      retries: nonNegativeInt().max(100).default(defaults.retries).describe("Retries of 429, 5xx and timeouts."),
+      retries: positiveInt()
+        .max(100)
+        .default(defaults.retries)
+        .describe(
+          `How persistently a failing call is tried: the gateway sidecar retries a 429, 5xx, timeout or connection error up to this many times after the first attempt, and veRL's recipe makes up to this many attempts (not retries) per ${role === "judge" ? "metric of each conversation" : "simulated user turn"}, so at most retries × (retries + 1) calls reach the endpoint; litellm in the trainer adds none (the gateway tells it not to). At least 1: with 0 the recipe never calls the endpoint (docs/api.md).`,
+        ),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
+      preflight: z
+        .boolean()
+        .default(true)
+        .describe(
+          `Before the job's first GPU pod, a small CPU pod checks that the ${role} endpoint answers: reachable, key accepted, model served, a one-token completion (condition EndpointsReady). While it fails, no GPU pod is requested.`,
+        ),
     })
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
+
+/** The containers of the job's pods, as failure-policy rules name them. */
+export const POD_CONTAINERS = ["trainer", "user-simulator", "judge"] as const;
+
+export const FAILURE_ACTIONS = ["FailJob", "Ignore", "Count"] as const;
+
+const OnExitCodes = z
+  .strictObject({
+    containerName: z
+      .enum(POD_CONTAINERS)
+      .optional()
+      .describe(
+        "The container whose exit code is read; the trainer when omitted (the kubelet stops the sidecars when it ends, so their codes say nothing).",
+      ),
+    operator: z.enum(["In", "NotIn"]),
+    values: z
+      .array(z.int().min(0).max(255))
+      .min(1)
+      .max(255)
+      .superRefine((values, ctx) => {
+        if (new Set(values).size !== values.length) ctx.addIssue({ code: "custom", message: "values must be unique" });
+      })
+      .meta({ "x-kubernetes-list-type": "set" })
+      .describe("Exit codes (0-255; a fatal signal N shows as 128+N, e.g. 137 for SIGKILL)."),
+  })
+  .superRefine(refineWith(exitCodeRules()))
+  .meta({ "x-kubernetes-validations": celValidations(exitCodeRules()) });
+
+const PodFailureRule = z
+  .strictObject({
+    action: z
+      .enum(FAILURE_ACTIONS)
+      .describe(
+        "FailJob: fail the job at once. Ignore: restart without counting it against maxRestarts (counted against maxDisruptions). Count: restart, counted against maxRestarts.",
+      ),
+    onExitCodes: OnExitCodes.optional().describe("Matches a container that exited with a non-zero code."),
+    onPodConditions: z
+      .array(
+        z.strictObject({
+          type: z.string().min(1).max(316).regex(QUALIFIED_NAME, "must be a condition type such as DisruptionTarget"),
+          status: z.enum(["True", "False", "Unknown"]).default("True"),
+        }),
+      )
+      .min(1)
+      .max(20)
+      .optional()
+      .describe("Matches a pod carrying any of these conditions, e.g. {type: DisruptionTarget}."),
+  })
+  .superRefine(refineWith(failureRuleRules()))
+  .meta({ "x-kubernetes-validations": celValidations(failureRuleRules()) });
 
 export const SpecFields = z.strictObject({
   model: z
@@ -95,13 +169,15 @@ export const SpecFields = z.strictObject({
         .min(1)
         .max(1024)
         .describe("Hugging Face dataset id (collabllm/collabllm-multiturn-math-hard-large) or a path on the volume."),
-      taskDescription: z
-        .string()
-        .min(1)
-        .max(4096)
-        .describe(
-          "What the user simulator is told the task is, e.g. 'solving math problems' (process_dataset --task_desc).",
-        ),
+      taskDescription: withRules(z.string().min(1).max(4096), [
+        {
+          cel: "!self.contains('\\u0000')",
+          message: "must not contain a NUL character (no process argument can carry one)",
+          holds: (s) => !s.includes("\0"),
+        },
+      ]).describe(
+        "What the user simulator is told the task is, e.g. 'solving math problems' (process_dataset --task_desc).",
+      ),
       validationFraction: z.number().gt(0).lt(1).default(0.1).describe("Share of rows held out for validation."),
       seed: nonNegativeInt().default(42).describe("Seed of the train/validation split."),
     })
@@ -109,12 +185,11 @@ export const SpecFields = z.strictObject({
   runtime: z
     .strictObject({
       verl: z.enum(VERL_VERSIONS).default("0.6.0").describe("veRL version whose config is rendered."),
-      image: z
-        .string()
-        .min(1)
-        .max(1024)
+      image: imageReference()
         .optional()
-        .describe("Trainer image; defaults to the operator's configured one."),
+        .describe(
+          "Trainer image; defaults to the operator's configured one (its bigcodebench variant when reward.metrics has pass_rate).",
+        ),
       imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
     })
     .prefault({}),
@@ -173,8 +248,18 @@ export const SpecFields = z.strictObject({
       agentWorkers: positiveInt().max(1024).default(8).describe("actor_rollout_ref.rollout.agent.num_workers."),
       multiTurn: z
         .strictObject({
-          maxUserTurns: nonNegativeInt().max(100).default(2).describe("Simulated user turns per future conversation."),
-          maxAssistantTurns: positiveInt().max(100).default(3).describe("Assistant turns, the trained one included."),
+          maxUserTurns: positiveInt()
+            .max(100)
+            .default(2)
+            .describe("Simulated user turns per future conversation; at least 1 (veRL reads 0 as unlimited)."),
+          maxAssistantTurns: z
+            .int()
+            .min(2)
+            .max(100)
+            .default(3)
+            .describe(
+              "Assistant turns, the trained one included; at least 2 (with 1 no future conversation is sampled and every reward is 0).",
+            ),
           futureConversations: positiveInt()
             .max(100)
             .default(3)
@@ -193,15 +278,13 @@ export const SpecFields = z.strictObject({
     .strictObject({
       nodes: positiveInt().max(1024).default(1).describe("GPU pods of the training stage (one per node)."),
       gpusPerNode: positiveInt().max(16).default(8),
-      gpuProduct: z
-        .string()
+      gpuProduct: labelValue()
         .min(1)
-        .max(63)
         .optional()
         .describe("Value of the nvidia.com/gpu.product node label to schedule onto, e.g. NVIDIA-H100-80GB-HBM3."),
-      sharedMemory: quantity("sharedMemory").default("64Gi").describe("Size of /dev/shm (a memory emptyDir)."),
-      cpu: quantity("cpu").optional().describe("CPU request and limit of each GPU pod."),
-      memory: quantity("memory").optional().describe("Memory request and limit of each GPU pod."),
+      sharedMemory: positiveQuantity("sharedMemory").default("64Gi").describe("Size of /dev/shm (a memory emptyDir)."),
+      cpu: positiveQuantity("cpu").optional().describe("CPU request and limit of each GPU pod, e.g. 32 or 500m."),
+      memory: positiveQuantity("memory").optional().describe("Memory request and limit of each GPU pod, e.g. 512Gi."),
     })
     .prefault({}),
   userSimulator: llmEndpoint("user simulator", { temperature: 1, maxTokens: 512, retries: 3 }),
@@ -238,17 +321,14 @@ export const SpecFields = z.strictObject({
     .meta({ "x-kubernetes-validations": celValidations(rewardRules()) }),
   budget: z
     .strictObject({
-      maxTokens: positiveInt()
-        .max(Number.MAX_SAFE_INTEGER)
-        .optional()
-        .describe("Stop API spending past this many tokens (simulator + judge)."),
+      maxTokens: int64().min(1).optional().describe("Stop API spending past this many tokens (simulator + judge)."),
     })
     .prefault({}),
   storage: z
     .strictObject({
-      size: quantity("storage size").optional().describe("Size of the volume the operator creates."),
-      storageClassName: z.string().min(1).max(253).optional().describe("Storage class (ReadWriteMany for nodes > 1)."),
-      existingClaim: z.string().min(1).max(253).regex(DNS_SUBDOMAIN).optional().describe("Use this PVC instead."),
+      size: positiveQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
+      storageClassName: dnsSubdomain().optional().describe("Storage class (ReadWriteMany for nodes > 1)."),
+      existingClaim: dnsSubdomain().optional().describe("Use this PVC instead."),
       reclaimPolicy: z
         .enum(["Retain", "Delete"])
         .default("Retain")
@@ -272,41 +352,77 @@ export const SpecFields = z.strictObject({
     .prefault({}),
   scheduling: z
     .strictObject({
-      priorityClassName: z.string().min(1).max(253).optional(),
-      queueName: z.string().min(1).max(63).optional().describe("Kueue LocalQueue (kueue.x-k8s.io/queue-name)."),
-      nodeSelector: z.record(z.string(), z.string()).optional(),
+      priorityClassName: dnsSubdomain()
+        .optional()
+        .describe(
+          "PriorityClass of every pod; the scheduler, and Kueue when queueName is set, read the job's priority from it.",
+        ),
+      queueName: dnsSubdomain(63)
+        .optional()
+        .describe(
+          "Kueue LocalQueue in the job's namespace (label kueue.x-k8s.io/queue-name on every pod). Kueue admits the pods of each stage through it, the training pods as one pod group per attempt; needs Kueue (docs/operator.md, Scheduling).",
+        ),
+      nodeSelector: labelMap(64).optional().describe("Added to every pod's nodeSelector."),
       tolerations: z
-        .array(
-          z.strictObject({
-            key: z.string().max(316).optional(),
-            operator: z.enum(["Exists", "Equal"]).optional(),
-            value: z.string().max(63).optional(),
-            effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
-            tolerationSeconds: z.int().optional(),
-          }),
-        )
+        .array(Toleration)
         .max(64)
         .optional()
         .describe("Added to every pod; the nvidia.com/gpu toleration is always added to GPU pods."),
       gang: z
-        .enum(["Auto", "Enabled", "Disabled"])
+        .enum(GANG_MODES)
         .default("Auto")
-        .describe("All-or-nothing start of the training pods. Auto uses Kueue's pod group when queueName is set."),
+        .describe(
+          "All-or-nothing start of the training pods of an attempt. Kueue: one Kueue pod group (needs queueName). Workload: one native PodGroup (scheduling.k8s.io/v1beta1), none binds until all can; with queueName also one Kueue pod group. Disabled: none. Auto: Kueue when queueName is set, else Workload when the cluster serves it, else none. A mechanism the cluster does not serve blocks pod creation (condition SchedulingReady=False).",
+        ),
       startupTimeoutSeconds: positiveInt()
         .default(1800)
-        .describe("Fail if the training pods are not all running by then."),
+        .describe(
+          "Seconds after the first pod of an attempt's stage is scheduled by which all of them must be running; otherwise the attempt ends with StartupTimeout and the failure policy decides (not counted when a pod was waiting for capacity). Pods waiting for capacity or in a queue start no clock.",
+        ),
     })
+    .superRefine(refineWith(schedulingRules()))
+    .meta({ "x-kubernetes-validations": celValidations(schedulingRules()) })
     .prefault({}),
   failurePolicy: z
     .strictObject({
       maxRestarts: nonNegativeInt()
         .max(1000)
         .default(3)
-        .describe("Restarts after failures; preemption and node loss don't count."),
+        .describe(
+          "Restarts counted against the job: failures no rule ignores. The whole stage restarts as a new attempt and resumes from the latest checkpoint; once this many are spent, the next counted failure fails the job.",
+        ),
+      maxDisruptions: nonNegativeInt()
+        .max(10_000)
+        .default(20)
+        .describe(
+          "Restarts not counted against maxRestarts (preemption, eviction, node loss, pods deleted by others, failures an Ignore rule matches, startup timeouts while waiting for capacity). Bounds a job that is disrupted forever.",
+        ),
+      backoffSeconds: nonNegativeInt()
+        .max(3600)
+        .default(10)
+        .describe(
+          "Delay before the first restart's pods are created; it doubles with every restart of the job, up to six minutes (or this value, when larger). 0 restarts at once.",
+        ),
+      rules: z
+        .array(PodFailureRule)
+        .max(20)
+        .optional()
+        .describe(
+          "Evaluated in order on a failed pod of the running stage, before the defaults (DisruptionTarget=True and TerminationTarget=True: Ignore); the first match decides. A failure no rule matches is counted (Count). batch/v1 podFailurePolicy vocabulary.",
+        ),
     })
     .prefault({}),
   suspend: z.boolean().default(false).describe("Suspended jobs keep their volume and delete their pods."),
-  ttlSecondsAfterFinished: nonNegativeInt().optional().describe("Delete the job this long after it finished."),
+  activeDeadlineSeconds: positiveInt()
+    .optional()
+    .describe(
+      "Fail the job (reason DeadlineExceeded) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do.",
+    ),
+  ttlSecondsAfterFinished: nonNegativeInt()
+    .optional()
+    .describe(
+      "Delete the job this long after it finished (status.completionTime). Its children go with it, except a retained volume (storage.reclaimPolicy: Retain).",
+    ),
 });
 
 export const Spec = SpecFields.superRefine(refineWith(specRules()))
@@ -355,6 +471,13 @@ export function specRules(): CrossFieldRule<Spec>[] {
       holds: (s) => s.rl.maxPromptLength + s.rl.maxResponseLength <= s.rl.maxTokenLengthPerGPU,
     },
     {
+      cel: "self.rollout.samplesPerPrompt == 1 || self.rollout.temperature > 0.0",
+      fieldPath: ".rollout.temperature",
+      message:
+        "rollout.temperature must be above 0 when rollout.samplesPerPrompt > 1: greedy decoding makes a prompt's samples identical, so their group-relative advantages cancel and nothing is learned",
+      holds: (s) => s.rollout.samplesPerPrompt === 1 || s.rollout.temperature > 0,
+    },
+    {
       cel: "self.resources.gpusPerNode % self.rollout.tensorParallelSize == 0",
       fieldPath: ".rollout.tensorParallelSize",
       message: "rollout.tensorParallelSize must divide resources.gpusPerNode (a vLLM replica may not span nodes)",
@@ -385,6 +508,18 @@ export function specRules(): CrossFieldRule<Spec>[] {
   ];
 }
 
+type Scheduling = { gang: (typeof GANG_MODES)[number]; queueName?: string | undefined };
+function schedulingRules(): CrossFieldRule<Scheduling>[] {
+  return [
+    {
+      cel: "!has(self.gang) || self.gang != 'Kueue' || has(self.queueName)",
+      fieldPath: ".gang",
+      message: "scheduling.gang Kueue needs scheduling.queueName: the LocalQueue Kueue admits the job's pods through",
+      holds: (s) => s.gang !== "Kueue" || s.queueName !== undefined,
+    },
+  ];
+}
+
 type Reward = { metrics: Record<string, number>; allowCodeExecution: boolean };
 function rewardRules(): CrossFieldRule<Reward>[] {
   return [
@@ -395,10 +530,21 @@ function rewardRules(): CrossFieldRule<Reward>[] {
         "the pass_rate metric executes model-written code in the trainer pods; set reward.allowCodeExecution: true to accept that",
       holds: (r) => !("pass_rate" in r.metrics) || r.allowCodeExecution,
     },
+    {
+      cel: "self.metrics.exists(k, self.metrics[k] != 0.0)",
+      fieldPath: ".metrics",
+      message:
+        "at least one metric weight must be non-zero: veRL's reward is the weighted sum, so all-zero weights score every sample 0 and nothing is learned",
+      holds: (r) => Object.values(r.metrics).some((w) => w !== 0),
+    },
   ];
 }
 
-type Storage = { size?: string | undefined; existingClaim?: string | undefined; storageClassName?: string | undefined };
+type Storage = {
+  size?: string | number | undefined;
+  existingClaim?: string | undefined;
+  storageClassName?: string | undefined;
+};
 function storageRules(): CrossFieldRule<Storage>[] {
   return [
     {
@@ -416,9 +562,43 @@ function storageRules(): CrossFieldRule<Storage>[] {
   ];
 }
 
+type ExitCodes = { operator: "In" | "NotIn"; values: number[] };
+function exitCodeRules(): CrossFieldRule<ExitCodes>[] {
+  return [
+    {
+      cel: "self.operator != 'In' || !(0 in self.values)",
+      fieldPath: ".values",
+      message:
+        "0 cannot be used with operator In: a container that exits 0 did not fail (as in batch/v1 podFailurePolicy)",
+      holds: (e) => e.operator !== "In" || !e.values.includes(0),
+    },
+  ];
+}
+
+type FailureRule = { onExitCodes?: unknown; onPodConditions?: unknown };
+function failureRuleRules(): CrossFieldRule<FailureRule>[] {
+  return [
+    {
+      cel: "has(self.onExitCodes) != has(self.onPodConditions)",
+      fieldPath: ".onExitCodes",
+      message: "set exactly one of onExitCodes and onPodConditions",
+      holds: (r) => (r.onExitCodes !== undefined) !== (r.onPodConditions !== undefined),
+    },
+  ];
+}
+
 // ---- status ----
 
-export const PHASES = ["Pending", "Preparing", "FineTuning", "Training", "Succeeded", "Failed", "Suspended"] as const;
+export const PHASES = [
+  "Pending",
+  "Preparing",
+  "FineTuning",
+  "Training",
+  "Restarting",
+  "Succeeded",
+  "Failed",
+  "Suspended",
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const Condition = z.strictObject({
@@ -441,13 +621,13 @@ const RoleCounts = z.strictObject({
 });
 
 const EndpointUsage = z.strictObject({
-  requests: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  promptTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  completionTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  rateLimited: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).describe("Upstream 429 answers."),
-  retries: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  errors: nonNegativeInt().max(Number.MAX_SAFE_INTEGER),
-  cacheHits: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).optional(),
+  requests: int64(),
+  promptTokens: int64(),
+  completionTokens: int64(),
+  rateLimited: int64().describe("Upstream 429 answers."),
+  retries: int64().describe("Retries the gateways sent upstream."),
+  errors: int64(),
+  cacheHits: int64().optional(),
 });
 
 export const Status = z.strictObject({
@@ -461,7 +641,47 @@ export const Status = z.strictObject({
   startTime: z.string().meta({ format: "date-time" }).optional(),
   completionTime: z.string().meta({ format: "date-time" }).optional(),
   restarts: nonNegativeInt().optional().describe("Restarts counted against failurePolicy.maxRestarts."),
-  attempt: nonNegativeInt().optional().describe("Current attempt; child names carry it."),
+  disruptions: nonNegativeInt()
+    .optional()
+    .describe("Restarts not counted against maxRestarts (disruptions), bounded by failurePolicy.maxDisruptions."),
+  attempt: nonNegativeInt()
+    .optional()
+    .describe("Current attempt: moves on every restart and every resume; pod names carry it (<job>-a<attempt>-...)."),
+  lastRestart: z
+    .strictObject({
+      attempt: nonNegativeInt().describe("The attempt that ended."),
+      reason: z.string().describe("PodFailed, PodDeleted, PodLost or StartupTimeout."),
+      message: z.string().max(32768),
+      counted: z.boolean().describe("Whether it counted against failurePolicy.maxRestarts."),
+      pod: z.string().optional(),
+      container: z.string().optional(),
+      exitCode: z.int().optional(),
+      time: z.string().meta({ format: "date-time" }),
+      backoffSeconds: nonNegativeInt()
+        .optional()
+        .describe(
+          "How long after time the next attempt's pods are created (0 after a Kueue eviction: Kueue queues them).",
+        ),
+    })
+    .optional()
+    .describe("Why the last restart happened."),
+  gang: z
+    .strictObject({
+      mechanism: z
+        .enum(GANG_MECHANISMS)
+        .describe(
+          "What holds the training pods back until all can start: Kueue (a pod group), Workload (a native PodGroup, with a Kueue pod group too when queueName is set) or None.",
+        ),
+      podGroup: z
+        .string()
+        .optional()
+        .describe(
+          "The current attempt's group while its stage has several pods: the Kueue pod group (kueue.x-k8s.io/pod-group-name, the name of Kueue's Workload) and the native PodGroup.",
+        ),
+      minCount: nonNegativeInt().optional().describe("Pods of the group that must all be placed for any to start."),
+    })
+    .optional()
+    .describe("Gang scheduling as decided from spec.scheduling and what the cluster serves."),
   roles: z
     .array(RoleCounts)
     .optional()
@@ -483,7 +703,7 @@ export const Status = z.strictObject({
     .strictObject({
       userSimulator: EndpointUsage.optional(),
       judge: EndpointUsage.optional(),
-      totalTokens: nonNegativeInt().max(Number.MAX_SAFE_INTEGER).optional(),
+      totalTokens: int64().optional(),
     })
     .optional(),
   outputs: z
@@ -513,11 +733,16 @@ export const Metadata = z.looseObject({
   namespace: z.string().optional(),
 });
 
-export const CollabTrainingJob = z.looseObject({
+/**
+ * The job as a user writes it: every object below is strict, so a misspelt field is an error naming it (validateJob
+ * adds the apiserver's strictness at the top and in metadata). The operator reads stored jobs leniently instead
+ * (stored.ts: parseStoredJob).
+ */
+export const StrictCollabTrainingJob = z.looseObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal(KIND),
   metadata: Metadata,
   spec: Spec,
   status: Status.optional(),
 });
-export type CollabTrainingJob = z.output<typeof CollabTrainingJob>;
+export type CollabTrainingJob = z.output<typeof StrictCollabTrainingJob>;

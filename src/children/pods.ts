@@ -1,7 +1,14 @@
 // Pods of each stage, pure: the dataset preparation pod (CPU), the SFT pod (one GPU node) and the training pods
 // (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
+
+import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
-import { envName, API_KEY_ENV as GATEWAY_KEY_ENV, TOKEN_ENV as GATEWAY_TOKEN_ENV } from "../gateway/config.ts";
+import {
+  type EndpointRole,
+  envName,
+  API_KEY_ENV as GATEWAY_KEY_ENV,
+  TOKEN_ENV as GATEWAY_TOKEN_ENV,
+} from "../gateway/config.ts";
 import {
   CONFIG_MOUNT,
   ENV,
@@ -16,6 +23,7 @@ import {
   VERL_ROOT,
   VOLUME_MOUNT,
 } from "../verl/layout.ts";
+import { PASS_RATE } from "../verl/scripts.ts";
 import { childMeta, childName, jobName, type PodRole, podLabels } from "./meta.ts";
 import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
 
@@ -25,6 +33,8 @@ export interface OperatorContext {
   operatorImage: string;
   /** Trainer image used when spec.runtime.image is unset. */
   trainerImage: string;
+  /** The same with bigcodebench, used instead for jobs whose reward has pass_rate (images/trainer/Dockerfile). */
+  bigcodebenchTrainerImage: string;
   /** Base URL the gateways report progress and usage to (the operator's report endpoint). */
   reportBaseURL: string;
 }
@@ -33,6 +43,7 @@ export interface OperatorContext {
 export const DEFAULT_OPERATOR_CONTEXT: OperatorContext = {
   operatorImage: "ghcr.io/collabllm/collab-operator:0.1.0",
   trainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0",
+  bigcodebenchTrainerImage: "ghcr.io/collabllm/collab-trainer:verl-0.6.0-bigcodebench",
   reportBaseURL: "http://collab-operator.collab-system.svc:8081",
 };
 
@@ -41,7 +52,7 @@ export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const TRAINER_CONTAINER = "trainer";
 
 /** Annotations that keep autoscalers from evicting a pod mid-run (a lost GPU pod costs the whole step). */
-const DO_NOT_DISRUPT = {
+const DO_NOT_DISRUPT: Record<string, string> = {
   "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
   "karpenter.sh/do-not-disrupt": "true",
 };
@@ -82,11 +93,16 @@ export function trainingPods(job: CollabTrainingJob, ctx: OperatorContext, attem
   return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank));
 }
 
+/** A pod as the operator wants it. */
+export type DesiredPod = ReturnType<typeof pod>;
+
 function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const name = jobName(job);
   const meta = childMeta(job, childName.pod(name, plan.role, plan.attempt, plan.rank));
-  const queueLabel = spec.scheduling.queueName ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName } : {};
+  const queueLabel: Record<string, string> = spec.scheduling.queueName
+    ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName }
+    : {};
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -110,13 +126,13 @@ function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   };
 }
 
-function nodeSelector(spec: Spec, gpu: boolean): Record<string, string> {
+export function nodeSelector(spec: Spec, gpu: boolean): Record<string, string> {
   const selector: Record<string, string> = { ...spec.scheduling.nodeSelector };
   if (gpu && spec.resources.gpuProduct) selector[GPU_PRODUCT_LABEL] = spec.resources.gpuProduct;
   return selector;
 }
 
-function tolerations(spec: Spec, gpu: boolean) {
+export function tolerations(spec: Spec, gpu: boolean) {
   const own = gpu ? [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }] : [];
   return [...own, ...(spec.scheduling.tolerations ?? [])];
 }
@@ -127,7 +143,12 @@ function volumes(job: CollabTrainingJob, plan: PodPlan) {
     { name: VOLUMES.data, persistentVolumeClaim: { claimName: claimName(job) } },
     { name: VOLUMES.config, configMap: { name: childName.config(name) } },
     ...(plan.gpu
-      ? [{ name: VOLUMES.shm, emptyDir: { medium: "Memory", sizeLimit: job.spec.resources.sharedMemory } }]
+      ? [
+          {
+            name: VOLUMES.shm,
+            emptyDir: { medium: "Memory", sizeLimit: quantityText(job.spec.resources.sharedMemory) },
+          },
+        ]
       : []),
     ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
   ];
@@ -146,6 +167,8 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
     { name: ENV.nnodes, value: String(spec.resources.nodes) },
     { name: ENV.nodeRank, value: String(plan.rank) },
     { name: ENV.gpusPerNode, value: String(spec.resources.gpusPerNode) },
+    // The attempt, for the trainer's logs and anything that must tell one attempt's writes from another's.
+    { name: ENV.attempt, value: String(plan.attempt) },
     // The job's internal token, not the user's key: litellm presents it to the sidecars, which alone hold the key.
     ...(plan.sidecars ? [secretEnv(ENV.internalToken, tokenRef)] : []),
     ...(spec.integrations.wandb ? [secretEnv(ENV.wandbKey, spec.integrations.wandb.apiKeySecretRef)] : []),
@@ -155,13 +178,13 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   ];
   const limits: Record<string, string> = {
     ...(plan.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
-    ...(plan.gpu && spec.resources.cpu ? { cpu: spec.resources.cpu } : {}),
-    ...(plan.gpu && spec.resources.memory ? { memory: spec.resources.memory } : {}),
+    ...(plan.gpu && spec.resources.cpu !== undefined ? { cpu: quantityText(spec.resources.cpu) } : {}),
+    ...(plan.gpu && spec.resources.memory !== undefined ? { memory: quantityText(spec.resources.memory) } : {}),
   };
   const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
   return {
     name: TRAINER_CONTAINER,
-    image: spec.runtime.image ?? ctx.trainerImage,
+    image: trainerImage(spec, ctx),
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
     command: launchCommand(plan.script),
     workingDir: VERL_ROOT,
@@ -184,31 +207,67 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   };
 }
 
+function setting(key: Parameters<typeof envName>[0], value: string | number | undefined) {
+  return value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+}
+
+/**
+ * One endpoint's settings as `collab-operator gateway` and `collab-operator preflight` both read them: its role, the
+ * settings, and the key as a secretKeyRef (only these containers ever receive it).
+ */
+export function endpointEnv(role: EndpointRole, endpoint: Spec["judge"]) {
+  return {
+    role: setting("role", role),
+    settings: [
+      ...setting("model", endpoint.model),
+      ...setting("upstreamBaseUrl", endpoint.baseURL),
+      ...setting("upstreamModel", endpoint.model),
+      ...setting("temperature", endpoint.temperature),
+      ...setting("maxTokens", endpoint.maxTokens),
+      ...setting("retries", endpoint.retries),
+      ...setting("timeoutSeconds", endpoint.timeoutSeconds),
+      ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
+      ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
+      ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+    ],
+    key: endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : [],
+  };
+}
+
+/** The containers that hold the user's key run unprivileged, as a fixed non-root user, on a read-only root. */
+export function gatewaySecurityContext() {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    capabilities: { drop: ["ALL"] },
+  };
+}
+
+/**
+ * The job's image, or the operator's: pass_rate imports bigcodebench, and without it veRL's metric silently scores 0
+ * (recipe/collabllm/metrics/pass_rate.py), so such jobs get the variant built with it.
+ */
+export function trainerImage(spec: Spec, ctx: OperatorContext): string {
+  return spec.runtime.image ?? (PASS_RATE in spec.reward.metrics ? ctx.bigcodebenchTrainerImage : ctx.trainerImage);
+}
+
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */
 function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
   const reportURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}/report`;
-  const gateway = (role: "user-simulator" | "judge", endpoint: Spec["judge"], port: number, followLog: boolean) => {
-    const setting = (key: Parameters<typeof envName>[0], value: string | number | undefined) =>
-      value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+  const gateway = (role: EndpointRole, endpoint: Spec["judge"], port: number, followLog: boolean) => {
+    const endpointSettings = endpointEnv(role, endpoint);
     return {
       name: role,
       image: ctx.operatorImage,
       restartPolicy: "Always",
       args: ["gateway"],
       env: [
-        ...setting("role", role),
+        ...endpointSettings.role,
         ...setting("listen", `127.0.0.1:${port}`),
-        ...setting("model", endpoint.model),
-        ...setting("upstreamBaseUrl", endpoint.baseURL),
-        ...setting("upstreamModel", endpoint.model),
-        ...setting("temperature", endpoint.temperature),
-        ...setting("maxTokens", endpoint.maxTokens),
-        ...setting("retries", endpoint.retries),
-        ...setting("timeoutSeconds", endpoint.timeoutSeconds),
-        ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
-        ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
-        ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+        ...endpointSettings.settings,
         // The job's limits and budget are for all pods together; each gateway enforces its share.
         ...setting("pods", spec.resources.nodes),
         ...setting("budgetTokens", spec.budget.maxTokens),
@@ -217,7 +276,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         ...(followLog ? setting("followLog", TRAINER_LOG) : []),
         { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
-        ...(endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : []),
+        ...endpointSettings.key,
       ],
       // The kubelet probes the pod IP and the gateway listens on loopback only, hence exec. On a native sidecar a
       // startupProbe holds the trainer back until the gateway answers.
@@ -233,13 +292,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         failureThreshold: 60,
       },
       resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        capabilities: { drop: ["ALL"] },
-      },
+      securityContext: gatewaySecurityContext(),
       ...(followLog
         ? { volumeMounts: [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR, readOnly: true }] }
         : {}),

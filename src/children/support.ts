@@ -1,5 +1,7 @@
 // The non-pod children: the ConfigMap of rendered configs and scripts, the Ray head's headless Service, the job's
 // volume, and the Secret with the job's internal token.
+
+import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { RAY_DASHBOARD_PORT, RAY_GCS_PORT } from "../verl/layout.ts";
 import { childMeta, childName, jobLabels, jobName, jobNamespace, LABEL } from "./meta.ts";
@@ -10,7 +12,8 @@ export function configMap(job: CollabTrainingJob, files: Record<string, string>)
   return { apiVersion: "v1", kind: "ConfigMap", metadata: childMeta(job, childName.config(jobName(job))), data: files };
 }
 
-export function rayService(job: CollabTrainingJob) {
+/** The headless Service of the Ray head of `attempt`: an old attempt's head, still terminating, never answers for it. */
+export function rayService(job: CollabTrainingJob, attempt: number) {
   const name = jobName(job);
   return {
     apiVersion: "v1",
@@ -20,7 +23,7 @@ export function rayService(job: CollabTrainingJob) {
       clusterIP: "None",
       // Workers must reach the head while it starts, before any readiness.
       publishNotReadyAddresses: true,
-      selector: { [LABEL.job]: name, [LABEL.role]: "head" },
+      selector: { [LABEL.job]: name, [LABEL.role]: "head", [LABEL.attempt]: String(attempt) },
       ports: [
         { name: "gcs", port: RAY_GCS_PORT, targetPort: RAY_GCS_PORT },
         { name: "dashboard", port: RAY_DASHBOARD_PORT, targetPort: RAY_DASHBOARD_PORT },
@@ -55,7 +58,7 @@ export function volumeClaim(job: CollabTrainingJob) {
       // Every node writes its own checkpoint shards, so more than one node needs a shared (RWX) volume.
       accessModes: [resources.nodes > 1 ? "ReadWriteMany" : "ReadWriteOnce"],
       ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
-      resources: { requests: { storage: storage.size } },
+      resources: { requests: { storage: quantityText(storage.size) } },
     },
   };
 }

@@ -3,7 +3,14 @@
 // that into a clear 429) instead of growing without bound.
 import type { SlidingWindowLimiter, Ticket } from "./limiter.ts";
 
-export class QueueFullError extends Error {}
+/** The queue is full; `retryAfterMs`: when the limiter's window opens for the request at its head (or at least 1 s). */
+export class QueueFullError extends Error {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
 export class NeverFitsError extends Error {}
 
 interface Waiter {
@@ -52,7 +59,14 @@ export class AdmissionQueue {
       if (decision.admitted) return Promise.resolve(decision.ticket);
     }
     if (this.waiters.length >= this.maxWaiting) {
-      return Promise.reject(new QueueFullError(`gateway queue is full (${this.maxWaiting} requests waiting)`));
+      // A place frees when the head is admitted: when the window opens for it. Held back only by requests in flight
+      // (or with no queue at all), no time is known; a second is the soonest worth trying again.
+      const head = this.waiters[0];
+      const wait = head ? this.limiter.windowWaitMs(this.now(), head.tokens) : 0;
+      const retryAfterMs = Number.isFinite(wait) ? Math.max(1000, wait) : 1000;
+      return Promise.reject(
+        new QueueFullError(`gateway queue is full (${this.maxWaiting} requests waiting)`, Math.ceil(retryAfterMs)),
+      );
     }
     signal?.throwIfAborted();
     return new Promise<Ticket>((resolve, reject) => {

@@ -10,12 +10,18 @@ import type { Logger } from "pino";
 import { type AdmissionQueue, NeverFitsError, QueueFullError } from "./admission.ts";
 import { cacheKey, type LruCache } from "./cache.ts";
 import type { GatewayConfig } from "./config.ts";
-import { errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
+import { type BodyBudget, type BodyLimits, errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Redact } from "./redact.ts";
-import { type Backoff, nextDelay } from "./retry-policy.ts";
+import { type Backoff, isRetryable, nextDelay } from "./retry-policy.ts";
 import { SseReader } from "./sse.ts";
-import { type AttemptOptions, describeFailure, type UpstreamClient, UpstreamError } from "./upstream.ts";
+import {
+  type AnswerHeaders,
+  type AttemptOptions,
+  describeFailure,
+  type UpstreamClient,
+  UpstreamError,
+} from "./upstream.ts";
 import { estimateTokens, type Usage } from "./usage.ts";
 
 type ChatBody = Record<string, unknown> & { messages: unknown[]; stream?: unknown; stream_options?: unknown };
@@ -29,6 +35,9 @@ type Answer = {
 
 export interface ChatDeps {
   config: GatewayConfig;
+  /** Request bytes all requests in flight may hold together, and each request's own limits. */
+  bodyBudget: BodyBudget;
+  bodyLimits: BodyLimits;
   upstream: UpstreamClient;
   queue: AdmissionQueue;
   usage: Usage;
@@ -45,14 +54,26 @@ export interface ChatDeps {
 /** Thrown when a streamed answer broke after bytes reached the client: nothing can be retried or re-sent. */
 class StreamBrokenError extends Error {}
 
-/** What one request sends upstream, computed once for all its attempts. */
+/**
+ * What one request sends upstream, computed once for all its attempts. The parsed body is not kept: for a large
+ * request it is a second copy of the payload.
+ */
 interface Outgoing {
-  body: ChatBody;
   payload: string;
+  stream: boolean;
+  /** The client asked for the usage chunk of a stream itself. */
+  clientWantsUsage: boolean;
   /** Tokens charged to the limiter before the answer says how many were used. */
   estimate: number;
   promptEstimate: number;
 }
+
+/**
+ * Sent with an answer the gateway already retried as its policy allows (or that retrying cannot help): the openai SDK
+ * and litellm then raise at once instead of multiplying the attempts (the SDK's own 2 retries, litellm's
+ * num_retries), so `retries` in the spec means what it says.
+ */
+const NO_RETRY = { "x-should-retry": "false" };
 
 export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { config, usage } = deps;
@@ -67,30 +88,29 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
     abort.abort(new Error("client went away"));
   });
   const deadlineTimer = setTimeout(() => abort.abort(deadlineError(config)), config.deadlineMs);
+  const reservation = deps.bodyBudget.reservation();
   usage.requests++;
   try {
-    const body = prepare(config, await readJson(req));
-    if (config.logRequestBodies) deps.log.debug({ body }, "request body");
+    const { outgoing, key } = await readRequest(deps, req, reservation);
     if (deps.budgetExceeded()) {
       throw new HttpError(
         429,
         "insufficient_quota",
         "budget_exceeded",
         `the job's token budget is used up (this pod's share: ${config.budgetTokens} tokens); no more requests are sent upstream`,
+        NO_RETRY,
       );
     }
-    const outgoing = outgoingOf(body);
-    const key = deps.cache ? cacheKey(body, outgoing.payload) : undefined;
     const cached = key ? deps.cache!.get(key) : undefined;
     if (cached) {
       usage.cacheHits++;
-      sendAnswer(res, cached);
+      sendAnswer(res, cached, undefined);
       return;
     }
     const signal = abort.signal;
     for (let retriesDone = 0; ; retriesDone++) {
       try {
-        await attempt(deps, outgoing, signal, deadline, res, key);
+        await attempt(deps, outgoing, signal, deadline, res, key, retriesDone > 0);
         return;
       } catch (error) {
         if (clientGone) return;
@@ -100,7 +120,6 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
         if (failure.kind === "status" && failure.status === 429) usage.rateLimited++;
         const delay = nextDelay(deps.backoff, retriesDone, failure, deadline - performance.now(), deps.random);
         if (delay === null) throw error;
-        usage.retries++;
         deps.log.debug({ failure, retriesDone, delay }, "retrying upstream");
         try {
           await sleep(delay, undefined, { signal });
@@ -115,8 +134,24 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
     if (!clientGone) answerError(deps, res, error);
   } finally {
     clearTimeout(deadlineTimer);
+    reservation.release();
     deps.metrics.latency.observe((performance.now() - started) / 1000);
   }
+}
+
+/**
+ * The request as it goes upstream, and its cache key. The parsed body stays inside: for a large request it is a
+ * second copy of the payload, which should not live through the upstream call.
+ */
+async function readRequest(
+  deps: ChatDeps,
+  req: IncomingMessage,
+  reservation: { add: (bytes: number) => boolean },
+): Promise<{ outgoing: Outgoing; key: string | undefined }> {
+  const body = prepare(deps.config, await readJson(req, deps.bodyLimits, reservation));
+  const outgoing = outgoingOf(body);
+  if (deps.config.logRequestBodies) deps.log.debug({ body }, "request body");
+  return { outgoing, key: deps.cache ? cacheKey(body, outgoing.payload) : undefined };
 }
 
 /** Validates the body, maps the model name and fills in the role's default parameters. */
@@ -147,6 +182,7 @@ function deadlineError(config: GatewayConfig): HttpError {
     "timeout",
     "deadline_exceeded",
     `no answer within the gateway's deadline of ${config.deadlineMs / 1000} s`,
+    NO_RETRY,
   );
 }
 
@@ -155,7 +191,11 @@ async function admit(queue: AdmissionQueue, tokens: number, signal: AbortSignal)
     return await queue.acquire(tokens, signal);
   } catch (error) {
     if (error instanceof QueueFullError) {
-      throw new HttpError(429, "rate_limit_exceeded", "gateway_queue_full", error.message, { "retry-after": "1" });
+      // When the limiter's window opens for the head of the queue, and with it a place in the queue.
+      throw new HttpError(429, "rate_limit_exceeded", "gateway_queue_full", error.message, {
+        "retry-after": String(Math.ceil(error.retryAfterMs / 1000)),
+        "retry-after-ms": String(error.retryAfterMs),
+      });
     }
     if (error instanceof NeverFitsError) {
       throw new HttpError(400, "invalid_request_error", "request_too_large", error.message);
@@ -169,15 +209,25 @@ async function admit(queue: AdmissionQueue, tokens: number, signal: AbortSignal)
  * the client asked for it too.
  */
 function outgoingOf(body: ChatBody): Outgoing {
-  const sent =
-    body.stream === true
-      ? { ...body, stream_options: { ...(body.stream_options as object | undefined), include_usage: true } }
-      : body;
-  const payload = JSON.stringify(sent);
+  const stream = body.stream === true;
+  const sent = stream
+    ? { ...body, stream_options: { ...(body.stream_options as object | undefined), include_usage: true } }
+    : body;
+  let payload: string;
+  try {
+    payload = JSON.stringify(sent);
+  } catch (error) {
+    // JSON.parse takes any depth; writing it out again recurses, and runs out of stack some thousand levels down.
+    if (error instanceof RangeError) {
+      throw new HttpError(400, "invalid_request_error", "invalid_json", "request body is nested too deeply");
+    }
+    throw error;
+  }
   const estimate = estimateTokens(body, payload);
   return {
-    body,
     payload,
+    stream,
+    clientWantsUsage: (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
     estimate: estimate.prompt + estimate.completion,
     promptEstimate: estimate.prompt,
   };
@@ -190,8 +240,11 @@ async function attempt(
   deadline: number,
   res: ServerResponse,
   key: string | undefined,
+  retry: boolean,
 ): Promise<void> {
   const ticket = await admit(deps.queue, outgoing.estimate, signal);
+  // Counted once it is admitted and goes out: a retry cut short by the deadline or a full queue was never sent.
+  if (retry) deps.usage.retries++;
   // A failed attempt used no tokens; a broken stream is charged its estimate.
   let spent = 0;
   try {
@@ -199,7 +252,7 @@ async function attempt(
       signal,
       timeoutMs: Math.ceil(Math.max(1, Math.min(deps.config.timeoutMs, deadline - performance.now()))),
     };
-    if (outgoing.body.stream === true) {
+    if (outgoing.stream) {
       try {
         spent = await stream(deps, outgoing, options, res);
       } catch (error) {
@@ -209,9 +262,9 @@ async function attempt(
       }
       return;
     }
-    const bytes = await deps.upstream.complete(outgoing.payload, options);
+    const { bytes, headers } = await deps.upstream.complete(outgoing.payload, options);
     // Passed on first, byte for byte; metering reads it afterwards, off the client's critical path.
-    sendAnswer(res, bytes);
+    sendAnswer(res, bytes, headers.requestId);
     const answer = parseAnswer(bytes);
     if (!answer)
       deps.log.warn({ role: deps.config.role }, "upstream answer is not a JSON object; metered at the estimate");
@@ -231,9 +284,13 @@ function parseAnswer(text: Buffer | string): Answer | undefined {
   }
 }
 
-/** The upstream's answer, byte for byte. */
-function sendAnswer(res: ServerResponse, bytes: Buffer): void {
-  res.writeHead(200, { "content-type": "application/json", "content-length": bytes.length });
+/** The upstream's answer, byte for byte, with its request id. */
+function sendAnswer(res: ServerResponse, bytes: Buffer, requestId: string | undefined): void {
+  res.writeHead(200, {
+    "content-type": "application/json",
+    "content-length": bytes.length,
+    ...(requestId ? { "x-request-id": requestId } : {}),
+  });
   res.end(bytes);
 }
 
@@ -248,14 +305,19 @@ function record(usage: Usage, counts: TokenCount, estimate: number, completionCh
 
 /** Relays the upstream's events unchanged (but for the usage chunk the client did not ask for), metering them. */
 async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOptions, res: ServerResponse) {
-  const clientWantsUsage =
-    (outgoing.body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true;
+  const { clientWantsUsage } = outgoing;
+  let requestId: string | undefined;
   const events = new SseReader();
   const decoder = new StringDecoder("utf8");
   let counts: TokenCount;
   let chars = 0;
   const start = () => {
-    if (!res.headersSent) res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    if (res.headersSent) return;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      ...(requestId ? { "x-request-id": requestId } : {}),
+    });
   };
   const relay = (chunk: Buffer) => {
     for (const data of events.push(decoder.write(chunk))) {
@@ -284,7 +346,9 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
     return res.writableNeedDrain ? once(res, "drain") : undefined;
   };
   try {
-    await deps.upstream.stream(outgoing.payload, options, relay);
+    await deps.upstream.stream(outgoing.payload, options, relay, (headers: AnswerHeaders) => {
+      requestId = headers.requestId;
+    });
   } catch (error) {
     // Nothing reached the client yet: a failed attempt, for the retry loop to judge.
     if (!res.headersSent) throw error;
@@ -321,12 +385,10 @@ function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void 
   const failure = describeFailure(error);
   const message = deps.redact((error as Error).message ?? String(error));
   deps.log.warn({ role: deps.config.role, failure, error: message }, "upstream request failed");
+  // What the gateway retried as far as its policy allows: the client should not try the same again at once.
+  const noRetry = isRetryable(failure) ? NO_RETRY : {};
   if (failure.kind === "status") {
-    // The upstream's own answer, so clients react to it as they would without the gateway: its status, and its body
-    // when that is a JSON object (redacted: some upstreams echo the key they were given).
-    const raw = error instanceof UpstreamError && error.body ? deps.redact(error.body.toString()) : "";
-    const wrapped = errorBody("upstream_error", "upstream_error", raw ? `${message}: ${raw.slice(0, 2000)}` : message);
-    sendJson(res, failure.status, parseAnswer(raw) ?? wrapped);
+    passUpstreamError(deps, res, error, failure.status, message, noRetry);
     return;
   }
   if (failure.kind === "internal") {
@@ -341,6 +403,38 @@ function answerError(deps: ChatDeps, res: ServerResponse, error: unknown): void 
       timeout ? "timeout" : "upstream_error",
       timeout ? "upstream_timeout" : "upstream_unreachable",
       `upstream ${timeout ? "timed out" : "connection failed"}: ${message}`,
+      noRetry,
     ),
   );
+}
+
+/**
+ * The upstream's own error answer, so clients react to it as they would without the gateway: its status, its bytes
+ * when they are a JSON object (redacted: some upstreams echo the key they were given), its content type and
+ * x-request-id. Any other body (a proxy's HTML page) is quoted in the message of an OpenAI-shaped error.
+ */
+function passUpstreamError(
+  deps: ChatDeps,
+  res: ServerResponse,
+  error: unknown,
+  status: number,
+  message: string,
+  extra: Record<string, string>,
+): void {
+  const upstream = error instanceof UpstreamError ? error : undefined;
+  const text = upstream?.body?.toString("utf8") ?? "";
+  const redacted = deps.redact(text);
+  const headers = { ...(upstream?.headers?.requestId ? { "x-request-id": upstream.headers.requestId } : {}), ...extra };
+  if (parseAnswer(redacted)) {
+    const bytes = redacted === text ? (upstream?.body as Buffer) : Buffer.from(redacted);
+    res.writeHead(status, {
+      "content-type": upstream?.headers?.contentType ?? "application/json",
+      "content-length": bytes.length,
+      ...headers,
+    });
+    res.end(bytes);
+    return;
+  }
+  const quoted = redacted ? `${message}: ${redacted.slice(0, 2000)}` : message;
+  sendJson(res, status, errorBody("upstream_error", "upstream_error", quoted), headers);
 }

@@ -38,6 +38,17 @@ const OPTIONS = {
   share: { flag: "share", kind: "number", help: "this pod's fraction of the job's limits and budget (default 1)" },
   pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
   queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
+  maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
+  bodyBytesInFlight: {
+    flag: "body-bytes-in-flight",
+    kind: "number",
+    help: "request bytes all requests in flight may hold together (default 67108864, 64 MiB)",
+  },
+  bodyTimeoutSeconds: {
+    flag: "body-timeout-seconds",
+    kind: "number",
+    help: "a request body must have arrived whole within this (default 30)",
+  },
   budgetTokens: { flag: "budget-tokens", kind: "number", help: "job-wide token budget (0 = none)" },
   cacheEntries: { flag: "cache-entries", kind: "number", help: "cache of temperature-0 answers (0 = off)" },
   followLog: { flag: "follow-log", kind: "string", help: "trainer log to parse for progress (head pod only)" },
@@ -56,20 +67,14 @@ export function envName(key: Key): string {
   return options.envName(key);
 }
 
-export interface GatewayConfig {
-  role: EndpointRole;
+export interface GatewayConfig extends EndpointSettings {
   host: string;
   port: number;
   model: string;
-  upstreamBaseUrl: string;
-  upstreamModel: string;
-  /** null: no key; the upstream (e.g. an in-cluster vLLM) takes anonymous requests. */
-  upstreamApiKey: string | null;
   token: string;
   temperature: number | undefined;
   maxTokens: number | undefined;
   retries: number;
-  timeoutMs: number;
   deadlineMs: number;
   /** Already multiplied by share; 0 = unlimited. */
   requestsPerMinute: number;
@@ -77,6 +82,9 @@ export interface GatewayConfig {
   maxConcurrency: number;
   share: number;
   queueSize: number;
+  maxBodyBytes: number;
+  bodyBytesInFlight: number;
+  bodyTimeoutMs: number;
   budgetTokens: number;
   cacheEntries: number;
   followLog: string | undefined;
@@ -102,11 +110,9 @@ export function helpText(): string {
   ].join("\n");
 }
 
-type Raw = RawOptions<Key>;
-
-function num(raw: Raw, key: Key, fallback: number, min?: number): number;
-function num(raw: Raw, key: Key, fallback: undefined, min?: number): number | undefined;
-function num(raw: Raw, key: Key, fallback: number | undefined, min = 0): number | undefined {
+function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number, min?: number): number;
+function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: undefined, min?: number): number | undefined;
+function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number | undefined, min = 0): number | undefined {
   const text = raw[key];
   if (text === undefined) return fallback;
   // Accept fractions like 1/3 for --share.
@@ -117,7 +123,7 @@ function num(raw: Raw, key: Key, fallback: number | undefined, min = 0): number 
   return value;
 }
 
-function required(raw: Raw, key: Key): string {
+function required<K extends Key>(raw: RawOptions<K>, key: K): string {
   const value = raw[key];
   if (!value) throw new Error(`--${OPTIONS[key].flag} (or ${envName(key)}) is required`);
   return value;
@@ -128,46 +134,74 @@ function perPod(limit: number, share: number): number {
   return limit === 0 ? 0 : Math.max(1, Math.floor(limit * share));
 }
 
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
-  const raw = options.read(argv, env);
+/** The settings of one endpoint, as the gateway and the preflight both read them. */
+export interface EndpointSettings {
+  role: EndpointRole;
+  upstreamBaseUrl: string;
+  upstreamModel: string;
+  /** null: no key; the upstream (e.g. an in-cluster vLLM) takes anonymous requests. */
+  upstreamApiKey: string | null;
+  timeoutMs: number;
+}
+
+function endpointSettings(
+  raw: RawOptions<"role" | "upstreamBaseUrl" | "upstreamModel" | "timeoutSeconds">,
+  env: NodeJS.ProcessEnv,
+): EndpointSettings {
   const role = required(raw, "role");
   if (!(ENDPOINT_ROLES as readonly string[]).includes(role))
     throw new Error(`--role must be one of ${ENDPOINT_ROLES.join(", ")}`);
-  const typedRole = role as EndpointRole;
+  const upstreamBaseUrl = required(raw, "upstreamBaseUrl");
+  new URL(upstreamBaseUrl); // throws on a malformed URL, before any request is served
+  return {
+    role: role as EndpointRole,
+    upstreamBaseUrl,
+    upstreamModel: required(raw, "upstreamModel"),
+    upstreamApiKey: env[API_KEY_ENV] || null,
+    timeoutMs: num(raw, "timeoutSeconds", 120) * 1000,
+  };
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
+  const raw = options.read(argv, env);
+  const endpoint = endpointSettings(raw, env);
+  const typedRole = endpoint.role;
   const listen = raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`;
   const colon = listen.lastIndexOf(":");
   const port = Number(listen.slice(colon + 1));
   if (colon < 0 || !Number.isInteger(port)) throw new Error(`--listen: ${listen} is not host:port`);
-  const upstreamBaseUrl = required(raw, "upstreamBaseUrl");
-  new URL(upstreamBaseUrl); // throws on a malformed URL, before any request is served
   const token = env[TOKEN_ENV];
   if (!token) throw new Error(`${TOKEN_ENV} must be set: clients authenticate with it`);
   const pods = num(raw, "pods", undefined, 1);
   const share = pods !== undefined ? 1 / pods : num(raw, "share", 1);
   if (share <= 0 || share > 1) throw new Error("--share must be in (0, 1]");
+  const maxBodyBytes = Math.floor(num(raw, "maxBodyBytes", 32 * 1024 * 1024, 1));
+  const bodyBytesInFlight = Math.floor(num(raw, "bodyBytesInFlight", 64 * 1024 * 1024, 1));
+  if (bodyBytesInFlight < maxBodyBytes) {
+    throw new Error("--body-bytes-in-flight must be at least --max-body-bytes (or the largest request never fits)");
+  }
   const logLevel = raw.logLevel ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "silent"].includes(logLevel)) {
     throw new Error(`--log-level: unknown level ${logLevel}`);
   }
   return {
-    role: typedRole,
+    ...endpoint,
     host: listen.slice(0, colon),
     port,
     model: raw.model ?? typedRole,
-    upstreamBaseUrl,
-    upstreamModel: required(raw, "upstreamModel"),
-    upstreamApiKey: env[API_KEY_ENV] || null,
     token,
     temperature: num(raw, "temperature", undefined),
     maxTokens: num(raw, "maxTokens", undefined, 1),
     retries: Math.floor(num(raw, "retries", 6)),
-    timeoutMs: num(raw, "timeoutSeconds", 120) * 1000,
     deadlineMs: num(raw, "deadlineSeconds", 600) * 1000,
     requestsPerMinute: perPod(num(raw, "requestsPerMinute", 0), share),
     tokensPerMinute: perPod(num(raw, "tokensPerMinute", 0), share),
     maxConcurrency: perPod(num(raw, "maxConcurrency", 0), share),
     share,
     queueSize: Math.floor(num(raw, "queueSize", 1024)),
+    maxBodyBytes,
+    bodyBytesInFlight,
+    bodyTimeoutMs: num(raw, "bodyTimeoutSeconds", 30) * 1000,
     budgetTokens: perPod(num(raw, "budgetTokens", 0), share),
     cacheEntries: Math.floor(num(raw, "cacheEntries", 0)),
     followLog: raw.followLog,
@@ -178,4 +212,47 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
     logLevel,
     logRequestBodies: raw.logRequestBodies === "true",
   };
+}
+
+// ---- collab-operator preflight ----
+
+/** Where the kubelet reads a container's termination message (terminationMessagePolicy: File). */
+export const TERMINATION_LOG = "/dev/termination-log";
+
+// The preflight reads the endpoint options of the gateway's table, from the same env vars, and ignores the rest of
+// the sidecar's environment.
+const PREFLIGHT_OPTIONS = {
+  role: OPTIONS.role,
+  upstreamBaseUrl: OPTIONS.upstreamBaseUrl,
+  upstreamModel: OPTIONS.upstreamModel,
+  timeoutSeconds: OPTIONS.timeoutSeconds,
+  terminationLog: {
+    flag: "termination-log",
+    kind: "string",
+    help: `file the verdict (JSON) is written to (default ${TERMINATION_LOG})`,
+  },
+} as const satisfies Record<string, OptionSpec>;
+const preflightOptions = new Options<keyof typeof PREFLIGHT_OPTIONS>("COLLAB_GATEWAY", PREFLIGHT_OPTIONS);
+
+export interface PreflightConfig extends EndpointSettings {
+  terminationLog: string;
+}
+
+export function parsePreflightConfig(argv: string[], env: NodeJS.ProcessEnv): PreflightConfig {
+  const raw = preflightOptions.read(argv, env);
+  return { ...endpointSettings(raw, env), terminationLog: raw.terminationLog ?? TERMINATION_LOG };
+}
+
+export function preflightHelpText(): string {
+  return [
+    "usage: collab-operator preflight [flags]",
+    "",
+    "Checks one endpoint as the gateway would use it: reachable, key accepted, model served, one completion of",
+    "max_tokens 1 answered. Writes the verdict as JSON to the termination log and exits 0 (ready) or 1 (not ready).",
+    "",
+    ...preflightOptions.helpRows(),
+    "",
+    "Secrets come from the environment only:",
+    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
+  ].join("\n");
 }

@@ -7,6 +7,7 @@ import { AdmissionQueue } from "./admission.ts";
 import { LruCache } from "./cache.ts";
 import type { ChatDeps } from "./chat.ts";
 import { type GatewayConfig, helpText, parseConfig } from "./config.ts";
+import { BodyBudget } from "./http.ts";
 import { SlidingWindowLimiter } from "./limiter.ts";
 import { LogFollower } from "./log-follower.ts";
 import { createMetrics } from "./metrics.ts";
@@ -72,6 +73,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   });
   const deps: ChatDeps = {
     config,
+    bodyBudget: new BodyBudget(config.bodyBytesInFlight),
+    bodyLimits: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs },
     upstream: createUpstreamClient({
       baseURL: config.upstreamBaseUrl,
       apiKey: config.upstreamApiKey,

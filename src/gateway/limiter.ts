@@ -46,10 +46,13 @@ export class SlidingWindowLimiter {
     return this.limits.tokensPerMinute > 0 && tokens > this.limits.tokensPerMinute;
   }
 
-  tryAcquire(now: number, tokens: number): Decision {
+  /**
+   * How long until the per-minute windows have room for `tokens` (0: now), concurrency aside; Infinity when only
+   * releases can make room.
+   */
+  windowWaitMs(now: number, tokens: number): number {
     this.expire(now);
-    const { requestsPerMinute: rpm, tokensPerMinute: tpm, maxConcurrency } = this.limits;
-    if (maxConcurrency > 0 && this.inFlight >= maxConcurrency) return { admitted: false, waitMs: null };
+    const { requestsPerMinute: rpm, tokensPerMinute: tpm } = this.limits;
     let waitUntil = Number.NEGATIVE_INFINITY;
     const count = this.log.length - this.head;
     if (rpm > 0 && count >= rpm) {
@@ -69,7 +72,14 @@ export class SlidingWindowLimiter {
       }
       waitUntil = Math.max(waitUntil, until);
     }
-    if (waitUntil > Number.NEGATIVE_INFINITY) return { admitted: false, waitMs: Math.max(1, waitUntil - now) };
+    return waitUntil > Number.NEGATIVE_INFINITY ? Math.max(1, waitUntil - now) : 0;
+  }
+
+  tryAcquire(now: number, tokens: number): Decision {
+    const { requestsPerMinute: rpm, tokensPerMinute: tpm, maxConcurrency } = this.limits;
+    if (maxConcurrency > 0 && this.inFlight >= maxConcurrency) return { admitted: false, waitMs: null };
+    const waitMs = this.windowWaitMs(now, tokens);
+    if (waitMs > 0) return { admitted: false, waitMs };
     // Without a per-minute limit there is no window to keep: 60 s of admissions would be memory for nothing.
     const windowed = rpm > 0 || tpm > 0;
     const ticket: Admission = { at: now, tokens, inWindow: windowed };

@@ -21,8 +21,15 @@ export interface UpstreamOptions {
 export interface AttemptOptions {
   /** Ends the attempt: the client went away or the request's deadline passed. */
   signal: AbortSignal;
-  /** The longest wait for the answer to start, and for each next piece of it. */
+  /** The longest wait for a connection and the answer to start, and then for each next piece of it. */
   timeoutMs: number;
+}
+
+/** What the gateway passes on of the upstream's answer besides its body. */
+export interface AnswerHeaders {
+  contentType: string | undefined;
+  /** The upstream's x-request-id, the handle its support asks for. */
+  requestId: string | undefined;
 }
 
 /**
@@ -31,23 +38,33 @@ export interface AttemptOptions {
  */
 export type Relay = (chunk: Buffer) => Promise<unknown> | undefined;
 
-/** One failed attempt, classified for the retry policy; `body` is the upstream's own error answer, if any. */
+/** One failed attempt, classified for the retry policy; `body` and `headers` are the upstream's own error answer. */
 export class UpstreamError extends Error {
   readonly failure: Failure;
   readonly body: Buffer | undefined;
+  readonly headers: AnswerHeaders | undefined;
 
-  constructor(failure: Failure, message: string, body?: Buffer) {
+  constructor(failure: Failure, message: string, body?: Buffer, headers?: AnswerHeaders) {
     super(message);
     this.failure = failure;
     this.body = body;
+    this.headers = headers;
   }
 }
 
 export interface UpstreamClient {
-  /** Resolves with the bytes of a 2xx answer. */
-  complete(payload: string, options: AttemptOptions): Promise<Buffer>;
-  /** Passes the bytes of a 2xx answer to `relay` as they arrive; resolves when the answer is complete. */
-  stream(payload: string, options: AttemptOptions, relay: Relay): Promise<void>;
+  /** Resolves with the bytes of a 2xx answer and its headers. */
+  complete(payload: string, options: AttemptOptions): Promise<{ bytes: Buffer; headers: AnswerHeaders }>;
+  /**
+   * Passes the bytes of a 2xx answer to `relay` as they arrive, after `onStart` got its headers; resolves when the
+   * answer is complete.
+   */
+  stream(
+    payload: string,
+    options: AttemptOptions,
+    relay: Relay,
+    onStart?: (headers: AnswerHeaders) => void,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,15 +92,24 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
   const url = new URL(`${options.baseURL.replace(/\/+$/, "")}/chat/completions`);
   const pool = new Pool(url.origin, { connect: { timeout: options.connectTimeoutMs } });
   const path = url.pathname + url.search;
-  const headers: Record<string, string> = {
+  const requestHeaders: Record<string, string> = {
     "content-type": "application/json",
     accept: "application/json",
     "user-agent": "collab-operator-gateway",
   };
-  if (options.apiKey !== null) headers.authorization = `Bearer ${options.apiKey}`;
+  if (options.apiKey !== null) requestHeaders.authorization = `Bearer ${options.apiKey}`;
 
-  /** One exchange; resolves with the body of a 2xx answer (empty when a relay took it). */
-  function send(payload: string, { signal, timeoutMs }: AttemptOptions, relay?: Relay): Promise<Buffer> {
+  /**
+   * One exchange; resolves with the body of a 2xx answer (empty when a relay took it). The attempt's timeout is a
+   * timer of our own, restarted by each piece of the answer: undici's headersTimeout and bodyTimeout run on a coarse
+   * clock that fires up to half a second late, long enough for an answer to arrive and be thrown away.
+   */
+  function send(
+    payload: string,
+    { signal, timeoutMs }: AttemptOptions,
+    relay?: Relay,
+    onStart?: (headers: AnswerHeaders) => void,
+  ): Promise<{ bytes: Buffer; headers: AnswerHeaders }> {
     return new Promise((resolve, reject) => {
       const aborted = () => new Error("attempt aborted", { cause: signal.reason });
       if (signal.aborted) {
@@ -92,17 +118,27 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
       }
       let controller: Dispatcher.DispatchController | undefined;
       let failure: Extract<Failure, { kind: "status" }> | undefined;
+      let headers: AnswerHeaders = { contentType: undefined, requestId: undefined };
       let relayError: unknown;
+      let timedOut: UpstreamError | undefined;
       let settled = false;
       const chunks: Buffer[] = [];
       // Before the request has a connection there is nothing to abort yet: the attempt ends now, and the request is
       // dropped when its turn comes (onRequestStart).
       const onAbort = () => (controller ? controller.abort(aborted()) : settle(aborted()));
+      let paused = false;
+      const timer = setTimeout(() => {
+        if (paused) return; // resuming restarts the timer
+        timedOut = new UpstreamError({ kind: "timeout" }, `timed out: no answer for ${timeoutMs} ms`);
+        if (controller) controller.abort(timedOut);
+        else settle(timedOut);
+      }, timeoutMs);
       const settle = (error?: unknown) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         signal.removeEventListener("abort", onAbort);
-        if (error === undefined) resolve(Buffer.concat(chunks));
+        if (error === undefined) resolve({ bytes: Buffer.concat(chunks), headers });
         else reject(error);
       };
       const fail = (error: unknown) => {
@@ -113,23 +149,34 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
       const request: Dispatcher.DispatchOptions = {
         path,
         method: "POST",
-        headers,
+        headers: requestHeaders,
         body: payload,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        headersTimeout: 0,
+        bodyTimeout: 0,
       };
       pool.dispatch(request, {
         onRequestStart(c) {
           controller = c;
           if (signal.aborted) onAbort();
+          else if (timedOut) c.abort(timedOut);
         },
         onResponseStart(_c, status, answerHeaders) {
           // 1xx interim answers (103 Early Hints) come before the real one.
-          if (status < 300) return;
+          if (status < 200) return;
+          timer.refresh();
           const header = (name: string) => firstHeader(answerHeaders[name]);
+          headers = {
+            contentType: header("content-type") ?? undefined,
+            requestId: header("x-request-id") ?? undefined,
+          };
+          if (status < 300) {
+            onStart?.(headers);
+            return;
+          }
           failure = { kind: "status", status, retryAfterMs: parseRetryAfter({ get: header }, Date.now()) };
         },
         onResponseData(c, chunk) {
+          timer.refresh();
           if (!relay || failure) {
             chunks.push(chunk);
             return;
@@ -137,8 +184,14 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
           try {
             const wait = relay(chunk);
             if (wait) {
+              // A client reading slowly is not the upstream stalling: no timeout while paused.
+              paused = true;
               c.pause();
-              wait.then(() => c.resume(), fail);
+              wait.then(() => {
+                paused = false;
+                timer.refresh();
+                c.resume();
+              }, fail);
             }
           } catch (error) {
             fail(error);
@@ -146,10 +199,11 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
         },
         onResponseEnd() {
           if (!failure) settle();
-          else settle(new UpstreamError(failure, `upstream answered ${failure.status}`, Buffer.concat(chunks)));
+          else
+            settle(new UpstreamError(failure, `upstream answered ${failure.status}`, Buffer.concat(chunks), headers));
         },
         onResponseError(_c, error) {
-          settle(relayError ?? (signal.aborted ? aborted() : transportError(error)));
+          settle(relayError ?? timedOut ?? (signal.aborted ? aborted() : transportError(error)));
         },
       });
     });
@@ -157,8 +211,8 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
 
   return {
     complete: (payload, options) => send(payload, options),
-    stream: async (payload, options, relay) => {
-      await send(payload, options, relay);
+    stream: async (payload, options, relay, onStart) => {
+      await send(payload, options, relay, onStart);
     },
     close: () => pool.close(),
   };

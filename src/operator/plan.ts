@@ -1,468 +1,405 @@
 // The reconciler's decision, pure: from the job and what the cache shows of its world, what to create, what to delete
 // and what the status (the part this writer owns) must say. Level-triggered: nothing here depends on which event
 // woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
+//
+// plan() only runs the policies, each in its own file beside its table test, in a fixed order:
+//   finished (ttl.ts) -> suspend.ts -> readiness.ts, gang.ts -> stages.ts -> (suspended) -> deadline.ts
+//   -> restart.ts (gate) -> pod-failure.ts, startup.ts -> restart.ts (decision) -> preflight.ts -> children.ts
+//   (+ rejection.ts) -> capacity.ts, queue.ts -> status.ts
+// and returns one plan, with the delay after which time alone would change it (a deadline, a TTL, a backoff).
+// The shell calls it again with the apiserver's refusal when an apply is refused, so the status it writes (once)
+// says so: the first call's status assumes every apply goes through.
 import type { V1Pod } from "@kubernetes/client-node";
-import type { CollabTrainingJob, Condition, Phase, Status } from "../api/schema.ts";
-import { childName, jobName, LABEL, type PodRole } from "../children/meta.ts";
-import { type OperatorContext, preparePod, sftPod, TRAINER_CONTAINER, trainingPods } from "../children/pods.ts";
-import { claimName, configMap, rayService, volumeClaim } from "../children/support.ts";
-import { type ConditionInput, isTrue, removeCondition, setCondition } from "../status/conditions.ts";
-import { controllerUid, deletionDetail, failureDetail, isFinished, podPhase, unschedulable } from "../status/pods.ts";
-import { BUDGET_CONDITION } from "../status/usage.ts";
-import { checkOverrides } from "../verl/check.ts";
-import { renderConfigFiles } from "../verl/files.ts";
-import { outputs } from "../verl/layout.ts";
+import type { Condition, Phase, Status } from "../api/schema.ts";
+import { gangGroup, stageGang } from "../children/gang.ts";
+import type { OperatorContext } from "../children/pods.ts";
+import { CONDITION, type ConditionInput, removeCondition, setCondition } from "../status/conditions.ts";
+import { isFinished } from "../status/pods.ts";
+import { capacityConditions } from "./capacity.ts";
+import { type ChildApply, childrenPlan } from "./children.ts";
+import { deadlineCheck } from "./deadline.ts";
+import { gangPolicy, gangStatus } from "./gang.ts";
+import { type Observed, type PlannedEvent, type PodView, podName, podView } from "./observed.ts";
+import { findFailure } from "./pod-failure.ts";
+import { preflightPlan } from "./preflight.ts";
+import { queueConditions } from "./queue.ts";
+import { readiness } from "./readiness.ts";
+import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
+import { type Counters, decideRestart, type LastRestart, restartGate } from "./restart.ts";
+import { advanceStages, type JobStage, stagePods } from "./stages.ts";
+import { firstScheduled, startupCheck } from "./startup.ts";
+import { isFinishedJob, type OwnedStatus, ownConditions, ownedStatus, transitions } from "./status.ts";
+import { suspension } from "./suspend.ts";
+import { ttlCheck } from "./ttl.ts";
 
-/** What the reconciler saw. Secrets are reduced to their key names: values never reach the planner. */
-export interface Observed {
-  job: CollabTrainingJob;
-  /** Pods labelled with the job's name. */
-  pods: V1Pod[];
-  /** Key names of each Secret in the job's namespace that the spec references; undefined when it does not exist. */
-  secretKeys: Record<string, readonly string[] | undefined>;
-  configMapData: Record<string, string> | undefined;
-  serviceExists: boolean;
-  tokenSecretExists: boolean;
-  volumeClaimExists: boolean;
-  now: string;
-}
-
-export type JobStage = "Preparing" | "FineTuning" | "Training";
-
-export const CONDITION = {
-  secretsReady: "SecretsReady",
-  podsScheduled: "PodsScheduled",
-  datasetReady: "DatasetReady",
-  fineTuned: "FineTuned",
-  succeeded: "Succeeded",
-  failed: "Failed",
-  suspended: "Suspended",
-  reconciling: "Reconciling",
-  stalled: "Stalled",
-} as const;
-
-/** The status fields this writer owns (progress and usage belong to the report endpoint). */
-export type OwnedStatus = Omit<Status, "progress" | "usage">;
-
-export interface PlannedEvent {
-  type: "Normal" | "Warning";
-  reason: string;
-  message: string;
-}
+export type { Observed, PlannedEvent } from "./observed.ts";
+export type { OwnedStatus } from "./status.ts";
 
 export interface Plan {
   /** Create the internal token Secret (the shell makes the random value). */
   createTokenSecret: boolean;
   /** Objects to server-side apply, children before the pods that use them. */
-  apply: { kind: string; name: string; object: object }[];
-  /** Pods to delete: other attempts', and unfinished ones of a finished job. */
+  apply: ChildApply[];
+  /** Pods to delete: other attempts', and unfinished ones of a finished or suspended job. */
   deletePods: string[];
+  /** Native PodGroups of other attempts to delete (each goes once its pods are gone). */
+  deletePodGroups: string[];
+  /** Delete the job itself: its ttlSecondsAfterFinished ran out. */
+  deleteJob: boolean;
   status: OwnedStatus;
   events: PlannedEvent[];
+  /** Reconcile again after this long even if nothing changes: the earliest deadline, TTL, backoff or timeout. */
+  requeueAfterMs: number | undefined;
 }
 
-export function plan(observed: Observed, ctx: OperatorContext): Plan {
+/** The plan under construction; policies contribute to it in order. */
+class Draft {
+  conditions: Condition[];
+  readonly deletePods: string[] = [];
+  readonly deletePodGroups: string[] = [];
+  readonly events: PlannedEvent[] = [];
+  readonly requeues: number[] = [];
+  counters: Counters;
+  lastRestart: LastRestart | undefined;
+
+  readonly observed: Observed;
+  readonly before: readonly Condition[];
+
+  constructor(observed: Observed, before: readonly Condition[]) {
+    this.observed = observed;
+    this.before = before;
+    const previous = observed.job.status ?? {};
+    this.conditions = [...before];
+    this.counters = { restarts: previous.restarts ?? 0, disruptions: previous.disruptions ?? 0 };
+    this.lastRestart = previous.lastRestart;
+  }
+
+  set(c: ConditionInput): void {
+    const generation = this.observed.job.metadata.generation as number | undefined;
+    this.conditions = setCondition(this.conditions, c, this.observed.now, generation);
+  }
+
+  remove(type: string): void {
+    this.conditions = removeCondition(this.conditions, type);
+  }
+
+  requeue(ms: number | undefined): void {
+    if (ms !== undefined) this.requeues.push(ms);
+  }
+
+  /** Removes what is said about placing the stage's pods: a verdict on another stage's or attempt's would mislead. */
+  clearPlacement(): void {
+    for (const type of [CONDITION.podsScheduled, CONDITION.waitingForCapacity, CONDITION.queued, CONDITION.admitted])
+      this.remove(type);
+  }
+
+  /** Deletes the native PodGroups of attempts other than `attempt`. */
+  deleteOtherPodGroups(attempt: number): void {
+    for (const g of this.observed.podGroups)
+      if (!g.deleting && g.attempt !== String(attempt)) this.deletePodGroups.push(g.name);
+  }
+
+  /** Deletes pods not already on their way out. */
+  deleteAll(pods: readonly V1Pod[]): void {
+    for (const p of pods) if (!p.metadata?.deletionTimestamp) this.deletePods.push(podName(p));
+  }
+
+  plan(
+    fields: {
+      phase: Phase;
+      attempt: number;
+      stage: JobStage | undefined;
+      startTime: string | undefined;
+      gang: Status["gang"];
+    },
+    extra: Partial<Pick<Plan, "apply" | "createTokenSecret" | "deleteJob">> = {},
+  ): Plan {
+    const { job, now, pods } = this.observed;
+    const terminal = fields.phase === "Succeeded" || fields.phase === "Failed";
+    const previous = job.status ?? {};
+    return {
+      createTokenSecret: extra.createTokenSecret ?? false,
+      apply: extra.apply ?? [],
+      deletePods: this.deletePods,
+      deletePodGroups: this.deletePodGroups,
+      deleteJob: extra.deleteJob ?? false,
+      status: ownedStatus({
+        job,
+        pods,
+        conditions: this.conditions,
+        ...fields,
+        counters: this.counters,
+        lastRestart: this.lastRestart,
+        completionTime: terminal ? (previous.completionTime ?? now) : undefined,
+      }),
+      events: [...transitions(this.before, this.conditions), ...this.events],
+      requeueAfterMs: this.requeues.length > 0 ? Math.min(...this.requeues) : undefined,
+    };
+  }
+}
+
+/** What happened when the shell carried out a plan: the child the apiserver refused, if any. */
+export interface Outcome {
+  rejection?: Rejection;
+}
+
+export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome = {}): Plan {
   const { job, now } = observed;
-  const generation = job.metadata.generation as number | undefined;
   const previous = job.status ?? {};
   // BudgetExceeded belongs to the report endpoint (one writer per field): the planner neither reads nor writes it.
-  const before = ownConditions(previous.conditions);
-  // A resumed job starts a new attempt: the suspended attempt's pods may still be terminating under the same names.
-  const resumed = isTrue(before, CONDITION.suspended) && !job.spec.suspend;
+  const draft = new Draft(observed, ownConditions(previous.conditions));
+  const stageBefore = previous.stage as JobStage | undefined;
+
+  if (isFinishedJob(draft.before)) {
+    // A finished job keeps its pods' logs but frees their GPUs, and goes when its TTL runs out.
+    const attempt = previous.attempt ?? 0;
+    const pods = podView(observed, attempt);
+    draft.deleteAll(pods.ofOtherAttempts);
+    draft.deleteOtherPodGroups(attempt);
+    draft.deleteAll(unfinished(pods.ofAttempt));
+    draft.deleteAll(unfinished(pods.preflight));
+    const ttl = ttlCheck(job.spec.ttlSecondsAfterFinished, previous.completionTime, now);
+    if (ttl && "requeueAfterMs" in ttl) draft.requeue(ttl.requeueAfterMs);
+    const phase: Phase = draft.conditions.some((c) => c.type === CONDITION.failed && c.status === "True")
+      ? "Failed"
+      : "Succeeded";
+    return draft.plan(
+      { phase, attempt, stage: stageBefore, startTime: previous.startTime, gang: previous.gang },
+      { deleteJob: ttl !== undefined && "deleteJob" in ttl },
+    );
+  }
+
+  const suspended = suspension(job.spec.suspend, draft.before);
+  for (const c of suspended.conditions) draft.set(c);
+  const resumed = suspended.state === "running" && suspended.resumed;
   const attempt = (previous.attempt ?? 0) + (resumed ? 1 : 0);
-  let conditions: Condition[] = [...before];
-  const set = (c: ConditionInput) => {
-    conditions = setCondition(conditions, c, now, generation);
-  };
-  const result: Plan = { createTokenSecret: false, apply: [], deletePods: [], status: {}, events: [] };
-  // Only pods this job controls count. A job deleted and created again under the same name finds the previous
-  // one's pods still terminating: they are neither its history nor free names, so it waits for them to go.
-  const mine = observed.pods.filter((p) => controllerUid(p) === job.metadata.uid);
-  const taken = new Set(observed.pods.filter((p) => !mine.includes(p)).map((p) => p.metadata?.name as string));
-  const podsByName = new Map(mine.map((p) => [p.metadata?.name as string, p]));
-  const ofAttempt = mine.filter((p) => p.metadata?.labels?.[LABEL.attempt] === String(attempt));
-  result.deletePods = mine
-    .filter((p) => p.metadata?.labels?.[LABEL.attempt] !== String(attempt) && !p.metadata?.deletionTimestamp)
-    .map((p) => p.metadata?.name as string);
+  const pods = podView(observed, attempt);
+  draft.deleteAll(pods.ofOtherAttempts);
+  draft.deleteOtherPodGroups(attempt);
+  const ready = readiness(observed);
+  for (const c of ready.conditions) draft.set(c);
+  const gang = gangPolicy(job.spec.scheduling, observed.served, draft.before);
+  if (gang.condition) draft.set(gang.condition);
+  const blockedBy = ready.blockedBy ?? (gang.problems.length > 0 ? "SchedulingNotServed" : undefined);
 
-  const finished = isTrue(conditions, CONDITION.succeeded) || isTrue(conditions, CONDITION.failed);
-  if (finished) {
-    // A finished job keeps its pods' logs but frees their GPUs.
-    result.deletePods.push(...unfinished(ofAttempt));
-    result.status = ownedStatus(observed, conditions, phaseOf(conditions, previous.stage as JobStage), attempt);
-    result.events = transitions(before, conditions);
-    return result;
-  }
+  // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
+  const startTime = (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at;
 
-  // Spec problems only the operator can see (extra overrides touching owned keys or looking like secrets) block
-  // the job like a missing Secret: nothing starts that would fail on a GPU.
-  const specProblems = checkOverrides(job.spec).map((p) => `${p.field}: ${p.message}`);
-  const secretProblems = missingSecrets(observed);
-  set(
-    secretProblems.length === 0
-      ? {
-          type: CONDITION.secretsReady,
-          status: "True",
-          reason: "SecretsFound",
-          message: "every referenced Secret key exists",
-        }
-      : { type: CONDITION.secretsReady, status: "False", reason: "SecretNotFound", message: secretProblems.join("; ") },
-  );
-
-  if (job.spec.suspend) {
-    result.deletePods.push(...unfinished(ofAttempt));
-    conditions = removeCondition(conditions, CONDITION.podsScheduled);
-    set({ type: CONDITION.suspended, status: "True", reason: "Suspended", message: "spec.suspend is true" });
-    set({ type: CONDITION.reconciling, status: "False", reason: "Suspended", message: "the job is suspended" });
-    set({ type: CONDITION.stalled, status: "False", reason: "Suspended", message: "" });
-    result.status = ownedStatus(observed, conditions, "Suspended", attempt);
-    result.events = transitions(before, conditions);
-    return result;
-  }
-  if (conditions.some((c) => c.type === CONDITION.suspended)) {
-    set({ type: CONDITION.suspended, status: "False", reason: "Resumed", message: "spec.suspend is false" });
+  // A stage seen done is recorded before a suspension or the deadline is applied: neither undoes finished work (a
+  // head that succeeded as the job was suspended, or just before the deadline, is a job that succeeded).
+  const progress = advanceStages(job, draft.conditions, pods, attempt);
+  for (const c of progress.completed) draft.set(c);
+  const stage = progress.stage;
+  // The stage's pods, in one gang when there are several; status.gang names the current attempt's group.
+  const staged = stageGang(job, attempt, stagePods(job, ctx, stage, attempt), gang.mechanism);
+  const gangOf = (a: number) => gangStatus(gang.mechanism, gangGroup(job, a, staged.pods.length, gang.mechanism));
+  if (progress.succeeded) {
+    draft.clearPlacement();
+    draft.set({ type: CONDITION.reconciling, status: "False", reason: "Succeeded", message: "the job finished" });
+    draft.set({ type: CONDITION.stalled, status: "False", reason: "Succeeded", message: "" });
+    draft.deleteAll(unfinished(pods.ofAttempt));
+    return draft.plan({ phase: "Succeeded", attempt, stage, startTime, gang: gangOf(attempt) });
   }
 
-  // Walk the stages: a stage whose completion pod succeeded is recorded as a condition, so it is never run twice
-  // even after its pods are gone.
-  let stage = currentStage(job, conditions);
-  for (;;) {
-    const done = completionPod(job, stage, attempt);
-    const pod = podsByName.get(done);
-    if (!pod || podPhase(pod) !== "Succeeded") break;
-    if (stage === "Preparing") {
-      set({
-        type: CONDITION.datasetReady,
-        status: "True",
-        reason: "Prepared",
-        message: `pod ${done} prepared the dataset`,
-      });
-    } else if (stage === "FineTuning") {
-      set({
-        type: CONDITION.fineTuned,
-        status: "True",
-        reason: "FineTuned",
-        message: `pod ${done} fine-tuned the model`,
-      });
-    } else {
-      set({
-        type: CONDITION.succeeded,
-        status: "True",
-        reason: "TrainingSucceeded",
-        message: `pod ${done} finished training`,
-      });
-      return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
-    }
-    stage = currentStage(job, conditions);
-  }
-
-  const desired = stagePods(job, ctx, stage, attempt);
-  const failedPod = desired.map((d) => podsByName.get(d.metadata.name)).find((p) => p && podPhase(p) === "Failed");
-  if (failedPod) {
-    set({
-      type: CONDITION.failed,
-      status: "True",
-      reason: "PodFailed",
-      message: failureDetail(failedPod, TRAINER_CONTAINER),
-    });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
-  }
-  // The operator deletes pods only of other attempts, of a suspended job or of a finished one: a running stage's pod
-  // on its way out was deleted or evicted by someone else, and the stage cannot go on without it.
-  const deleted = desired.map((d) => podsByName.get(d.metadata.name)).find((p) => p?.metadata?.deletionTimestamp);
-  if (deleted) {
-    set({
-      type: CONDITION.failed,
-      status: "True",
-      reason: "PodDeleted",
-      message: `${deletionDetail(deleted)}; the stage ${stage} cannot go on without it`,
-    });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
-  }
-  const lostPod = lost(desired, podsByName, previous, stage, attempt);
-  if (lostPod) {
-    set({
-      type: CONDITION.failed,
-      status: "True",
-      reason: "PodLost",
-      message: `pod ${lostPod} disappeared without finishing (force-deleted, e.g. by the pod garbage collector after its node was removed); the stage ${stage} cannot go on without it`,
-    });
-    return finish(result, observed, conditions, stage, attempt, ofAttempt, before);
-  }
-
-  // Children every stage needs; the pods come last so what they mount exists first.
-  if (!observed.tokenSecretExists) {
-    result.createTokenSecret = true;
-    // A new token cannot be the old one: pods already running keep the old value and their reports will be refused.
-    const running = ofAttempt.filter((p) => !isFinished(p)).map((p) => p.metadata?.name);
-    if (running.length > 0) {
-      result.events.push({
-        type: "Warning",
-        reason: "TokenReplaced",
-        message: `Secret ${childName.token(jobName(job))} was deleted and is made again with a new token; the gateways of ${running.join(", ")} keep the old one, so their usage and progress reports are refused until those pods restart`,
-      });
-    }
-  }
-  const files = renderConfigFiles(job.spec, { jobName: jobName(job) });
-  if (!sameData(observed.configMapData, files)) {
-    result.apply.push({ kind: "ConfigMap", name: childName.config(jobName(job)), object: configMap(job, files) });
-  }
-  if (!observed.serviceExists) {
-    result.apply.push({ kind: "Service", name: childName.rayService(jobName(job)), object: rayService(job) });
-  }
-  const claim = volumeClaim(job);
-  if (claim && !observed.volumeClaimExists) {
-    result.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
-  }
-  // No pod is requested while a referenced Secret is missing: it could not start, and GPUs would sit idle.
-  const stalledBy = specProblems.length > 0 ? "InvalidSpec" : secretProblems.length > 0 ? "SecretNotFound" : undefined;
-  const missing = stalledBy
-    ? []
-    : desired.filter((d) => !podsByName.has(d.metadata.name) && !taken.has(d.metadata.name));
-  for (const pod of missing) result.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
-
-  const existing = desired.map((d) => podsByName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
-  // Says something only about this stage's pods: a verdict on the previous stage's would mislead.
-  if (existing.length < desired.length) conditions = removeCondition(conditions, CONDITION.podsScheduled);
-  const stuck = existing.map(unschedulable).find((u) => u !== undefined);
-  if (stuck) {
-    set({ type: CONDITION.podsScheduled, status: "False", reason: stuck.reason, message: stuck.message });
-  } else if (existing.length === desired.length && existing.every((p) => p.spec?.nodeName)) {
-    set({
-      type: CONDITION.podsScheduled,
-      status: "True",
-      reason: "Scheduled",
-      message: `${existing.length} pod(s) scheduled`,
+  if (suspended.state === "suspended") {
+    draft.deleteAll(unfinished(pods.ofAttempt));
+    draft.deleteAll(unfinished(pods.preflight));
+    draft.clearPlacement();
+    // A job suspended before it started has no stage yet.
+    return draft.plan({
+      phase: "Suspended",
+      attempt,
+      stage: stageBefore && stage,
+      startTime: undefined,
+      gang: gangOf(attempt),
     });
   }
 
-  set({
-    type: CONDITION.reconciling,
-    status: "True",
-    reason: stalledBy ? "Blocked" : stage,
-    message: stalledBy ? "waiting for the spec or its Secrets to be fixed" : `stage ${stage}`,
-  });
-  set({
-    type: CONDITION.stalled,
-    status: stalledBy ? "True" : "False",
-    reason: stalledBy ?? "Progressing",
-    message: [...specProblems, ...secretProblems].join("; "),
-  });
-  const started = existing.length > 0 || previous.startTime !== undefined;
-  result.status = ownedStatus(observed, conditions, started ? stage : "Pending", attempt, stage);
-  result.events.push(...transitions(before, conditions));
-  return result;
-}
+  const deadline = deadlineCheck(job.spec.activeDeadlineSeconds, startTime, now);
+  if (deadline && "exceeded" in deadline) {
+    return fail(
+      draft,
+      pods,
+      { attempt, stage, startTime, gang: gangOf(attempt) },
+      "DeadlineExceeded",
+      deadline.exceeded,
+    );
+  }
+  draft.requeue(deadline?.requeueAfterMs);
 
-function finish(
-  result: Plan,
-  observed: Observed,
-  conditions: Condition[],
-  stage: JobStage,
-  attempt: number,
-  ofAttempt: V1Pod[],
-  before: readonly Condition[],
-): Plan {
-  const generation = observed.job.metadata.generation as number | undefined;
-  const failed = isTrue(conditions, CONDITION.failed);
-  let next = setCondition(
-    removeCondition(conditions, CONDITION.podsScheduled),
-    {
-      type: CONDITION.reconciling,
-      status: "False",
-      reason: failed ? "Failed" : "Succeeded",
-      message: "the job finished",
-    },
-    observed.now,
-    generation,
-  );
-  const failedCondition = next.find((c) => c.type === CONDITION.failed);
-  next = setCondition(
-    next,
-    failed
-      ? { type: CONDITION.stalled, status: "True", reason: "Failed", message: failedCondition?.message ?? "" }
-      : { type: CONDITION.stalled, status: "False", reason: "Succeeded", message: "" },
-    observed.now,
-    generation,
-  );
-  result.deletePods.push(...unfinished(ofAttempt));
-  result.apply = [];
-  result.createTokenSecret = false;
-  result.status = ownedStatus(observed, next, failed ? "Failed" : "Succeeded", attempt, stage);
-  result.events = transitions(before, next);
-  return result;
-}
-
-export function ownConditions(conditions: readonly Condition[] | undefined): Condition[] {
-  return (conditions ?? []).filter((c) => c.type !== BUDGET_CONDITION);
-}
-
-function currentStage(job: CollabTrainingJob, conditions: Condition[]): JobStage {
-  if (!isTrue(conditions, CONDITION.datasetReady)) return "Preparing";
-  if (job.spec.sft.enabled && !isTrue(conditions, CONDITION.fineTuned)) return "FineTuning";
-  return "Training";
-}
-
-const ROLE_OF_STAGE: Record<JobStage, PodRole> = { Preparing: "prepare", FineTuning: "sft", Training: "head" };
-
-/** The pod whose success completes a stage: the prepare pod, the SFT pod, or the head (it runs veRL's driver). */
-function completionPod(job: CollabTrainingJob, stage: JobStage, attempt: number): string {
-  return childName.pod(jobName(job), ROLE_OF_STAGE[stage], attempt);
-}
-
-function stagePods(job: CollabTrainingJob, ctx: OperatorContext, stage: JobStage, attempt: number) {
-  if (stage === "Preparing") return [preparePod(job, ctx, attempt)];
-  if (stage === "FineTuning") return [sftPod(job, ctx, attempt)];
-  return trainingPods(job, ctx, attempt);
-}
-
-/**
- * A pod of the running stage that the last status counted but the cache no longer holds: it was deleted without a
- * terminal phase we could read (PodGC force-deletes the pods of a deleted node; so does `kubectl delete --force`).
- * Re-creating it alone would hand a Ray gang a stranger, so it fails the job (a gang restart is the failure policy's
- * business). Counts, not names: a pod the status never counted is one not made yet, and is simply created.
- */
-function lost(
-  desired: { metadata: { name: string; labels: Record<string, string | undefined> } }[],
-  podsByName: Map<string, V1Pod>,
-  previous: Status,
-  stage: JobStage,
-  attempt: number,
-): string | undefined {
-  if (previous.phase !== stage || (previous.attempt ?? 0) !== attempt) return undefined;
-  const ofRole = (role: string) => desired.filter((d) => d.metadata.labels[LABEL.role] === role);
-  return desired
-    .filter((d) => !podsByName.has(d.metadata.name))
-    .find((d) => {
-      const role = d.metadata.labels[LABEL.role] as string;
-      const seen = previous.roles?.find((r) => r.name === role);
-      const counted = seen ? seen.pending + seen.running + seen.succeeded + seen.failed : 0;
-      return counted > ofRole(role).filter((o) => podsByName.has(o.metadata.name)).length;
-    })?.metadata.name;
-}
-
-function unfinished(pods: V1Pod[]): string[] {
-  return pods.filter((p) => !isFinished(p) && !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name as string);
-}
-
-function phaseOf(conditions: Condition[], stage: JobStage | undefined): Phase {
-  if (isTrue(conditions, CONDITION.failed)) return "Failed";
-  if (isTrue(conditions, CONDITION.succeeded)) return "Succeeded";
-  return stage ?? "Pending";
-}
-
-/** Secrets and keys the spec references that are not there, as messages naming the field, Secret and key. */
-function missingSecrets(observed: Observed): string[] {
-  return secretReferences(observed.job).flatMap(({ field, ref }) => {
-    const keys = observed.secretKeys[ref.name];
-    if (keys === undefined) return [`${field}: Secret ${ref.name} not found`];
-    if (!keys.includes(ref.key)) return [`${field}: Secret ${ref.name} has no key ${ref.key}`];
-    return [];
-  });
-}
-
-export function secretReferences(job: CollabTrainingJob): { field: string; ref: { name: string; key: string } }[] {
-  const { spec } = job;
-  const refs: { field: string; ref: { name: string; key: string } | undefined }[] = [
-    { field: "spec.userSimulator.apiKeySecretRef", ref: spec.userSimulator.apiKeySecretRef },
-    { field: "spec.judge.apiKeySecretRef", ref: spec.judge.apiKeySecretRef },
-    { field: "spec.integrations.wandb.apiKeySecretRef", ref: spec.integrations.wandb?.apiKeySecretRef },
-    { field: "spec.integrations.huggingFaceTokenSecretRef", ref: spec.integrations.huggingFaceTokenSecretRef },
-  ];
-  return refs.filter((r): r is { field: string; ref: { name: string; key: string } } => r.ref !== undefined);
-}
-
-function sameData(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
-  if (!a) return false;
-  const keys = Object.keys(b);
-  return keys.length === Object.keys(a).length && keys.every((k) => a[k] === b[k]);
-}
-
-function ownedStatus(
-  observed: Observed,
-  conditions: Condition[],
-  phase: Phase,
-  attempt: number,
-  stage?: JobStage,
-): OwnedStatus {
-  const { job, now } = observed;
-  const previous = job.status ?? {};
-  const terminal = phase === "Succeeded" || phase === "Failed";
-  const started = previous.startTime ?? (phase === "Pending" || phase === "Suspended" ? undefined : now);
-  const claim = claimName(job);
-  return {
-    phase,
-    observedGeneration: job.metadata.generation as number | undefined,
-    conditions,
-    ...((stage ?? previous.stage) ? { stage: stage ?? previous.stage } : {}),
-    ...(started ? { startTime: started } : {}),
-    ...(terminal ? { completionTime: previous.completionTime ?? now } : {}),
-    restarts: previous.restarts ?? 0,
+  const desired = staged.pods;
+  const gate = restartGate({
     attempt,
-    roles: roleCounts(job, observed.pods, attempt),
-    outputs: { ...outputs(job.spec), volumeClaim: claim },
-    message: messageOf(phase, conditions),
-  };
-}
+    lastRestart: draft.lastRestart,
+    counters: draft.counters,
+    backoffSeconds: job.spec.failurePolicy.backoffSeconds,
+    olderPods: pods.ofOtherAttempts,
+    now,
+  });
+  if (!gate.open) draft.requeue(gate.requeueAfterMs);
 
-function roleCounts(job: CollabTrainingJob, pods: V1Pod[], attempt: number): NonNullable<Status["roles"]> {
-  const desired: Record<PodRole, number> = {
-    prepare: 1,
-    sft: job.spec.sft.enabled ? 1 : 0,
-    head: 1,
-    worker: job.spec.resources.nodes - 1,
-  };
-  return (Object.keys(desired) as PodRole[])
-    .filter((role) => desired[role] > 0)
-    .map((role) => {
-      // Pods on their way out do not count: a pod counted here and later missing is taken for lost.
-      const of = pods.filter(
-        (p) =>
-          p.metadata?.labels?.[LABEL.role] === role &&
-          p.metadata?.labels?.[LABEL.attempt] === String(attempt) &&
-          !p.metadata?.deletionTimestamp,
-      );
-      const count = (phase: string) => of.filter((p) => podPhase(p) === phase).length;
-      return {
-        name: role,
-        desired: desired[role],
-        pending: count("Pending"),
-        running: count("Running"),
-        succeeded: count("Succeeded"),
-        failed: count("Failed"),
-      };
+  let failure = gate.open
+    ? findFailure({ desired, pods, previous, stage, attempt, rules: job.spec.failurePolicy.rules })
+    : undefined;
+  if (gate.open && !failure) {
+    const startup = startupCheck({
+      desired,
+      pods,
+      attempt,
+      timeoutSeconds: job.spec.scheduling.startupTimeoutSeconds,
+      now,
     });
-}
+    failure = startup.failure;
+    draft.requeue(startup.requeueAfterMs);
+  }
+  if (failure) {
+    const decision = decideRestart(failure, job.spec.failurePolicy, draft.counters, attempt, now);
+    if (decision.kind === "fail")
+      return fail(draft, pods, { attempt, stage, startTime, gang: gangOf(attempt) }, decision.reason, decision.message);
+    // Every pod of the ended attempt goes, finished ones too: the next attempt starts only once they are gone.
+    draft.deleteAll(pods.ofAttempt);
+    draft.counters = decision.counters;
+    draft.lastRestart = decision.lastRestart;
+    draft.events.push(decision.event);
+    draft.clearPlacement();
+    draft.set({
+      type: CONDITION.reconciling,
+      status: "True",
+      reason: "Restarting",
+      message: `attempt ${decision.attempt} starts once the pods of attempt ${attempt} are gone`,
+    });
+    draft.set({ type: CONDITION.stalled, status: "False", reason: "Progressing", message: "" });
+    return draft.plan({
+      phase: "Restarting",
+      attempt: decision.attempt,
+      stage,
+      startTime,
+      gang: gangOf(decision.attempt),
+    });
+  }
 
-function messageOf(phase: Phase, conditions: Condition[]): string {
-  const bad = conditions.find(
-    (c) =>
-      (c.type === CONDITION.failed && c.status === "True") ||
-      (c.type === CONDITION.secretsReady && c.status === "False") ||
-      (c.type === CONDITION.stalled && c.reason === "InvalidSpec") ||
-      (c.type === CONDITION.podsScheduled && c.status === "False"),
+  const endpoints = preflightPlan({ observed, ctx, pods, stage, desired, blockedBy: ready.blockedBy });
+  draft.set(endpoints.condition);
+  draft.deletePods.push(...endpoints.deletePods);
+  const children = childrenPlan({
+    observed,
+    ctx,
+    attempt,
+    pods,
+    desiredPods: gate.open && !blockedBy && !endpoints.holdsBack ? desired : [],
+    ...(staged.podGroup ? { podGroup: staged.podGroup } : {}),
+  });
+  draft.events.push(...children.events);
+  const capacity = capacityConditions({ desired, pods, events: observed.podEvents, before: draft.before });
+  const queue = queueConditions({
+    queueName: job.spec.scheduling.queueName,
+    desired,
+    pods,
+    workloads: observed.queueWorkloads,
+  });
+  for (const [type, change] of [
+    [CONDITION.podsScheduled, capacity.podsScheduled],
+    [CONDITION.waitingForCapacity, capacity.waitingForCapacity],
+    [CONDITION.queued, queue.queued],
+    [CONDITION.admitted, queue.admitted],
+  ] as const) {
+    if (change === "remove") draft.remove(type);
+    else if (change !== "keep") draft.set(change);
+  }
+  const refused = outcome.rejection;
+  if (refused) {
+    draft.set(rejectionCondition(refused));
+    const since = draft.conditions.find((c) => c.type === CONDITION.childrenCreated)?.lastTransitionTime ?? now;
+    draft.requeue(retryAfterMs(since, now));
+  } else if (!blockedBy && draft.before.some((c) => c.type === CONDITION.childrenCreated && c.status === "False")) {
+    draft.set(CHILDREN_ACCEPTED);
+  }
+  const stalled = stalledBy(
+    blockedBy,
+    [...ready.problems, ...gang.problems],
+    refused && (rejectionCondition(refused).message as string),
+    endpoints.stalled,
+    queue.inadmissible,
   );
-  return bad ? bad.message : phase;
+  if (stalled) {
+    // kstatus reads Reconciling before Stalled: a job that waits for a human is Failed to it, not InProgress.
+    draft.set({ type: CONDITION.reconciling, status: "False", reason: "Blocked", message: stalled.waitingFor });
+  } else if (!gate.open) {
+    draft.set({ type: CONDITION.reconciling, status: "True", reason: "Restarting", message: gate.message });
+  } else {
+    const waits = endpoints.holdsBack ? " waits for the endpoint preflight (EndpointsReady)" : "";
+    draft.set({ type: CONDITION.reconciling, status: "True", reason: stage, message: `stage ${stage}${waits}` });
+  }
+  draft.set({
+    type: CONDITION.stalled,
+    status: stalled ? "True" : "False",
+    reason: stalled?.reason ?? "Progressing",
+    message: stalled?.message ?? "",
+  });
+  const started =
+    desired.some((d) => pods.byName.has(d.metadata.name)) ||
+    (previous.phase !== undefined && previous.phase !== "Pending");
+  const phase: Phase = !gate.open ? "Restarting" : started ? stage : "Pending";
+  return draft.plan(
+    { phase, attempt, stage, startTime, gang: gangOf(attempt) },
+    { apply: [...children.apply, ...endpoints.apply], createTokenSecret: children.createTokenSecret },
+  );
 }
 
-/** Events for conditions that changed status or reason: each transition is told once, in `kubectl describe`. */
-function transitions(before: readonly Condition[], after: readonly Condition[]): PlannedEvent[] {
-  const WARN: Record<string, string> = {
-    [CONDITION.secretsReady]: "False",
-    [CONDITION.podsScheduled]: "False",
-    [CONDITION.failed]: "True",
-  };
-  const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled]);
-  return after
-    .filter((c) => !QUIET.has(c.type) || (c.type === CONDITION.stalled && c.reason === "InvalidSpec"))
-    .filter((c) => {
-      const old = before.find((b) => b.type === c.type);
-      return !old || old.status !== c.status || old.reason !== c.reason;
-    })
-    .filter((c) => c.status === "True" || WARN[c.type] === c.status || before.some((b) => b.type === c.type))
-    .map((c) => ({
-      type: WARN[c.type] === c.status || c.reason === "InvalidSpec" ? "Warning" : "Normal",
-      reason: c.reason,
-      message: c.message,
-    }));
+/** Why the job waits for a human, the most fundamental cause first, and what Reconciling says it waits for. */
+function stalledBy(
+  blockedBy: string | undefined,
+  problems: string[],
+  refusal: string | false | undefined,
+  endpoints: { reason: string; message: string } | undefined,
+  inadmissible: string | undefined,
+): { reason: string; message: string; waitingFor: string } | undefined {
+  if (blockedBy) {
+    return {
+      reason: blockedBy,
+      message: problems.join("; "),
+      waitingFor:
+        blockedBy === "SchedulingNotServed"
+          ? "waiting for the cluster to serve what spec.scheduling asks for"
+          : "waiting for the spec, its Secrets or its volume claim to be fixed",
+    };
+  }
+  if (refusal) {
+    return {
+      reason: "ChildRejected",
+      message: refusal,
+      waitingFor: "waiting for the apiserver to accept the job's children",
+    };
+  }
+  if (endpoints) {
+    return { ...endpoints, waitingFor: "waiting for the endpoints to pass the preflight (EndpointsReady)" };
+  }
+  if (inadmissible) {
+    return {
+      reason: "Inadmissible",
+      message: inadmissible,
+      waitingFor: "waiting for Kueue's LocalQueue and ClusterQueue to admit the job",
+    };
+  }
+  return undefined;
+}
+
+/** The job fails: its unfinished pods go (their GPUs are freed), finished ones stay for their logs. */
+function fail(
+  draft: Draft,
+  pods: PodView,
+  fields: { attempt: number; stage: JobStage | undefined; startTime: string | undefined; gang: Status["gang"] },
+  reason: string,
+  message: string,
+): Plan {
+  draft.deleteAll(unfinished(pods.ofAttempt));
+  draft.clearPlacement();
+  draft.set({ type: CONDITION.failed, status: "True", reason, message });
+  draft.set({ type: CONDITION.reconciling, status: "False", reason: "Failed", message: "the job finished" });
+  draft.set({ type: CONDITION.stalled, status: "True", reason: "Failed", message });
+  return draft.plan({ phase: "Failed", ...fields });
+}
+
+function unfinished(pods: readonly V1Pod[]): V1Pod[] {
+  return pods.filter((p) => !isFinished(p));
 }

@@ -1,11 +1,12 @@
 // The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
 // which objects to write, never why; the why is in plan.ts.
 import { randomBytes } from "node:crypto";
-import type { KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
-import { fieldName } from "../api/validate.ts";
-import { childName, FIELD_MANAGER, LABEL } from "../children/meta.ts";
+import { storedStatus } from "../api/stored.ts";
+import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
+import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
 import {
@@ -21,9 +22,14 @@ import {
   request,
   statusCode,
 } from "../runtime/index.ts";
-import { setCondition } from "../status/conditions.ts";
+import { CONDITION, setCondition } from "../status/conditions.ts";
 import { sameData } from "../status/json.ts";
-import { CONDITION, type OwnedStatus, ownConditions, plan, secretReferences } from "./plan.ts";
+import type { PodEvent, PodGroupSeen } from "./observed.ts";
+import { type Observed, type OwnedStatus, plan } from "./plan.ts";
+import type { QueueWorkload } from "./queue.ts";
+import { secretReferences } from "./readiness.ts";
+import { isRejection, type Rejection } from "./rejection.ts";
+import { ownConditions } from "./status.ts";
 import { parseStoredJob } from "./stored-job.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
@@ -34,13 +40,21 @@ export interface Caches {
   configMaps: Cache;
   services: Cache;
   secrets: Cache;
+  /** Every claim of the watched namespaces (metadata only): the operator's own and the ones jobs bring. */
   volumeClaims: Cache;
+  /** Events about pods with the reasons the capacity policy reads (autoscalers, Karpenter). */
+  podEvents: Cache;
+  /** The job's native PodGroups (metadata only); empty when the cluster does not serve them. */
+  podGroups: Cache;
+  /** Kueue Workloads, reduced to owners and conditions; empty when the cluster does not serve them. */
+  queueWorkloads: Cache;
 }
 
 export class JobReconciler implements Reconciler {
   readonly #kc: KubeConfig;
   readonly #caches: () => Caches;
   readonly #ctx: OperatorContext;
+  readonly #served: () => ServedApis;
   readonly #events: EventRecorder;
   readonly #now: () => Date;
   /** Each job as this process's last status write returned it: read-your-writes over a cache that may lag. */
@@ -50,12 +64,15 @@ export class JobReconciler implements Reconciler {
     kc: KubeConfig;
     caches: () => Caches;
     ctx: OperatorContext;
+    /** Which gang APIs the cluster serves (API discovery when the controller started). */
+    served: () => ServedApis;
     events: EventRecorder;
     now?: () => Date;
   }) {
     this.#kc = opts.kc;
     this.#caches = opts.caches;
     this.#ctx = opts.ctx;
+    this.#served = opts.served;
     this.#events = opts.events;
     this.#now = opts.now ?? (() => new Date());
   }
@@ -68,53 +85,125 @@ export class JobReconciler implements Reconciler {
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
     const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+    // Lenient: fields this operator does not know (a newer CRD) are ignored; only a spec it cannot use fails the job.
     const parsed = parseStoredJob(raw);
-    if (!parsed.success) {
+    if (parsed.ignored.length > 0) logger.debug({ ignored: parsed.ignored }, "fields this operator does not know");
+    if (!parsed.ok) {
       // Admission normally catches this; a job stored before a stricter CRD still must not crash or hot-loop us.
-      const message = parsed.error.issues
-        .map((i) => `${fieldName(["spec", ...i.path.slice(1)])}: ${i.message}`)
-        .join("; ");
+      const message = parsed.errors.map((e) => `${e.field}: ${e.message}`).join("; ");
       await this.#writeInvalid(raw, message, now, signal);
       return undefined;
     }
-    const job = parsed.data;
-    const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
-    const secretKeys = Object.fromEntries(
-      secretReferences(job).map(({ ref }) => {
-        const secret = caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined;
-        return [ref.name, secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined];
-      }),
-    );
-    const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
-    const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
-    const p = plan(
-      {
-        job,
-        pods,
-        secretKeys,
-        configMapData: configMap?.data,
-        serviceExists: caches.services.get(key.namespace, childName.rayService(key.name)) !== undefined,
-        tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
-        volumeClaimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
-        now,
-      },
-      this.#ctx,
-    );
-
-    if (p.createTokenSecret) await this.#createToken(job, signal);
-    for (const { kind, name, object } of p.apply) {
-      await applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal });
-      logger.info({ kind, child: name }, "applied");
-      if (kind === "Pod") void this.#events.record(raw, "Normal", "CreatedPod", `created pod ${name}`);
+    const job = parsed.job;
+    const observed = this.#observe(caches, key, job, now);
+    let p = plan(observed, this.#ctx);
+    const rejection = await this.#carryOut(raw, job, p, signal, logger);
+    // Refused: the status written must say so, so plan again knowing it (pure; no apply is repeated).
+    if (rejection) p = plan(observed, this.#ctx, { rejection });
+    if (!sameOwnedStatus(job.status, p.status)) {
+      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
     }
+    // Deletions follow the status that decided them (a restart's next attempt, Failed, Suspended), which plans them
+    // again by itself. The other way round, a kill in between leaves pods gone that the status still counts: a new
+    // life would take the operator's own deletions for lost pods, and a counted restart for a disruption.
     for (const name of p.deletePods) {
       await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
       logger.info({ child: name }, "deleted pod");
     }
-    if (!sameOwnedStatus(job.status, p.status)) {
-      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
+    for (const name of p.deletePodGroups) {
+      const ref = { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup", namespace: key.namespace, name };
+      await deleteObject(this.#kc, ref, { signal });
+      logger.info({ child: name }, "deleted the PodGroup of an earlier attempt");
     }
     for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
+    if (p.deleteJob) {
+      const ref = { ...jobRef(key) };
+      await deleteObject(this.#kc, ref, { uid: job.metadata.uid as string, signal });
+      logger.info("deleted the finished job: its ttlSecondsAfterFinished ran out");
+      return undefined;
+    }
+    return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : undefined;
+  }
+
+  #observe(caches: Caches, key: ObjectKey, job: CollabTrainingJob, now: string): Observed {
+    const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
+    const secrets = secretReferences(job).map(({ ref }) => ({
+      name: ref.name,
+      secret: caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined,
+    }));
+    const secretKeys = Object.fromEntries(
+      secrets.map(({ name, secret }) => [
+        name,
+        secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined,
+      ]),
+    );
+    const secretVersions = Object.fromEntries(
+      secrets.map(({ name, secret }) => [
+        name,
+        secret ? `${secret.metadata?.uid}:${secret.metadata?.resourceVersion}` : undefined,
+      ]),
+    );
+    const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
+    const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
+    const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
+    // By uid: an Event lives an hour, and may be about an earlier pod of the same name (a job deleted and re-created).
+    const podUids = new Set(pods.map((p) => p.metadata?.uid));
+    const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
+      .filter((e) => podUids.has(e.involvedObject?.uid))
+      .map(podEvent);
+    const podGroups = caches.podGroups.list(key.namespace, `${LABEL.job}=${key.name}`).map(
+      (g): PodGroupSeen => ({
+        name: g.metadata?.name ?? "",
+        attempt: g.metadata?.labels?.[LABEL.attempt],
+        deleting: g.metadata?.deletionTimestamp !== undefined,
+      }),
+    );
+    const queueWorkloads = (caches.queueWorkloads.list(key.namespace) as unknown as QueueWorkloadObject[])
+      .map(queueWorkload)
+      .filter((w) => w.podUids.some((uid) => podUids.has(uid)));
+    return {
+      job,
+      pods,
+      secretKeys,
+      secretVersions,
+      configMapData: configMap?.data,
+      serviceSelector: service ? (service.spec?.selector ?? {}) : undefined,
+      tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
+      claimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
+      podEvents,
+      served: this.#served(),
+      podGroups,
+      queueWorkloads,
+      now,
+    };
+  }
+
+  /**
+   * Creates the token and applies the children in order. A child the apiserver refuses stops the pass (what follows
+   * depends on it) and is returned, for the status to say; other errors throw, and the queue retries with backoff.
+   */
+  async #carryOut(
+    raw: KubernetesObject,
+    job: CollabTrainingJob,
+    p: ReturnType<typeof plan>,
+    signal: AbortSignal,
+    logger: Logger,
+  ): Promise<Rejection | undefined> {
+    if (p.createTokenSecret) {
+      const refused = await refusal("Secret", childName.token(jobName(job)), () => this.#createToken(job, signal));
+      if (refused) return refused;
+    }
+    for (const { kind, name, object } of p.apply) {
+      const refused = await refusal(kind, name, () =>
+        applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal }),
+      );
+      if (refused) {
+        logger.warn({ kind, child: name, code: refused.code, message: refused.message }, "child refused");
+        return refused;
+      }
+      logger.info({ kind, child: name }, "applied");
+      if (kind === "Pod") void this.#events.record(raw, "Normal", "CreatedPod", `created pod ${name}`);
+    }
     return undefined;
   }
 
@@ -134,13 +223,12 @@ export class JobReconciler implements Reconciler {
   }
 
   async #writeInvalid(raw: KubernetesObject, message: string, now: string, signal: AbortSignal): Promise<void> {
-    const previous = (raw as { status?: Status }).status ?? {};
+    const previous = storedStatus(raw);
     const generation = raw.metadata?.generation;
-    const conditions = setCondition(
+    // Failed as well as Stalled, so `kubectl wait --for=condition=Failed` returns for it like for any failed job.
+    const conditions = [CONDITION.stalled, CONDITION.failed].reduce(
+      (all, type) => setCondition(all, { type, status: "True", reason: "InvalidSpec", message }, now, generation),
       ownConditions(previous.conditions),
-      { type: CONDITION.stalled, status: "True", reason: "InvalidSpec", message },
-      now,
-      generation,
     );
     const status: OwnedStatus = {
       ...ownedPart(previous),
@@ -191,4 +279,66 @@ function ownedPart(status: Status | undefined): OwnedStatus {
 /** Compares as JSON so undefined fields and key order do not count as a change. */
 function sameOwnedStatus(current: Status | undefined, next: OwnedStatus): boolean {
   return sameData(ownedPart(current), next);
+}
+
+/** Runs `write`; a refusal (4xx but conflicts and throttling) is returned as a Rejection, anything else thrown. */
+async function refusal(kind: string, name: string, write: () => Promise<unknown>): Promise<Rejection | undefined> {
+  try {
+    await write();
+    return undefined;
+  } catch (err) {
+    const code = statusCode(err);
+    if (!isRejection(code)) throw err;
+    const body = apiStatusBody(err);
+    return {
+      kind,
+      name,
+      code,
+      message: body.message ?? String(err),
+      fields: (body.details?.causes ?? []).flatMap((c) => (c.field ? [c.field] : [])),
+    };
+  }
+}
+
+function apiStatusBody(err: unknown): { message?: string; details?: { causes?: { field?: string }[] } } {
+  const body = (err as { body?: unknown }).body;
+  if (body && typeof body === "object") return body as { message?: string };
+  if (typeof body === "string") {
+    try {
+      return JSON.parse(body) as { message?: string };
+    } catch {
+      return { message: body };
+    }
+  }
+  return {};
+}
+
+function podEvent(e: CoreV1Event): PodEvent {
+  const time = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return {
+    pod: e.involvedObject?.name ?? "",
+    reason: e.reason ?? "",
+    message: e.message ?? "",
+    component: e.source?.component ?? e.reportingComponent ?? "",
+    time: time === undefined ? "" : typeof time === "string" ? time : new Date(time).toISOString(),
+  };
+}
+
+/** A Kueue Workload (kueue.x-k8s.io/v1beta2) as the informer keeps it: owners and conditions. */
+export interface QueueWorkloadObject {
+  metadata?: { name?: string; ownerReferences?: { kind?: string; uid?: string }[] };
+  status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] };
+}
+
+export function queueWorkload(w: QueueWorkloadObject): QueueWorkload {
+  return {
+    name: w.metadata?.name ?? "",
+    podUids: (w.metadata?.ownerReferences ?? []).filter((o) => o.kind === "Pod").map((o) => o.uid ?? ""),
+    conditions: (w.status?.conditions ?? []).map((c) => ({
+      type: c.type ?? "",
+      status: c.status ?? "",
+      reason: c.reason ?? "",
+      message: c.message ?? "",
+    })),
+  };
 }

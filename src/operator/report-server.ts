@@ -3,13 +3,21 @@
 // Training pods hold no Kubernetes credentials; this is their only way to the job's status (like Kubeflow Trainer's
 // status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
 import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { CollabTrainingJob, type Condition, type Status } from "../api/schema.ts";
+import { Counter, type Registry } from "prom-client";
+import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
+import { bearerToken } from "../gateway/http.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
 import { type KubeConfig, patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";
@@ -23,19 +31,38 @@ import {
   usageTotals,
 } from "../status/usage.ts";
 import { type Caches, jobRef } from "./reconciler.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 export const PROGRESS_MANAGER = "collab-operator-progress";
 const MAX_BODY = 64 * 1024;
+/** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
+const BODY_TIMEOUT_MS = 10_000;
+/** A report not applied within this long from its arrival (waiting for the ones before it included) is given up. */
+const REPORT_TIMEOUT_MS = 30_000;
+/** Reports of one job that may wait at once; the gateways send one per process every few seconds. */
+const MAX_WAITING = 64;
 /** Gateway processes (pod × role × restart) one job's ledger keeps; far above any real job, well below 1 MiB. */
 const MAX_LEDGER_ENTRIES = 2000;
 const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/report$/;
+/** Set on a request a standby passed on: the receiver serves it or says 503, never passes it on again. */
+const FORWARDED = "x-collab-forwarded";
+const FORWARD_TIMEOUT_MS = 10_000;
 
 class HttpError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
+    this.headers = headers;
   }
+}
+
+/** Where requests are served: here while leading, else at the leader's report endpoint (from the Lease). */
+export interface ReportRouting {
+  leading: boolean;
+  /** The leader's report endpoint (http://host:port), when the Lease names one. */
+  leaderUrl?: string;
 }
 
 export interface ReportServerOptions {
@@ -43,61 +70,197 @@ export interface ReportServerOptions {
   caches: () => Caches;
   logger: Logger;
   now?: () => Date;
+  /** Omit to serve every request here (a single replica without leader election). */
+  routing?: () => ReportRouting;
+  registry?: Registry;
+  /** For tests: shorter limits than production's. */
+  timeouts?: { bodyMs?: number; reportMs?: number };
 }
 
-export function createReportServer(opts: ReportServerOptions): Server {
-  // Reports of one job are applied one at a time: each reads the ledger the previous one wrote.
-  const queues = new Map<string, Promise<unknown>>();
-  return createServer((req, res) => {
-    const reply = (status: number, body: unknown) => {
-      // An answer given before the body was read (a wrong token) still drains it: closing a socket with unread
-      // data makes the kernel send a reset, and the client would see that instead of the status.
-      if (!req.complete) req.resume();
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
+/**
+ * Reports of one job are applied one at a time (each reads the ledger the previous one wrote), but only once their
+ * body has arrived whole: reading a body happens outside the queue, so a slow, endless or oversized body delays
+ * nobody else's report. Every queued report has a deadline; one that misses it gives way to the next.
+ */
+export class JobQueues {
+  readonly #tails = new Map<string, { tail: Promise<unknown>; waiting: number }>();
+
+  run<T>(key: string, deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const queue = this.#tails.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
+    if (queue.waiting >= MAX_WAITING) {
+      return Promise.reject(
+        new HttpError(429, `${MAX_WAITING} reports of this job are waiting already`, { "retry-after": "5" }),
+      );
+    }
+    queue.waiting++;
+    const result = queue.tail.then(() => withDeadline(deadline, work));
+    queue.tail = result.catch(() => undefined);
+    this.#tails.set(key, queue);
+    const done = () => {
+      queue.waiting--;
+      if (queue.waiting === 0 && this.#tails.get(key) === queue) this.#tails.delete(key);
     };
-    const match = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
-    if (!match) return reply(404, { error: "not found" });
-    const [, namespace, name] = match as unknown as [string, string, string];
-    const key = `${namespace}/${name}`;
-    const run = (queues.get(key) ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => handle(opts, req, namespace, name));
-    queues.set(key, run);
-    // One handled chain: a second branch off `run` (say, run.finally) would re-reject unhandled on every error
-    // answer, and Node ends the process on an unhandled rejection.
-    void run
-      .then(
-        (body) => reply(200, body),
-        (err: unknown) => {
-          if (err instanceof HttpError) return reply(err.status, { error: err.message });
-          opts.logger.error({ err, namespace, name }, "report failed");
-          reply(500, { error: "internal error" });
-        },
-      )
-      .then(() => {
-        if (queues.get(key) === run) queues.delete(key);
-      });
+    result.then(done, done);
+    return result;
+  }
+}
+
+/** Runs `work` with a signal that aborts at the deadline, and settles by then whatever `work` does. */
+function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const remaining = deadline - Date.now();
+  if (remaining <= 0) return Promise.reject(new HttpError(503, "the report waited too long behind others of its job"));
+  const controller = new AbortController();
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      controller.abort();
+      reject(new HttpError(503, "the report could not be applied in time; the next one will carry the same counters"));
+    }, remaining);
+    work(controller.signal).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
 
-async function handle(
+export function createReportServer(opts: ReportServerOptions): Server {
+  const queues = new JobQueues();
+  const bodyMs = opts.timeouts?.bodyMs ?? BODY_TIMEOUT_MS;
+  const reportMs = opts.timeouts?.reportMs ?? REPORT_TIMEOUT_MS;
+  const requests = new Counter({
+    name: "collab_report_requests_total",
+    help: "Requests to the report endpoint by HTTP status, served here or forwarded to the leader",
+    labelNames: ["code", "forwarded"],
+    registers: opts.registry ? [opts.registry] : [],
+  });
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      requests.inc({ code: status, forwarded: "false" });
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(body));
+      // An answer given before the body was read (a wrong token, a body too large) still drains it for a moment:
+      // closing a socket with unread data makes the kernel send a reset, and the client would see that instead of
+      // the status. A sender that keeps going past that loses the connection.
+      if (!req.complete) {
+        req.resume();
+        setTimeout(() => req.complete || req.destroy(), 2000).unref();
+      }
+    };
+    const route = opts.routing?.();
+    if (route && !route.leading) {
+      if (req.headers[FORWARDED] || !route.leaderUrl) {
+        return reply(503, { error: "not the leader, and no leader to pass this to yet; retry" });
+      }
+      return forward(req, res, route.leaderUrl, (code) => requests.inc({ code, forwarded: "true" }), reply);
+    }
+    const match = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
+    if (!match) return reply(404, { error: "not found" });
+    const [, namespace, name] = match as unknown as [string, string, string];
+    const arrived = Date.now();
+    void receive(opts, req, namespace, name, bodyMs)
+      .then((report) =>
+        queues.run(`${namespace}/${name}`, arrived + reportMs, (signal) =>
+          apply(opts, namespace, name, report, signal),
+        ),
+      )
+      .then(
+        (body) => reply(200, body),
+        (err: unknown) => {
+          if (err instanceof HttpError) return reply(err.status, { error: err.message }, err.headers);
+          opts.logger.error({ err, namespace, name }, "report failed");
+          reply(500, { error: "internal error" });
+        },
+      );
+  });
+  // Node's own limits as a backstop: headers and a whole request must arrive in time.
+  server.headersTimeout = bodyMs;
+  server.requestTimeout = bodyMs + 1000;
+  return server;
+}
+
+/**
+ * A standby passes any request on to the leader unchanged (any route: the leader answers for what it serves), so
+ * job pods may reach either replica through one Service. A failure to reach the leader is a 502 the gateway retries.
+ */
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  leaderUrl: string,
+  count: (code: number) => void,
+  reply: (status: number, body: unknown) => void,
+): void {
+  const headers: Record<string, string> = { [FORWARDED]: "1" };
+  for (const name of ["authorization", "content-type", "content-length"]) {
+    const value = req.headers[name];
+    if (typeof value === "string") headers[name] = value;
+  }
+  const out = httpRequest(
+    new URL(req.url ?? "/", leaderUrl),
+    { method: req.method, headers, timeout: FORWARD_TIMEOUT_MS },
+    (answer) => {
+      const code = answer.statusCode ?? 502;
+      count(code);
+      res.writeHead(code, { "content-type": answer.headers["content-type"] ?? "application/json" });
+      answer.pipe(res);
+    },
+  );
+  out.on("timeout", () => out.destroy(new Error("the leader did not answer in time")));
+  out.on("error", () => {
+    if (!res.headersSent) reply(502, { error: "could not reach the leader; retry" });
+    else res.destroy();
+  });
+  req.pipe(out);
+}
+
+/**
+ * The caches, when every one this endpoint reads has synced. A replica that has not (a standby, a leader just elected
+ * or one that just stepped down) answers nothing for sure: with the pods cache still empty it would refuse a job's own
+ * pod for good. 503: the gateway retries.
+ */
+function servingCaches(opts: ReportServerOptions): Caches {
+  const caches = opts.caches();
+  if (![caches.jobs, caches.secrets, caches.pods, caches.configMaps].every((c) => c.hasSynced())) {
+    throw new HttpError(503, "not serving: caches not synced (or not the leader)");
+  }
+  return caches;
+}
+
+/** Checks who is asking and reads the report; nothing here waits for another request. */
+async function receive(
   opts: ReportServerOptions,
   req: IncomingMessage,
   namespace: string,
   name: string,
-): Promise<ReportResponse> {
-  const caches = opts.caches();
-  // A standby replica runs no caches: the gateway retries, and reaches the leader sooner or later.
-  if (!caches.jobs.hasSynced() || !caches.secrets.hasSynced()) throw new HttpError(503, "not serving: not the leader");
+  bodyMs: number,
+): Promise<GatewayReport> {
+  const caches = servingCaches(opts);
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
+  if (!caches.jobs.get(namespace, name)) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
+  return parseReport(await readBody(req, bodyMs));
+}
+
+/** Applies one report: the usage ledger, then status.usage, status.progress and BudgetExceeded. */
+async function apply(
+  opts: ReportServerOptions,
+  namespace: string,
+  name: string,
+  report: GatewayReport,
+  signal: AbortSignal,
+): Promise<ReportResponse> {
+  // Asked again: while the report waited its turn this replica may have stopped leading (a rolling update), and its
+  // caches are gone with it. 503, not 404: the gateway retries, and reaches the new leader.
+  const caches = servingCaches(opts);
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
-  const report = parseReport(await readBody(req));
-  const parsed = CollabTrainingJob.safeParse(raw);
-  if (!parsed.success) throw new HttpError(409, "the job's spec is invalid; see its Stalled condition");
-  const job = parsed.data;
+  const parsed = parseStoredJob(raw);
+  if (!parsed.ok) throw new HttpError(409, "the job's spec is invalid; see its Failed condition");
+  const job = parsed.job;
   // The token is the job's, and so is every process holding it, the trainer included (which may run model-written
   // code): a report may only speak for one of the job's own pods, so the ledger stays bounded by them.
   const pod = caches.pods.get(namespace, report.pod);
@@ -110,6 +273,7 @@ async function handle(
     job,
     caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined,
     report,
+    signal,
   );
   const usage = usageTotals(ledger);
   const previous: Status = job.status ?? {};
@@ -132,37 +296,48 @@ async function handle(
     ...(owned.length > 0 ? { conditions: owned } : {}),
   };
   if (!sameData(current, status)) {
-    await patchStatus(opts.kc, jobRef({ namespace, name }), status, PROGRESS_MANAGER);
+    await patchStatus(opts.kc, jobRef({ namespace, name }), status, PROGRESS_MANAGER, { signal });
   }
   return { budgetExceeded: conditions.some((c) => c.status === "True") };
 }
 
 function authenticate(req: IncomingMessage, secret: V1Secret | undefined): void {
   const expected = secret?.data?.[TOKEN_KEY] ? Buffer.from(secret.data[TOKEN_KEY], "base64") : undefined;
-  const header = req.headers.authorization ?? "";
-  const given = Buffer.from(header.startsWith("Bearer ") ? header.slice(7) : "");
+  const given = Buffer.from(bearerToken(req.headers.authorization) ?? "");
   if (!expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new HttpError(401, "missing or wrong bearer token");
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** Reads at most MAX_BODY bytes within `timeoutMs`; a larger, endless or broken body is refused at once. */
+function readBody(req: IncomingMessage, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const chunks: Buffer[] = [];
+    const fail = (error: HttpError) => {
+      clearTimeout(timer);
+      req.removeAllListeners("data");
+      reject(error);
+    };
+    const timer = setTimeout(
+      () => fail(new HttpError(408, `the report's body did not arrive within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const declared = Number(req.headers["content-length"]);
+    if (declared > MAX_BODY) return fail(new HttpError(413, `report larger than ${MAX_BODY} bytes`));
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= MAX_BODY) chunks.push(chunk);
-      // Past the limit the rest is read and dropped, so the client hears 413 rather than a reset; only a sender
-      // that goes on far beyond it loses the connection.
-      else if (size > 16 * MAX_BODY) req.destroy();
+      if (size > MAX_BODY) fail(new HttpError(413, `report larger than ${MAX_BODY} bytes`));
+      else chunks.push(chunk);
     });
-    req.on("end", () =>
-      size > MAX_BODY
-        ? reject(new HttpError(413, `report larger than ${MAX_BODY} bytes`))
-        : resolve(Buffer.concat(chunks).toString("utf8")),
-    );
-    req.on("error", reject);
+    req.on("end", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString("utf8"));
+    });
+    req.on("error", () => fail(new HttpError(400, "the connection broke before the report's body ended")));
+    req.on("close", () => {
+      if (!req.complete) fail(new HttpError(400, "the connection closed before the report's body ended"));
+    });
   });
 }
 
@@ -186,6 +361,7 @@ async function recordUsage(
   job: CollabTrainingJob,
   existing: V1ConfigMap | undefined,
   report: GatewayReport,
+  signal: AbortSignal,
 ): Promise<Record<string, string>> {
   const name = childName.usage(job.metadata.name as string);
   const namespace = job.metadata.namespace as string;
@@ -203,6 +379,7 @@ async function recordUsage(
         method: "POST",
         path: `/api/v1/namespaces/${namespace}/configmaps`,
         body,
+        signal,
       });
       return created.data ?? {};
     } catch (err) {
@@ -215,6 +392,7 @@ async function recordUsage(
     path: `/api/v1/namespaces/${namespace}/configmaps/${name}`,
     body: { data: entry },
     contentType: "application/merge-patch+json",
+    signal,
   });
   return patched.data ?? {};
 }

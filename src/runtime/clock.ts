@@ -9,10 +9,18 @@ export interface Clock {
   after(ms: number, fn: () => void): Cancel;
 }
 
+/** setTimeout's longest wait, about 24.8 days: a longer one fires at once (Node's TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const realClock: Clock = {
   now: () => Date.now(),
   after(ms, fn) {
-    const timer = setTimeout(fn, Math.max(0, ms));
+    // A requeue after a long deadline or TTL would otherwise run again every millisecond: wait in laps.
+    let timer: ReturnType<typeof setTimeout>;
+    const wait = (left: number) => {
+      timer = setTimeout(() => (left > MAX_TIMER_MS ? wait(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS));
+    };
+    wait(Math.max(0, ms));
     return () => clearTimeout(timer);
   },
 };

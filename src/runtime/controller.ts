@@ -6,11 +6,12 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type Clock, realClock, sleep } from "./clock.ts";
+import { serves } from "./discovery.ts";
 import { type Cache, Informer, type InformerEvent } from "./informer.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
 import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
-import { RateLimiter, type RateLimiterOptions } from "./rate-limit.ts";
+import { exponentialDelayMs, RateLimiter, type RateLimiterOptions } from "./rate-limit.ts";
 import { yieldToLoop } from "./slice.ts";
 import type { IndexFunction } from "./store.ts";
 
@@ -57,6 +58,11 @@ export interface WatchSpec {
    * jobs an index says reference it. Called for every event that passes the predicate: keep it cheap (no scans).
    */
   toKeys: (obj: KubernetesObject) => ObjectKey[];
+  /**
+   * Watch only if the apiserver serves this kind (an optional component's API), asked each time the controller
+   * starts: a watch of an API that is not there would never sync. Until it is served the cache stays empty.
+   */
+  ifServed?: { apiVersion: string; kind: string };
 }
 
 export interface ControllerOptions {
@@ -94,6 +100,8 @@ export class Controller {
   readonly #metrics: RuntimeMetrics;
   readonly #logger: Logger;
   readonly #informers = new Map<string, Informer>();
+  /** The watches with `ifServed` whose API the apiserver did not serve when the controller last started. */
+  readonly #unserved = new Set<string>();
   #queue: WorkQueue | undefined;
   #stop: AbortController | undefined;
   #workers: Promise<void>[] = [];
@@ -139,9 +147,14 @@ export class Controller {
     return informer as unknown as Cache<T>;
   }
 
-  /** True once every cache has listed successfully. */
+  /** True once every cache has listed successfully (but those of watches whose API is not served). */
   hasSynced(): boolean {
-    return [...this.#informers.values()].every((i) => i.hasSynced());
+    return [...this.#informers].every(([name, i]) => this.#unserved.has(name) || i.hasSynced());
+  }
+
+  /** Whether the watch named `name` runs: it has no `ifServed`, or its API was served when the controller started. */
+  watching(name: string): boolean {
+    return this.#informers.has(name) && !this.#unserved.has(name);
   }
 
   enqueue(key: ObjectKey): void {
@@ -156,8 +169,29 @@ export class Controller {
     const depth = this.#metrics.depth.labels({ name: this.name });
     const queue = new WorkQueue(this.#clock, new RateLimiter(this.#clock, this.#o.rateLimiter), (d) => depth.set(d));
     this.#queue = queue;
-    for (const informer of this.#informers.values()) informer.start();
     const deadline = this.#clock.now() + (this.#o.syncTimeoutMs ?? 120_000);
+    this.#unserved.clear();
+    for (const spec of this.#o.watches) {
+      if (!spec.ifServed) continue;
+      // Asked until answered (an apiserver that is briefly away), within the time the caches have to sync.
+      for (let failures = 0; ; failures++) {
+        try {
+          if (!(await serves(this.#o.kc, spec.ifServed.apiVersion, spec.ifServed.kind))) {
+            this.#unserved.add(spec.name);
+            this.#logger.info({ watch: spec.name, ...spec.ifServed }, "not served by the apiserver: not watched");
+          }
+          break;
+        } catch (err) {
+          if (stop.signal.aborted) return;
+          if (this.#clock.now() >= deadline) {
+            await this.stop();
+            throw new Error(`controller ${this.name}: API discovery failed: ${String(err)}`);
+          }
+          await sleep(this.#clock, exponentialDelayMs(failures, 500, 10_000), stop.signal);
+        }
+      }
+    }
+    for (const [name, informer] of this.#informers) if (!this.#unserved.has(name)) informer.start();
     while (!this.hasSynced() && !stop.signal.aborted) {
       if (this.#clock.now() >= deadline) {
         await this.stop();

@@ -1,8 +1,7 @@
 // Maps apiVersion + kind to a REST path through API discovery, so writes work for any kind, built-in or custom,
 // without the typed clients. Results are cached per KubeConfig; an unknown kind refetches once, since a CRD may have
 // been installed after the first lookup.
-
-import { request } from "./http.ts";
+import { request, statusCode } from "./http.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
 
 export interface ObjectRef {
@@ -44,4 +43,17 @@ export async function resourcePath(kc: KubeConfig, ref: ObjectRef, subresource?:
   const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace!)}` : "";
   const name = ref.name ? `/${encodeURIComponent(ref.name)}` : "";
   return `${base}${ns}/${resource.name}${name}${subresource ? `/${subresource}` : ""}`;
+}
+
+/**
+ * Whether the apiserver serves `kind` in `apiVersion` (an API group version that is not served answers 404). Read
+ * afresh: a component installed since the last lookup counts.
+ */
+export async function serves(kc: KubeConfig, apiVersion: string, kind: string): Promise<boolean> {
+  try {
+    return (await resources(kc, apiVersion, true)).has(kind);
+  } catch (err) {
+    if (statusCode(err) === 404) return false;
+    throw err;
+  }
 }

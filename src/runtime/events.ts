@@ -39,6 +39,7 @@ export class EventRecorder {
   readonly #recent = new Map<string, Recent>();
   /** Per-key chain, so two concurrent records of one event cannot both create it. */
   readonly #inFlight = new Map<string, Promise<void>>();
+  #sequence = 0;
 
   constructor(opts: EventRecorderOptions) {
     this.#o = opts;
@@ -81,8 +82,10 @@ export class EventRecorder {
     }
     const m = regarding.metadata ?? {};
     const namespace = m.namespace || "default";
-    // client-go's naming: the object's name and the time in hex nanoseconds, unique enough per object.
-    const name = `${m.name}.${(BigInt(now) * 1_000_000n).toString(16)}`;
+    // client-go's naming: the object's name and the time in hex nanoseconds. The clock has milliseconds only, and a
+    // plan's Events are recorded within one: a sequence fills the nanoseconds, or the second one would be refused (409).
+    const nanos = BigInt(now) * 1_000_000n + BigInt(this.#sequence++ % 1_000_000);
+    const name = `${m.name}.${nanos.toString(16)}`;
     await request(this.#o.kc, {
       method: "POST",
       path: `/api/v1/namespaces/${namespace}/events`,

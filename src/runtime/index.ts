@@ -9,7 +9,7 @@ export {
   type Reconciler,
   type WatchSpec,
 } from "./controller.ts";
-export { type ObjectRef, resourcePath } from "./discovery.ts";
+export { type ObjectRef, resourcePath, serves } from "./discovery.ts";
 export { EventRecorder, type EventRecorderOptions, type EventType } from "./events.ts";
 export { ApiError, request, statusCode } from "./http.ts";
 export { deepFreeze } from "./immutable.ts";

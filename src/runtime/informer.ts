@@ -49,6 +49,7 @@ export interface InformerOptions {
   /** Collection path, e.g. /api/v1/namespaces/ns/configmaps or /apis/collabllm.io/v1alpha1/collabtrainingjobs. */
   listPath: string;
   labelSelector?: string;
+  /** Field selector of the LIST and WATCH (apiserver syntax), e.g. involvedObject.kind=Pod,reason=Nominated. */
   fieldSelector?: string;
   logger: Logger;
   metrics: RuntimeMetrics;
@@ -158,6 +159,7 @@ export class Informer implements Cache {
     await this.#loop;
     this.#loop = undefined;
     // A stopped cache is no cache: readers (say, a replica that lost leadership) must not act on a frozen world.
+    // Started again, it lists afresh: a watch resumed from the old resourceVersion would never mark it synced.
     this.#synced = false;
     this.#rv = "";
     this.#store.clear();

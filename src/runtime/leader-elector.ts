@@ -29,11 +29,22 @@ export interface LeaderElectionOptions {
   logger: Logger;
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
+  /**
+   * Annotations the holder writes on the Lease with every create, take and renew (and clears on release), so the
+   * other candidates, which read the Lease anyway, learn something about the leader, say where to reach it.
+   */
+  holderAnnotations?: () => Record<string, string>;
   clock?: Clock;
 }
 
+/** The Lease as last read: who holds it and what the holder wrote in its annotations. */
+export interface LeaseHolder {
+  identity: string;
+  annotations: Record<string, string>;
+}
+
 interface LeaseObject {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
   spec?: {
     holderIdentity?: string | null;
     leaseDurationSeconds?: number;
@@ -81,6 +92,7 @@ export function electionDefaults(opts: LeaderElectionOptions): Required<Omit<Lea
   const { clock: _clock, ...rest } = opts;
   return {
     ...rest,
+    holderAnnotations: opts.holderAnnotations ?? (() => ({})),
     leaseDurationMs: opts.leaseDurationMs ?? 15_000,
     renewDeadlineMs: opts.renewDeadlineMs ?? 10_000,
     retryPeriodMs: opts.retryPeriodMs ?? 2_000,
@@ -93,6 +105,7 @@ export class LeaderElector {
   readonly #path: string;
   readonly #stop = new AbortController();
   #observed: Observation | undefined;
+  #holder: LeaseHolder | undefined;
   #leading = false;
   #release = true;
   #loop: Promise<void> | undefined;
@@ -107,6 +120,11 @@ export class LeaderElector {
 
   isLeader(): boolean {
     return this.#leading;
+  }
+
+  /** The holder of the Lease as this candidate last read it (every retry period), or undefined when none holds it. */
+  holder(): LeaseHolder | undefined {
+    return this.#holder;
   }
 
   /** Campaigns in the background until stop(). */
@@ -164,9 +182,15 @@ export class LeaderElector {
 
   async #read(): Promise<LeaseView | undefined> {
     try {
-      return toView(await request<LeaseObject>(this.#o.kc, this.#get()));
+      const lease = await request<LeaseObject>(this.#o.kc, this.#get());
+      const identity = lease.spec?.holderIdentity;
+      this.#holder = identity ? { identity, annotations: lease.metadata?.annotations ?? {} } : undefined;
+      return toView(lease);
     } catch (err) {
-      if (statusCode(err) === 404) return undefined;
+      if (statusCode(err) === 404) {
+        this.#holder = undefined;
+        return undefined;
+      }
       throw err;
     }
   }
@@ -180,7 +204,8 @@ export class LeaderElector {
   }
 
   async #write(view: LeaseView | undefined, record: LeaseRecord): Promise<void> {
-    const metadata = { name: this.#o.name, namespace: this.#o.namespace };
+    const annotations = record.holderIdentity === this.#o.identity ? this.#o.holderAnnotations() : {};
+    const metadata = { name: this.#o.name, namespace: this.#o.namespace, annotations };
     const body = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", spec: toSpec(record) };
     const signal = AbortSignal.timeout(this.#o.renewDeadlineMs);
     if (!view) await request(this.#o.kc, { method: "POST", path: this.#path, body: { ...body, metadata }, signal });
@@ -199,7 +224,9 @@ export class LeaderElector {
       const { decision, observed } = decide(view, this.#observed, now, identity);
       this.#observed = observed;
       if (decision.action === "wait") return false;
-      await this.#write(view, nextRecord(view?.record, decision.action, identity, now, leaseDurationMs));
+      const record = nextRecord(view?.record, decision.action, identity, now, leaseDurationMs);
+      await this.#write(view, record);
+      this.#holder = { identity, annotations: this.#o.holderAnnotations() };
       return true;
     } catch (err) {
       if (statusCode(err) !== 409) logger.warn({ err }, "leader election round failed");
@@ -212,6 +239,7 @@ export class LeaderElector {
       const view = await this.#read();
       if (view?.record.holderIdentity !== this.#o.identity) return;
       await this.#write(view, releasedRecord(view.record, this.#clock.now()));
+      this.#holder = undefined;
       this.#o.logger.info("released the lease");
     } catch (err) {
       this.#o.logger.warn({ err }, "could not release the lease; it will expire");

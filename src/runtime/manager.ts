@@ -12,7 +12,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 
 import type { Controller } from "./controller.ts";
 import { observeRequests } from "./http.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
-import { LeaderElector } from "./leader-elector.ts";
+import { LeaderElector, type LeaseHolder } from "./leader-elector.ts";
 
 export interface ManagerLeaderElection {
   namespace: string;
@@ -23,6 +23,8 @@ export interface ManagerLeaderElection {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Written on the Lease while leading (LeaderElectionOptions.holderAnnotations). */
+  holderAnnotations?: () => Record<string, string>;
 }
 
 export interface ManagerOptions {
@@ -70,6 +72,7 @@ export class Manager {
           leaseDurationMs: le.leaseDurationMs,
           renewDeadlineMs: le.renewDeadlineMs,
           retryPeriodMs: le.retryPeriodMs,
+          holderAnnotations: le.holderAnnotations,
           logger: opts.logger,
           onStartedLeading: () => this.#startControllers(),
           onStoppedLeading: () => this.#stopControllers(),
@@ -87,6 +90,16 @@ export class Manager {
   get port(): number {
     const addr = this.#server.address();
     return typeof addr === "object" && addr ? addr.port : 0;
+  }
+
+  /** True while this replica leads (always, without leader election). */
+  isLeader(): boolean {
+    return this.#elector ? this.#elector.isLeader() : this.#running;
+  }
+
+  /** The Lease's holder as last read (undefined without leader election, or while none holds it). */
+  leaseHolder(): LeaseHolder | undefined {
+    return this.#elector?.holder();
   }
 
   /** Ready when standing by, or when leading with every controller's caches synced. */

@@ -27,3 +27,33 @@ export function removeCondition(conditions: readonly Condition[], type: string):
 export function isTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return conditions?.some((c) => c.type === type && c.status === "True") ?? false;
 }
+
+/** The condition types the job's status carries (docs/operator.md, "Status and conditions"). */
+export const CONDITION = {
+  secretsReady: "SecretsReady",
+  endpointsReady: "EndpointsReady",
+  storageReady: "StorageReady",
+  childrenCreated: "ChildrenCreated",
+  schedulingReady: "SchedulingReady",
+  queued: "Queued",
+  admitted: "Admitted",
+  podsScheduled: "PodsScheduled",
+  waitingForCapacity: "WaitingForCapacity",
+  datasetReady: "DatasetReady",
+  fineTuned: "FineTuned",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  suspended: "Suspended",
+  reconciling: "Reconciling",
+  stalled: "Stalled",
+} as const;
+
+/** Seconds between two RFC 3339 times (b - a). */
+export function secondsBetween(a: string, b: string): number {
+  return (Date.parse(b) - Date.parse(a)) / 1000;
+}
+
+/** `time` plus `seconds`, as RFC 3339 with second precision (the precision of metav1.Time). */
+export function addSeconds(time: string, seconds: number): string {
+  return new Date(Date.parse(time) + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}

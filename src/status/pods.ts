@@ -17,6 +17,16 @@ export function isFinished(pod: V1Pod): boolean {
   return phase === "Succeeded" || phase === "Failed";
 }
 
+/**
+ * The condition Kubernetes (DisruptionTarget) or Kueue (TerminationTarget) put on a pod before ending it: preemption,
+ * eviction, a taint, node loss, or Kueue stopping its workload.
+ */
+export function disruptionOf(pod: V1Pod) {
+  return pod.status?.conditions?.find(
+    (c) => (c.type === "DisruptionTarget" || c.type === "TerminationTarget") && c.status === "True",
+  );
+}
+
 /** Why a pod failed, naming the container, its exit code and reason (OOMKilled, Error, ...). */
 export function failureDetail(pod: V1Pod, preferredContainer: string): string {
   const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])];
@@ -24,7 +34,7 @@ export function failureDetail(pod: V1Pod, preferredContainer: string): string {
     .filter((s) => (s.state?.terminated?.exitCode ?? 0) !== 0)
     .sort((a, b) => Number(b.name === preferredContainer) - Number(a.name === preferredContainer))[0];
   const name = pod.metadata?.name ?? "?";
-  const disruption = pod.status?.conditions?.find((c) => c.type === "DisruptionTarget" && c.status === "True");
+  const disruption = disruptionOf(pod);
   // A disruption is about the node (lost, drained, preempted on): name it.
   const node = pod.spec?.nodeName ? ` on node ${pod.spec.nodeName}` : "";
   const cause = disruption ? ` (${disruption.reason}: ${disruption.message ?? ""}${node})` : "";
@@ -39,7 +49,7 @@ export function failureDetail(pod: V1Pod, preferredContainer: string): string {
 
 /** A pod that is going away, and why when Kubernetes said (eviction, preemption, taint, node loss). */
 export function deletionDetail(pod: V1Pod): string {
-  const disruption = pod.status?.conditions?.find((c) => c.type === "DisruptionTarget" && c.status === "True");
+  const disruption = disruptionOf(pod);
   const cause = disruption ? ` (${disruption.reason}${disruption.message ? `: ${disruption.message}` : ""})` : "";
   return `pod ${pod.metadata?.name ?? "?"} was deleted before it finished${cause}`;
 }

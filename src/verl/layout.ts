@@ -50,6 +50,8 @@ export const ENV = {
   nnodes: "COLLAB_NNODES",
   nodeRank: "COLLAB_NODE_RANK",
   gpusPerNode: "COLLAB_GPUS_PER_NODE",
+  /** status.attempt when the pod was made: moves on every restart and resume. */
+  attempt: "COLLAB_ATTEMPT",
   /** The job's INTERNAL token (never the user's key): litellm sends it to the gateway sidecars. */
   internalToken: "OPENAI_API_KEY",
   /** From spec.integrations.wandb.apiKeySecretRef, only when it is set. */

@@ -1,5 +1,6 @@
 // `collab-operator render`, pure: a job manifest's text in, the text to print out. The I/O shell is src/render-cli.ts.
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
+import { asSubmitted, readManifests } from "../api/manifest.ts";
 import { type CollabTrainingJob, KIND } from "../api/schema.ts";
 import { validateJob } from "../api/validate.ts";
 import { rlArgs, sftArgs } from "./args.ts";
@@ -8,26 +9,31 @@ import type { RenderContext } from "./runtime.ts";
 
 export type Job = CollabTrainingJob;
 
-export type Parsed = { ok: true; job: Job; ctx: RenderContext } | { ok: false; errors: string[] };
+export type Parsed =
+  | { ok: true; job: Job; ctx: RenderContext; warnings: string[] }
+  | { ok: false; errors: string[]; warnings: string[] };
 
 /**
- * Parses the manifest's CollabTrainingJob with the API schema (defaults applied); each error names its field. Other
- * documents beside it (a Namespace, a Secret) are skipped.
+ * Reads the manifest as kubectl would send it and validates its CollabTrainingJob as the apiserver would admit it
+ * (defaults applied); each error names its field. Other documents beside it (a Namespace, a Secret) are skipped.
  */
 export function parseJob(text: string): Parsed {
-  const docs = parseAllDocuments(text);
-  const all = Array.isArray(docs) ? docs : [docs];
-  const yamlErrors = all.flatMap((d) => d.errors.map((e) => `YAML: ${e.message}`));
-  if (yamlErrors.length > 0) return { ok: false, errors: yamlErrors };
-  const jobs = all.map((d) => d.toJS() as unknown).filter((o) => (o as { kind?: unknown } | null)?.kind === KIND);
-  if (jobs.length !== 1) return { ok: false, errors: [`expected one ${KIND} document, found ${jobs.length}`] };
-  const result = validateJob(jobs[0]);
-  if (!result.ok) return { ok: false, errors: result.errors.map((e) => `${e.field || "(root)"}: ${e.message}`) };
+  const read = readManifests(text);
+  if (!read.ok) return { ok: false, errors: read.errors, warnings: [] };
+  const { warnings } = read;
+  const jobs = read.documents.filter((o) => (o as { kind?: unknown } | null)?.kind === KIND);
+  if (jobs.length !== 1) {
+    return { ok: false, errors: [`expected one ${KIND} document, found ${jobs.length}`], warnings };
+  }
+  const result = validateJob(asSubmitted(jobs[0]));
+  if (!result.ok) {
+    return { ok: false, errors: result.errors.map((e) => `${e.field || "(root)"}: ${e.message}`), warnings };
+  }
   const name = result.job.metadata.name;
-  if (name === undefined) return { ok: false, errors: ["metadata.name: required"] };
+  if (name === undefined) return { ok: false, errors: ["metadata.name: required"], warnings };
   const problems = checkOverrides(result.job.spec).map((p) => `${p.field}: ${p.message}`);
-  if (problems.length > 0) return { ok: false, errors: problems };
-  return { ok: true, job: result.job, ctx: { jobName: name } };
+  if (problems.length > 0) return { ok: false, errors: problems, warnings };
+  return { ok: true, job: result.job, ctx: { jobName: name }, warnings };
 }
 
 /** A stage's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */

@@ -66,6 +66,28 @@ function skipIfExported(target: string): string {
   return `if [[ -d ${target} ]]; then echo "[collab] ${target} is already there"; exit 0; fi`;
 }
 
+/** The metric that runs model-written code with bigcodebench. */
+export const PASS_RATE = "pass_rate";
+
+/**
+ * veRL loads a metric's module when it scores, and a module that fails to import scores 0 for the whole run
+ * (recipe/collabllm/reward_function.py:63-70): for pass_rate, check before any GPU pod that bigcodebench imports.
+ * The message goes to the termination log, which the job's Failed condition quotes.
+ */
+function passRatePreflight(spec: Spec): string[] {
+  if (!(PASS_RATE in spec.reward.metrics)) return [];
+  const message =
+    "[collab] spec.reward.metrics has pass_rate, which needs the bigcodebench package, and this trainer image lacks it " +
+    "(every pass_rate score would be 0): leave spec.runtime.image unset to run the bigcodebench image the operator is configured with, " +
+    "or build yours with --build-arg WITH_BIGCODEBENCH=true";
+  return [
+    `if ! python3 -c 'import bigcodebench.eval' >/dev/null 2>&1; then`,
+    `  echo ${shellQuote(message)} | tee /dev/termination-log >&2`,
+    "  exit 1",
+    "fi",
+  ];
+}
+
 export function prepareScript(spec: Spec, runtime: VerlRuntime): string {
   const kinds = spec.sft.enabled ? (["rl", "sft"] as const) : (["rl"] as const);
   const split = (kind: "rl" | "sft") => {
@@ -113,6 +135,7 @@ export function prepareScript(spec: Spec, runtime: VerlRuntime): string {
       ];
   return [
     preamble("prepare", spec, runtime),
+    ...passRatePreflight(spec),
     `mkdir -p ${PATHS.data} ${PATHS.hfHome}`,
     ...kinds.map(split),
     ...prefetch,

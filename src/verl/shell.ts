@@ -7,8 +7,19 @@ export interface Raw {
 
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
+// Control characters (a newline in a task description) would put part of a quoted word on a line of its own, where
+// indenting the script's blocks would add to it: bash's $'...' spells them as escapes, so every word is on one line.
+const isControl = (c: string) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f;
+
 export function shellQuote(arg: string): string {
-  return SAFE.test(arg) ? arg : `'${arg.replaceAll("'", `'"'"'`)}'`;
+  if (SAFE.test(arg)) return arg;
+  if (![...arg].some(isControl)) return `'${arg.replaceAll("'", `'"'"'`)}'`;
+  const escaped = [...arg]
+    .map((c) =>
+      c === "\\" || c === "'" ? `\\${c}` : isControl(c) ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}` : c,
+    )
+    .join("");
+  return `$'${escaped}'`;
 }
 
 // Where a long command line breaks: before each flag and each Hydra override, so one line holds one setting.

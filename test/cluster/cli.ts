@@ -1,10 +1,25 @@
 // npm run cluster:up | cluster:down | cluster:status | start:local — the local control plane for development and tests.
-import { down, KUBECONFIG, running, up } from "./cluster.ts";
+// `npm run cluster:up -- --with=kueue,karpenter` also starts the opt-in components.
+import { type Addon, down, KUBECONFIG, running, up } from "./cluster.ts";
 import { quickstart } from "./quickstart.ts";
+
+const ADDONS: readonly Addon[] = ["kueue", "karpenter"];
+
+function addons(): Set<Addon> {
+  const flags = process.argv.filter((a) => a.startsWith("--with="));
+  const names = flags.flatMap((f) => f.slice("--with=".length).split(",")).filter((n) => n !== "");
+  const unknown = names.filter((n) => !ADDONS.includes(n as Addon));
+  if (unknown.length > 0) {
+    process.stderr.write(`--with: unknown component ${unknown.join(", ")} (expected ${ADDONS.join(", ")})\n`);
+    process.exit(2);
+  }
+  return new Set(names as Addon[]);
+}
 
 const commands: Record<string, () => Promise<void>> = {
   up: async () => {
-    await up();
+    const withAddons = addons();
+    await up({ kueue: withAddons.has("kueue"), karpenter: withAddons.has("karpenter") });
     process.stdout.write(`export KUBECONFIG=${KUBECONFIG}\n`);
   },
   down,

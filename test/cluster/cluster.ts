@@ -1,13 +1,34 @@
 // The local control plane: etcd, kube-apiserver (TLS, RBAC), kube-controller-manager, kube-scheduler and KWOK, all
-// on loopback, started as detached processes so the cluster outlives the command that started it. State lives in
-// .cluster/ (git-ignored): PKI, kubeconfig, etcd data, logs, and one pid file per process we started.
+// on loopback, started as detached processes so the cluster outlives the command that started it; on request also
+// Kueue and Karpenter (its KWOK provider). State lives in .cluster/ (git-ignored): PKI, kubeconfig, etcd data, logs,
+// and one pid file per process we started.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:https";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { FLEET, nodeObject } from "./fleet.ts";
+import { karpenterInstanceTypes, kwokNodeClass } from "./karpenter.ts";
+import {
+  conversionCrdNames,
+  documents,
+  KUEUE_NAMESPACE,
+  kueueConfiguration,
+  kueueCrds,
+  kueueWebhookConfigurations,
+  type Manifest,
+} from "./kueue.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const DIR = process.env.COLLAB_CLUSTER_DIR ?? join(ROOT, ".cluster");
@@ -20,73 +41,96 @@ const port = (name: string, fallback: number) => Number(process.env[name] ?? fal
 const ETCD_PORT = port("COLLAB_CLUSTER_ETCD_PORT", 23790);
 const API_PORT = port("COLLAB_CLUSTER_API_PORT", 16443);
 const KWOK_PORT = port("COLLAB_CLUSTER_KWOK_PORT", 10247);
+// Opt-in components; defaults in 18600-18699.
+const KUEUE_WEBHOOK_PORT = port("COLLAB_CLUSTER_KUEUE_WEBHOOK_PORT", 18600);
+const KUEUE_METRICS_PORT = port("COLLAB_CLUSTER_KUEUE_METRICS_PORT", 18601);
+const KUEUE_HEALTH_PORT = port("COLLAB_CLUSTER_KUEUE_HEALTH_PORT", 18602);
+const KARPENTER_METRICS_PORT = port("COLLAB_CLUSTER_KARPENTER_METRICS_PORT", 18603);
+const KARPENTER_HEALTH_PORT = port("COLLAB_CLUSTER_KARPENTER_HEALTH_PORT", 18604);
 export const API_SERVER = `https://127.0.0.1:${API_PORT}`;
 const ETCD_URL = `http://127.0.0.1:${ETCD_PORT}`;
 
 const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 
-/** Builds (once) or finds the binaries; returns the directory of links to them. */
-export function binaries(): string {
-  const out = execFileSync("bash", [join(ROOT, "test/cluster/build-bins.sh")], {
+export type Addon = "kueue" | "karpenter";
+
+/**
+ * Builds (once) or finds the binaries; returns the directory of links to them. For an addon, the directory holds its
+ * binary and `module`, the source of its pinned Go module (CRDs and manifests come from there).
+ */
+export function binaries(addon?: Addon): string {
+  const out = execFileSync("bash", [join(ROOT, "test/cluster/build-bins.sh"), ...(addon ? [addon] : [])], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return out.toString().trim();
 }
 
-// ---- PKI: one CA; one system:masters cert serves TLS, authenticates clients and signs service account tokens ----
+// ---- PKI: one CA; one system:masters cert serves TLS, authenticates clients and signs service account tokens; ----
+// ---- one serving cert for the webhooks the harness runs (Kueue's)                                             ----
+
+const openssl = (cwd: string, ...args: string[]) =>
+  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/** Writes <name>.key and <name>.crt in `dir`: a P-256 key and a ten-year certificate for it, signed by itself. */
+function selfSigned(dir: string, name: string, subject: string, extensions: string[]): void {
+  const ext = extensions.flatMap((e) => ["-addext", e]);
+  openssl(
+    dir,
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-days",
+    "3650",
+    "-subj",
+    subject,
+    ...ext,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+  );
+}
+
+/** Writes <name>.key and <name>.crt in `dir`: a P-256 key and a certificate for it signed by the cluster's CA. */
+function issue(dir: string, name: string, subject: string, extensions: string[]): void {
+  openssl(dir, "req", ...EC_KEY, "-subj", subject, "-keyout", `${name}.key`, "-out", `${name}.csr`);
+  writeFileSync(join(dir, `${name}.ext`), extensions.join("\n"));
+  const ca = ["-CA", join(PKI, "ca.crt"), "-CAkey", join(PKI, "ca.key"), "-CAcreateserial", "-days", "3650"];
+  openssl(dir, "x509", "-req", "-in", `${name}.csr`, ...ca, "-extfile", `${name}.ext`, "-out", `${name}.crt`);
+}
 
 function ensurePKI(): void {
   if (existsSync(join(PKI, "admin.crt"))) return;
   log("creating certificates");
   mkdirSync(PKI, { recursive: true });
-  const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: PKI, stdio: ["ignore", "ignore", "pipe"] });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  ssl(
-    "req",
-    "-x509",
-    ...ec,
-    "-days",
-    "3650",
-    "-subj",
-    "/CN=collab-test-ca",
-    "-addext",
+  selfSigned(PKI, "ca", "/CN=collab-test-ca", [
     "basicConstraints=critical,CA:TRUE",
-    "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-  );
-  ssl("req", ...ec, "-subj", "/O=system:masters/CN=collab-admin", "-keyout", "admin.key", "-out", "admin.csr");
-  writeFileSync(
-    join(PKI, "admin.ext"),
-    [
+  ]);
+  issue(PKI, "admin", "/O=system:masters/CN=collab-admin", [
+    "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=serverAuth,clientAuth",
+    "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1",
+  ]);
+  openssl(PKI, "genrsa", "-out", "sa.key", "2048");
+  openssl(PKI, "rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub");
+}
+
+/** The webhook serving certificate (tls.crt, tls.key in the returned dir) and the CA bundle that verifies it. */
+function ensureWebhookCert(): { dir: string; caBundle: string } {
+  const dir = join(PKI, "webhook");
+  if (!existsSync(join(dir, "tls.crt"))) {
+    mkdirSync(dir, { recursive: true });
+    issue(dir, "tls", "/CN=collab-webhooks", [
       "basicConstraints=CA:FALSE",
       "keyUsage=critical,digitalSignature,keyEncipherment",
-      "extendedKeyUsage=serverAuth,clientAuth",
-      "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1",
-    ].join("\n"),
-  );
-  ssl(
-    "x509",
-    "-req",
-    "-in",
-    "admin.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "3650",
-    "-extfile",
-    "admin.ext",
-    "-out",
-    "admin.crt",
-  );
-  ssl("genrsa", "-out", "sa.key", "2048");
-  ssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub");
+      "extendedKeyUsage=serverAuth",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ]);
+  }
+  return { dir, caBundle: readFileSync(join(PKI, "ca.crt")).toString("base64") };
 }
 
 function writeKubeconfig(): void {
@@ -105,7 +149,14 @@ function writeKubeconfig(): void {
 
 // ---- processes ----
 
-export type Component = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kwok";
+export type Component =
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kwok"
+  | "kueue"
+  | "karpenter";
 
 function pidOf(name: Component): number | undefined {
   const file = join(PIDS, `${name}.pid`);
@@ -120,13 +171,17 @@ function pidOf(name: Component): number | undefined {
   }
 }
 
-function start(bin: string, name: Component, args: string[]): void {
+function start(bin: string, name: Component, args: string[], env: Record<string, string> = {}): void {
   if (pidOf(name) !== undefined) return;
   log(`starting ${name}`);
   mkdirSync(LOGS, { recursive: true });
   mkdirSync(PIDS, { recursive: true });
   const out = openSync(join(LOGS, `${name}.log`), "a");
-  const child = spawn(join(bin, name), args, { detached: true, stdio: ["ignore", out, out] });
+  const child = spawn(join(bin, name), args, {
+    detached: true,
+    stdio: ["ignore", out, out],
+    env: { ...process.env, ...env },
+  });
   closeSync(out);
   writeFileSync(join(PIDS, `${name}.pid`), String(child.pid));
   child.unref();
@@ -220,11 +275,20 @@ function startEtcd(bin: string): void {
   ]);
 }
 
+/**
+ * GenericWorkload on the apiserver (serves Workload and PodGroup, accepts pods' spec.schedulingGroup), the scheduler
+ * (adds the GangScheduling plugin) and the controller manager (PodGroup protection finalizer).
+ */
+const FEATURE_GATES = "GenericWorkload=true";
+
 function startApiserver(bin: string): void {
   start(bin, "kube-apiserver", [
     `--etcd-servers=${ETCD_URL}`,
     "--bind-address=127.0.0.1",
     "--advertise-address=127.0.0.1", // a sandbox has no default route to derive it from
+    // Since 1.37 the endpoint reconciler refuses a loopback advertise address; nothing here runs in-cluster clients
+    // that would read the `kubernetes` Service's endpoints.
+    "--endpoint-reconciler-type=none",
     `--secure-port=${API_PORT}`,
     `--cert-dir=${join(DIR, "apiserver-certs")}`,
     `--tls-cert-file=${join(PKI, "admin.crt")}`,
@@ -237,10 +301,18 @@ function startApiserver(bin: string): void {
     `--service-account-signing-key-file=${join(PKI, "sa.key")}`,
     // As envtest: no ServiceAccount admission, so test namespaces need no default service account first.
     "--disable-admission-plugins=ServiceAccount",
+    // As OpenShift and hardened clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so the
+    // chart's RBAC test sees that rule used (test/integration/rbac.test.ts).
+    "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--allow-privileged=true",
     "--max-requests-inflight=0",
     "--max-mutating-requests-inflight=0",
     "--enable-priority-and-fairness=false",
+    // Native gang scheduling (KEP-4671): in 1.37 the Workload and PodGroup API is scheduling.k8s.io/v1beta1, behind
+    // GenericWorkload (beta, off by default; it replaced 1.35-1.36's GangScheduling gate) and, as every new beta API,
+    // not served unless enabled in --runtime-config.
+    `--feature-gates=${FEATURE_GATES}`,
+    "--runtime-config=scheduling.k8s.io/v1beta1=true",
   ]);
 }
 
@@ -254,6 +326,7 @@ function startControllers(bin: string): void {
     "--leader-elect=false",
     "--bind-address=127.0.0.1",
     "--secure-port=0",
+    `--feature-gates=${FEATURE_GATES}`,
   ];
   start(bin, "kube-controller-manager", [
     ...component,
@@ -279,14 +352,16 @@ function startControllers(bin: string): void {
   ]);
 }
 
-/** KWOK v0.8 has no built-in stages: upstream's node and pod stages from its module, plus ours. */
+/**
+ * KWOK v0.8 has no built-in stages: upstream's node and pod stages from its module, plus ours (sim-stages.yaml,
+ * which also replaces upstream's pod-delete so that pods held by a finalizer are first reported Failed).
+ */
 function writeKwokConfig(bin: string): string {
   const upstream = join(bin, "kwok-stages");
   const files = [
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
     "pod/fast/pod-ready.yaml",
-    "pod/fast/pod-delete.yaml",
     // A default StorageClass whose claims KWOK binds to made-up volumes, so pods mounting a PVC can schedule.
     "volume/fast/pvc-provision.yaml",
     "volume/fast/pv-bind.yaml",
@@ -295,12 +370,30 @@ function writeKwokConfig(bin: string): string {
   ].map((f) => join(upstream, f));
   // No KwokConfiguration document: with one, kwok v0.8 leaves unset options at zero instead of their defaults.
   const docs = [
-    ...files.map((f) => readFileSync(f, "utf8")),
+    ...files.map((f) => withoutStuckImages(readFileSync(f, "utf8"))),
     readFileSync(join(ROOT, "test/cluster/sim-stages.yaml"), "utf8"),
   ];
   const path = join(DIR, "kwok.yaml");
   writeFileSync(path, docs.join("\n---\n"));
   return path;
+}
+
+/** A trainer image no node can pull: sim-stages.yaml keeps its pods Pending in ErrImagePull (startup timeouts). */
+export const STUCK_IMAGE = "sim.collabllm.io/image-pull-backoff:never";
+
+/** Upstream's pod-ready stage, except for pods whose first container runs STUCK_IMAGE. */
+function withoutStuckImages(stage: string): string {
+  const doc = parse(stage) as {
+    metadata?: { name?: string };
+    spec?: { selector?: { matchExpressions?: object[] } };
+  };
+  if (doc.metadata?.name !== "pod-ready") return stage;
+  doc.spec?.selector?.matchExpressions?.push({
+    key: ".spec.containers[0].image",
+    operator: "NotIn",
+    values: [STUCK_IMAGE],
+  });
+  return stringify(doc);
 }
 
 async function nodesReady(bin: string): Promise<boolean> {
@@ -318,8 +411,144 @@ async function nodesReady(bin: string): Promise<boolean> {
   );
 }
 
+// ---- opt-in components: Kueue and Karpenter, started for the test files (or CLI runs) that ask for them ----
+
+function apply(bin: string, manifests: Manifest[]): void {
+  kubectl(
+    bin,
+    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
+    manifests.map((m) => stringify(m)).join("---\n"),
+  );
+}
+
+function applyCrds(bin: string, crds: Manifest[]): void {
+  apply(bin, crds);
+  const names = crds.map((crd) => `crd/${crd.metadata.name}`);
+  kubectl(bin, ["wait", "--for=condition=Established", "--timeout=60s", ...names]);
+}
+
+const yamlFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => readFileSync(join(dir, f), "utf8"));
+
+/**
+ * With its internal cert management off, Kueue v0.17 reads a serving certificate for its metrics endpoint from this
+ * fixed path and exits without one (cmd/kueue/main.go, metricsCertPath). Any valid pair will do: the harness makes a
+ * self-signed one once per machine, by renaming a complete directory into place so concurrent clusters never see a
+ * key without its certificate.
+ */
+const KUEUE_METRICS_CERTS = "/etc/kueue/metrics/certs";
+
+function ensureKueueMetricsCert(): void {
+  if (existsSync(join(KUEUE_METRICS_CERTS, "tls.crt"))) return;
+  const tmp = `${KUEUE_METRICS_CERTS}.tmp.${process.pid}`;
+  try {
+    mkdirSync(tmp, { recursive: true });
+  } catch (error) {
+    throw new Error(
+      `Kueue needs ${KUEUE_METRICS_CERTS}/tls.{crt,key} and this user cannot create it (${String(error)}); ` +
+        `run once: sudo install -d -o "$USER" ${KUEUE_METRICS_CERTS}`,
+    );
+  }
+  selfSigned(tmp, "tls", "/CN=kueue-metrics", ["subjectAltName=IP:127.0.0.1"]);
+  try {
+    renameSync(tmp, KUEUE_METRICS_CERTS);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another cluster got there first (or an empty dir exists)
+    if (!existsSync(join(KUEUE_METRICS_CERTS, "tls.crt")))
+      throw new Error(`${KUEUE_METRICS_CERTS} exists without tls.crt`);
+  }
+}
+
+/**
+ * Kueue's manager: CRDs and webhook configurations from its pinned module, webhooks served on loopback with the
+ * harness's certificate, configuration from kueue.ts. The visibility API server (an aggregated API on 0.0.0.0:8082)
+ * is off: nothing here reads it and it would collide between clusters on one machine.
+ */
+async function startKueue(bin: string): Promise<void> {
+  const kueue = binaries("kueue");
+  const module = join(kueue, "module");
+  const { dir: certDir, caBundle } = ensureWebhookCert();
+  ensureKueueMetricsCert();
+  const url = `https://127.0.0.1:${KUEUE_WEBHOOK_PORT}`;
+  const crds = join(module, "config/components/crd");
+  const conversion = conversionCrdNames(readFileSync(join(crds, "kustomization.yaml"), "utf8"), (path) =>
+    readFileSync(join(crds, path), "utf8"),
+  );
+  applyCrds(bin, kueueCrds(yamlFiles(join(crds, "bases")), conversion, url, caBundle));
+  apply(bin, [{ apiVersion: "v1", kind: "Namespace", metadata: { name: KUEUE_NAMESPACE } }]);
+  const webhooks = readFileSync(join(module, "config/components/webhook/manifests.yaml"), "utf8");
+  apply(bin, kueueWebhookConfigurations(webhooks, url, caBundle));
+  const config = join(DIR, "kueue.yaml");
+  writeFileSync(
+    config,
+    kueueConfiguration({
+      webhookPort: KUEUE_WEBHOOK_PORT,
+      metricsPort: KUEUE_METRICS_PORT,
+      healthPort: KUEUE_HEALTH_PORT,
+      certDir,
+    }),
+  );
+  start(kueue, "kueue", [`--config=${config}`, "--feature-gates=VisibilityOnDemand=false"], { KUBECONFIG });
+  await poll(() => httpOk(`http://127.0.0.1:${KUEUE_HEALTH_PORT}/readyz`), 120_000, "kueue /readyz");
+}
+
+/**
+ * Karpenter with its KWOK provider: CRDs from its pinned module, the GPU instance types of karpenter.ts, and the
+ * KWOKNodeClass marked Ready (a real provider's node class controller would; the KWOK provider has none). Nodes it
+ * launches carry kwok.x-k8s.io/node=fake, so our KWOK runs them like the static fleet.
+ */
+async function startKarpenter(bin: string): Promise<void> {
+  const karpenter = binaries("karpenter");
+  const module = join(karpenter, "module");
+  applyCrds(
+    bin,
+    [
+      ...yamlFiles(join(module, "kwok/charts/crds")),
+      readFileSync(join(module, "kwok/apis/crds/karpenter.kwok.sh_kwoknodeclasses.yaml"), "utf8"),
+    ].flatMap(documents),
+  );
+  const nodeClass = kwokNodeClass();
+  apply(bin, [nodeClass]);
+  const ready = {
+    type: "Ready",
+    status: "True",
+    reason: "Ready",
+    message: "",
+    lastTransitionTime: new Date().toISOString(),
+    observedGeneration: 1,
+  };
+  kubectl(bin, [
+    "patch",
+    "kwoknodeclass",
+    nodeClass.metadata.name,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { conditions: [ready] } }),
+  ]);
+  const instanceTypes = join(DIR, "karpenter-instance-types.json");
+  writeFileSync(instanceTypes, karpenterInstanceTypes());
+  start(karpenter, "karpenter", [], {
+    KUBECONFIG,
+    DISABLE_LEADER_ELECTION: "true",
+    METRICS_PORT: String(KARPENTER_METRICS_PORT),
+    HEALTH_PROBE_PORT: String(KARPENTER_HEALTH_PORT),
+    INSTANCE_TYPES_FILE_PATH: instanceTypes,
+  });
+  await poll(() => httpOk(`http://127.0.0.1:${KARPENTER_HEALTH_PORT}/readyz`), 120_000, "karpenter /readyz");
+}
+
+export interface UpOptions {
+  /** Also run Kueue (namespaces labelled KUEUE_NAMESPACE_LABEL=true are managed). */
+  kueue?: boolean;
+  /** Also run Karpenter with its KWOK provider (tests bring their NodePools: karpenter.ts gpuNodePool). */
+  karpenter?: boolean;
+}
+
 /** Starts whatever is not running yet and waits until pods can be scheduled. Idempotent. */
-export async function up(): Promise<void> {
+export async function up(options: UpOptions = {}): Promise<void> {
   const t0 = Date.now();
   const bin = binaries();
   mkdirSync(DIR, { recursive: true });
@@ -345,10 +574,20 @@ export async function up(): Promise<void> {
     FLEET.map((n) => stringify(nodeObject(n))).join("---\n"),
   );
   await poll(() => nodesReady(bin), 120_000, "nodes Ready and untainted");
+  if (options.kueue) await startKueue(bin);
+  if (options.karpenter) await startKarpenter(bin);
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; kubeconfig: ${KUBECONFIG}`);
 }
 
-const ORDER: Component[] = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"];
+const ORDER: Component[] = [
+  "karpenter",
+  "kueue",
+  "kwok",
+  "kube-scheduler",
+  "kube-controller-manager",
+  "kube-apiserver",
+  "etcd",
+];
 
 /** Stops every process this harness started (and nothing else) and forgets the cluster's data. */
 export async function down(): Promise<void> {
@@ -363,6 +602,8 @@ export async function restart(name: Component): Promise<void> {
   await stop(name);
   if (name === "etcd") startEtcd(bin);
   else if (name === "kube-apiserver") startApiserver(bin);
+  else if (name === "kueue") await startKueue(bin);
+  else if (name === "karpenter") await startKarpenter(bin);
   else startControllers(bin);
   if (name === "kube-apiserver")
     await poll(async () => (await apiGet("/readyz")).status === 200, 120_000, "kube-apiserver");

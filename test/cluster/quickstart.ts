@@ -1,14 +1,30 @@
 // `npm run start:local`: the local cluster, the CRD, the operator, and the quickstart job with its Secret, watched
-// with `kubectl get ctj -w` until it finishes. KWOK's nodes run no containers, so this script plays the trainer's
-// part: a few seconds after a pod of the job is Running it marks it Succeeded (the sim.collabllm.io/outcome
-// annotation of test/cluster/sim-stages.yaml), and says so. Everything else is the real operator at work.
-import { spawn } from "node:child_process";
-import { openSync } from "node:fs";
+// with `kubectl get ctj -w` until it finishes. KWOK's nodes run no containers, so this script plays their part, and
+// says so:
+// - the preflight pod: it runs the pod's `collab-operator preflight` containers with their own env (stand-in.ts),
+//   against a local OpenAI-compatible server standing in for the provider (this machine may be offline, and the
+//   quickstart's key is a placeholder), and puts their termination messages on the pod;
+// - the prepare pod: a few seconds after it is Running, it ends it Succeeded (sim.collabllm.io/outcome);
+// - the head pod: it runs the pod's two gateway sidecars (`collab-operator gateway`, their own env, reporting to the
+//   operator with the job's token), writes a recorded veRL 0.6.0 console log into the file the user-simulator gateway
+//   follows, and calls both gateways as the trainer's litellm would; so STEP and REWARD move in `kubectl get ctj -w`
+//   and `kubectl describe` shows the usage. Then it ends the pod Succeeded.
+// Everything else is the real operator at work.
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { binaries, KUBECONFIG, kubectl, ROOT, up } from "./cluster.ts";
+import { containerEnv, freePort, runPreflightPod, startContainer } from "./stand-in.ts";
 
 const NAMESPACE = "quickstart";
 const POD_SECONDS = 5;
+/** A recorded console log of a 60-step run, in veRL 0.6.0's LocalLogger format (read by src/gateway/verl-log.ts). */
+export const RECORDED_LOG = join(ROOT, "test/cluster/testdata/verl-console.log");
+/** Time between two of its lines as the stand-in trainer writes them (a real step takes minutes). */
+const LINE_MS = 200;
 const say = (msg: string) => process.stdout.write(`[quickstart] ${msg}\n`);
 
 export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void> {
@@ -16,6 +32,7 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   const bin = binaries();
   kubectl(bin, ["apply", "-f", join(ROOT, "examples/quickstart.yaml")]);
   const logFile = join(ROOT, ".cluster/logs/operator.log");
+  const reportPort = await freePort();
   const operator = spawn(
     process.execPath,
     [
@@ -24,11 +41,14 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
       `--namespaces=${NAMESPACE}`,
       "--leader-elect=false",
       "--port=0",
-      "--report-port=0",
+      `--report-port=${reportPort}`,
+      // The pods' gateways report here; on a cluster this is the operator's Service.
+      `--report-base-url=http://127.0.0.1:${reportPort}`,
     ],
     { env: { ...process.env, KUBECONFIG }, stdio: ["ignore", openSync(logFile, "a"), openSync(logFile, "a")] },
   );
   say(`operator started (pid ${operator.pid}); its logs: ${logFile}`);
+  const provider = await startFakeUpstream({ models: ["gpt-4o-mini"] });
   const watch = spawn(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, "-n", NAMESPACE, "get", "ctj", "-w"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -38,28 +58,29 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
     watched += data.toString();
     process.stdout.write(data);
   });
-  const stop = () => {
+  const standIns = new StandIns(bin, provider);
+  const stop = async () => {
     watch.kill();
+    await standIns.stop();
     operator.kill("SIGTERM");
+    await provider.close();
   };
   process.once("SIGINT", () => {
-    stop();
-    process.exit(0);
+    void stop().finally(() => process.exit(0));
   });
 
-  const ending = new Set<string>();
   let finished: Finished | undefined;
   while (!finished) {
     await new Promise((r) => setTimeout(r, 1000));
     try {
-      finished = step(bin, ending);
+      finished = standIns.step();
     } catch (err) {
       say(`retrying: ${(err as Error).message.split("\n")[0]}`); // the apiserver may blip; the operator copes too
     }
   }
   await showEnd(bin, finished, () => watched);
   if (opts.exitWhenDone) {
-    stop();
+    await stop();
     return;
   }
   say(
@@ -80,43 +101,158 @@ interface Finished {
  * and the watch may not have printed the final phase yet either, so both are waited for (briefly).
  */
 async function showEnd(bin: string, finished: Finished, watched: () => string): Promise<void> {
-  let events = "";
+  let described = "";
   for (let i = 0; i < 30; i++) {
-    events = kubectl(bin, ["-n", NAMESPACE, "describe", "ctj", "quickstart"]).split("Events:")[1] ?? "";
+    described = kubectl(bin, ["-n", NAMESPACE, "describe", "ctj", "quickstart"]);
+    const events = described.split("Events:")[1] ?? "";
     if (events.includes(finished.reason) && watched().includes(` ${finished.phase}`)) break;
     await new Promise((r) => setTimeout(r, 500));
   }
+  const job = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
+  const { progress, usage } = job.status ?? {};
+  if (progress) say(`progress: step ${progress.stepOfTotal}, reward ${progress.reward}`);
+  if (usage) say(`usage: ${usage.totalTokens} tokens (kubectl describe ctj -n ${NAMESPACE} quickstart: Status/Usage)`);
   say(`job ${finished.phase}. Events:`);
-  process.stdout.write(events);
+  process.stdout.write(described.split("Events:")[1] ?? "");
 }
 
-/** One look at the job: ends the pods that are due, and says whether (and how) the job finished. */
-function step(bin: string, ending: Set<string>): Finished | undefined {
-  const job = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
-  const phase: string | undefined = job.status?.phase;
-  if (phase === "Succeeded" || phase === "Failed") {
-    const conditions: { type: string; status: string; reason?: string }[] = job.status?.conditions ?? [];
-    const reason = conditions.find((c) => c.type === phase && c.status === "True")?.reason ?? phase;
-    return { phase, reason };
+type Pod = V1Pod & { metadata: { name: string } };
+
+/** What this script does in place of the kubelet and the trainer, pod by pod, each once. */
+class StandIns {
+  readonly #bin: string;
+  readonly #provider: FakeUpstream;
+  readonly #handled = new Set<string>();
+  readonly #processes = new Set<ChildProcess>();
+  readonly #tasks = new Set<Promise<void>>();
+
+  constructor(bin: string, provider: FakeUpstream) {
+    this.#bin = bin;
+    this.#provider = provider;
   }
-  const pods = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "pods", "-o", "json"])).items as {
-    metadata: { name: string; labels?: Record<string, string> };
-    status?: { phase?: string };
-  }[];
-  for (const pod of pods) {
-    const role = pod.metadata.labels?.["collabllm.io/role"];
-    if (pod.status?.phase !== "Running" || role === "worker" || ending.has(pod.metadata.name)) continue;
-    kubectl(bin, [
+
+  /** One look at the job: starts the stand-ins that are due, and says whether (and how) the job finished. */
+  step(): Finished | undefined {
+    const job = JSON.parse(kubectl(this.#bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
+    const phase: string | undefined = job.status?.phase;
+    if (phase === "Succeeded" || phase === "Failed") {
+      const conditions: { type: string; status: string; reason?: string }[] = job.status?.conditions ?? [];
+      const reason = conditions.find((c) => c.type === phase && c.status === "True")?.reason ?? phase;
+      return { phase, reason };
+    }
+    const pods = JSON.parse(kubectl(this.#bin, ["-n", NAMESPACE, "get", "pods", "-o", "json"])).items as Pod[];
+    for (const pod of pods) {
+      const role = pod.metadata.labels?.["collabllm.io/role"];
+      if (pod.status?.phase !== "Running" || role === "worker" || this.#handled.has(pod.metadata.name)) continue;
+      this.#handled.add(pod.metadata.name);
+      if (role === "preflight") this.#task(this.#preflight(pod));
+      else if (role === "head") this.#task(this.#train(pod));
+      else this.#end(pod, role, POD_SECONDS);
+    }
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.#processes) child.kill("SIGTERM");
+    await Promise.all(this.#tasks);
+  }
+
+  #task(work: Promise<void>): void {
+    const task = work.catch((err: Error) => {
+      say(`stand-in failed: ${err.message.split("\n")[0]}`);
+    });
+    this.#tasks.add(task);
+    void task.finally(() => this.#tasks.delete(task));
+  }
+
+  #end(pod: Pod, role: string | undefined, afterSeconds: number): void {
+    kubectl(this.#bin, [
       "-n",
       NAMESPACE,
       "annotate",
       "pod",
       pod.metadata.name,
       "sim.collabllm.io/outcome=Succeeded",
-      `sim.collabllm.io/after=${POD_SECONDS}s`,
+      `sim.collabllm.io/after=${afterSeconds}s`,
     ]);
-    ending.add(pod.metadata.name);
-    say(`pod ${pod.metadata.name} (${role}) is Running; standing in for its trainer, it ends in ${POD_SECONDS}s`);
+    say(`pod ${pod.metadata.name} (${role}) is Running; standing in for its trainer, it ends in ${afterSeconds}s`);
   }
-  return undefined;
+
+  async #preflight(pod: Pod): Promise<void> {
+    say(
+      `pod ${pod.metadata.name} (preflight) is Running; standing in for the kubelet, it runs its containers' collab-operator preflight, the endpoints pointed at a local stand-in for the provider (${this.#provider.url})`,
+    );
+    const ends = await runPreflightPod(this.#bin, pod, { COLLAB_GATEWAY_UPSTREAM_BASE_URL: this.#provider.url });
+    for (const end of ends) {
+      const verdict = JSON.parse(end.message || "{}") as { reason?: string; message?: string };
+      say(`  ${end.container}: exit ${end.exitCode}, ${verdict.reason}: ${verdict.message}`);
+    }
+  }
+
+  /** The head pod: its gateway sidecars run for real; the trainer writes a recorded log and calls them. */
+  async #train(pod: Pod): Promise<void> {
+    const lines = readFileSync(RECORDED_LOG, "utf8").split("\n").filter(Boolean);
+    say(
+      `pod ${pod.metadata.name} (head) is Running; standing in for its trainer, it runs its gateway sidecars and replays a recorded veRL log (${lines.length} lines) through them, then ends`,
+    );
+    const trainerLog = join(mkdtempSync(join(tmpdir(), "collab-quickstart-")), "trainer.log");
+    writeFileSync(trainerLog, "");
+    // What differs from the pod: a free loopback port each, the log on a local path, the provider's stand-in.
+    const local = { COLLAB_GATEWAY_LISTEN: "127.0.0.1:0", COLLAB_GATEWAY_UPSTREAM_BASE_URL: this.#provider.url };
+    const simulator = this.#gateway(pod, "user-simulator", { ...local, COLLAB_GATEWAY_FOLLOW_LOG: trainerLog });
+    const judge = this.#gateway(pod, "judge", local);
+    const [simulatorURL, judgeURL] = await Promise.all([simulator.url, judge.url]);
+    // The trainer's litellm authenticates to the sidecars with the job's token, the trainer's OPENAI_API_KEY.
+    const token = containerEnv(this.#bin, pod, "trainer").OPENAI_API_KEY as string;
+    for (const line of lines) {
+      appendFileSync(trainerLog, `${line}\n`);
+      if (/ step:\d+ /.test(line)) {
+        // A step's episodes: the user simulator speaks, the judge scores.
+        await Promise.all([
+          chat(simulatorURL, token, simulator.model),
+          chat(simulatorURL, token, simulator.model),
+          chat(judgeURL, token, judge.model),
+        ]);
+      }
+      await new Promise((r) => setTimeout(r, LINE_MS));
+    }
+    // Let the follower read the last lines (it polls every second), then stop: each gateway sends a last report.
+    await new Promise((r) => setTimeout(r, 2500));
+    await Promise.all([simulator.stop(), judge.stop()]);
+    this.#end(pod, "head", 1);
+  }
+
+  #gateway(pod: Pod, container: string, changes: Record<string, string>) {
+    const child = startContainer(this.#bin, pod, container, changes);
+    this.#processes.add(child);
+    let output = "";
+    const url = new Promise<string>((resolve, reject) => {
+      child.stdout?.on("data", (d) => {
+        output += d;
+        const line = output.split("\n").find((l) => l.includes('"gateway listening"'));
+        if (line) resolve(`http://${JSON.parse(line).listen}`);
+      });
+      child.once("exit", (code) => reject(new Error(`gateway ${container} exited with ${code}: ${output}`)));
+    });
+    const model = containerEnv(this.#bin, pod, container).COLLAB_GATEWAY_MODEL as string;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    return {
+      url,
+      model,
+      stop: async () => {
+        child.kill("SIGTERM");
+        await exited;
+        this.#processes.delete(child);
+      },
+    };
+  }
+}
+
+async function chat(base: string, token: string, model: string): Promise<void> {
+  const response = await fetch(`${base}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "Can you show the steps?" }] }),
+  });
+  if (!response.ok) throw new Error(`gateway answered ${response.status}: ${await response.text()}`);
 }

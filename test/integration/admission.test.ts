@@ -3,11 +3,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { readManifests } from "../../src/api/manifest.ts";
 import { GROUP, PLURAL, VERSION } from "../../src/api/schema.ts";
 import { validateJob } from "../../src/api/validate.ts";
 import { ROOT } from "../cluster/cluster.ts";
-import { INVALID_CASES, type Manifest, validJob } from "../fixtures/invalid-jobs.ts";
+import { INVALID_CASES, type Manifest, VALID_CASES, validJob } from "../fixtures/invalid-jobs.ts";
 import { apiStatus, custom, testNamespace } from "./kube.ts";
 
 const objects = { group: GROUP, version: VERSION, plural: PLURAL };
@@ -16,15 +16,17 @@ async function dryRunCreate(namespace: string, body: Manifest) {
   return custom.createNamespacedCustomObject({ ...objects, namespace, body, dryRun: "All", fieldValidation: "Strict" });
 }
 
+/** The CollabTrainingJobs of an example file as kubectl reads them. */
+function examplesOf(text: string): Manifest[] {
+  const read = readManifests(text);
+  if (!read.ok) throw new Error(read.errors.join("; "));
+  return read.documents.filter((o) => (o as Manifest | null)?.kind === "CollabTrainingJob") as Manifest[];
+}
+
 function examples(): { file: string; job: Manifest }[] {
   return readdirSync(join(ROOT, "examples"))
     .filter((f) => f.endsWith(".yaml"))
-    .flatMap((file) =>
-      parseAllDocuments(readFileSync(join(ROOT, "examples", file), "utf8"))
-        .map((d) => d.toJS() as Manifest)
-        .filter((o) => o?.kind === "CollabTrainingJob")
-        .map((job) => ({ file, job })),
-    );
+    .flatMap((file) => examplesOf(readFileSync(join(ROOT, "examples", file), "utf8")).map((job) => ({ file, job })));
 }
 
 describe("admission by the real apiserver", () => {
@@ -41,6 +43,15 @@ describe("admission by the real apiserver", () => {
     expect(created.spec.scheduling.startupTimeoutSeconds).toBe(1800);
     expect(created.spec.rollout.multiTurn.futureConversations).toBeGreaterThan(0);
     // The server's defaults are zod's defaults.
+    const parsed = validateJob(job);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    expect(created.spec).toEqual(JSON.parse(JSON.stringify(parsed.job.spec)));
+  });
+
+  it.each(VALID_CASES)("accepts $name, as zod does, with the same defaults", async ({ change }) => {
+    const job = validJob();
+    change(job);
+    const created = (await dryRunCreate(ns, { ...job, metadata: { ...job.metadata, namespace: ns } })) as Manifest;
     const parsed = validateJob(job);
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
     expect(created.spec).toEqual(JSON.parse(JSON.stringify(parsed.job.spec)));

@@ -40,6 +40,17 @@ const coordination = kc.makeApiClient(CoordinationV1Api);
 const names = (pods: V1Pod[]) => pods.map((p) => p.metadata?.name ?? "").sort();
 const alive = (op: OperatorProcess) => op.child.exitCode === null && op.child.signalCode === null;
 const TWO_NODES = { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } };
+
+/** Waits until the status counts every training pod of `attempt` running: what a lost pod is told from. */
+async function bothRunning(ns: string, attempt: number) {
+  await eventually("both pods running in status", async () => {
+    const status = (await getJob(ns, "job")).status;
+    const roles = status?.roles ?? [];
+    return (
+      status?.attempt === attempt && roles.filter((r) => r.name !== "prepare").every((r) => r.running === r.desired)
+    );
+  });
+}
 const FOUR_NODES = { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 4 } };
 
 /** The JSON log lines an operator printed with this message. */
@@ -333,7 +344,7 @@ describe("operator chaos", () => {
     console.log(`apiserver restart: the leader stepped down ${steppedDown} time(s) and led again`);
   }, 300_000);
 
-  it("fails a job whose training pod's node is deleted, naming the pod, and frees the other GPUs", async () => {
+  it("restarts a job whose training pod's node is deleted as a new attempt, not counted, and frees the GPUs", async () => {
     const ns = await testNamespace("node");
     const operator = startOperator(ns);
     await createJob(ns, "job", { spec: TWO_NODES });
@@ -341,10 +352,7 @@ describe("operator chaos", () => {
     await waitRunning(ns, "job-a0-head");
     const worker = await waitRunning(ns, "job-a0-worker-1");
     // The status has seen both pods run (what lets the operator tell a lost pod from one not made yet).
-    await eventually("both pods running in status", async () => {
-      const roles = (await getJob(ns, "job")).status?.roles ?? [];
-      return roles.filter((r) => r.name !== "prepare").every((r) => r.running === r.desired);
-    });
+    await bothRunning(ns, 0);
     const nodeName = worker.spec?.nodeName ?? "";
     const shape = FLEET.find((n) => n.name === nodeName);
     expect(shape, nodeName).toBeDefined();
@@ -352,27 +360,26 @@ describe("operator chaos", () => {
     try {
       kubectl(bin, ["delete", "node", nodeName, "--wait=false"]);
       // PodGC marks the pod Failed (DisruptionTarget DeletionByPodGC) and force-deletes it ~40 s later.
-      const failed = await waitForPhase(ns, "job", "Failed", 180_000);
-      const failure = condition(failed, "Failed");
-      console.log(`node loss: ${failure?.reason}: ${failure?.message}`);
-      expect(["PodFailed", "PodDeleted", "PodLost"]).toContain(failure?.reason);
-      expect(failure?.message).toContain("job-a0-worker-1");
-      if (failure?.reason === "PodFailed") expect(failure.message).toContain(nodeName);
-      expect(condition(failed, "Stalled")?.status).toBe("True");
-      // Not recreated, and the head's GPUs are freed.
-      await eventually(
-        "head deleted",
-        async () => !(await listPods(ns)).some((p) => p.metadata?.name === "job-a0-head"),
+      const restarted = await eventually(
+        "attempt 1",
+        async () => {
+          const job = await getJob(ns, "job");
+          return job.status?.attempt === 1 ? job : undefined;
+        },
+        180_000,
       );
-      // The worker is removed by PodGC, not by the operator: its delete need not be done when the job says Failed.
-      await eventually(
-        "no worker pod",
-        async () => names(await listPods(ns)).filter((n) => n.startsWith("job-a0-worker")).length === 0,
-        120_000,
-      );
-      // The Warning is recorded after the status write that failed the job, so it may land a moment later.
-      await eventually(`the Warning ${failure?.reason} Event`, async () =>
-        (await operatorEvents(ns)).some((e) => e.type === "Warning" && e.reason === failure?.reason),
+      const last = restarted.status?.lastRestart;
+      console.log(`node loss: ${last?.reason}: ${last?.message}`);
+      expect(["PodFailed", "PodDeleted", "PodLost"]).toContain(last?.reason);
+      expect(last).toMatchObject({ counted: false, attempt: 0, pod: "job-a0-worker-1" });
+      if (last?.reason === "PodFailed") expect(last.message).toContain(nodeName);
+      expect(restarted.status).toMatchObject({ restarts: 0, disruptions: 1 });
+      // The whole gang of attempt 0 goes; attempt 1 runs on the nodes left.
+      await waitRunning(ns, "job-a1-head", 120_000);
+      await waitRunning(ns, "job-a1-worker-1", 120_000);
+      expect(names(await listPods(ns)).filter((n) => n.startsWith("job-a0-"))).toEqual([]);
+      await eventually("the Restarting Event", async () =>
+        (await operatorEvents(ns)).some((e) => e.type === "Normal" && e.reason === "Restarting"),
       );
       expect(alive(operator)).toBe(true);
     } finally {
@@ -383,31 +390,31 @@ describe("operator chaos", () => {
     }
   }, 300_000);
 
-  it("fails a job whose training pod is force-deleted (gone without a Failed phase) instead of re-creating it", async () => {
+  it("restarts a job whose training pod is force-deleted (gone without a Failed phase), never re-creating it alone", async () => {
     const ns = await testNamespace("lost");
     startOperator(ns);
     await createJob(ns, "job", { spec: TWO_NODES });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
     await waitRunning(ns, "job-a0-worker-1");
-    await eventually("both pods running in status", async () => {
-      const roles = (await getJob(ns, "job")).status?.roles ?? [];
-      return roles.filter((r) => r.name !== "prepare").every((r) => r.running === r.desired);
-    });
+    await bothRunning(ns, 0);
     // At once: the operator's job cache may not have seen its own last status write yet (read-your-writes).
     await core.deleteNamespacedPod({ namespace: ns, name: "job-a0-worker-1", gracePeriodSeconds: 0 });
-    const failed = await waitForPhase(ns, "job", "Failed");
+    const restarted = await eventually("attempt 1", async () => {
+      const job = await getJob(ns, "job");
+      return job.status?.attempt === 1 ? job : undefined;
+    });
     // Seen on its way out (PodDeleted) or only gone (PodLost), depending on which watch event the reconcile meets.
-    expect(["PodDeleted", "PodLost"]).toContain(condition(failed, "Failed")?.reason);
-    expect(condition(failed, "Failed")?.message).toMatch(/^pod job-a0-worker-1 /);
-    await eventually("head deleted", async () => !(await listPods(ns)).some((p) => p.metadata?.name === "job-a0-head"));
-    expect(names(await listPods(ns))).toEqual(["job-a0-prepare"]);
+    expect(["PodDeleted", "PodLost"]).toContain(restarted.status?.lastRestart?.reason);
+    expect(restarted.status).toMatchObject({ restarts: 0, disruptions: 1 });
+    await waitRunning(ns, "job-a1-worker-1");
+    expect(names(await listPods(ns)).sort()).toEqual(["job-a1-head", "job-a1-worker-1"]);
   });
 
   it("kubectl describe ctj shows the pods made, the stage transitions and the failure", async () => {
     const ns = await testNamespace("describe");
     startOperator(ns);
-    await createJob(ns, "job");
+    await createJob(ns, "job", { spec: { failurePolicy: { maxRestarts: 0 } } });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await finishPod(ns, "job-a0-head", "Failed", 3);
     await waitForPhase(ns, "job", "Failed");
@@ -421,16 +428,16 @@ describe("operator chaos", () => {
         "ctj",
         "job",
       ]).toString();
-    // Only in the Events section: the Status section names PodFailed (the Failed condition's reason) as soon as the
-    // phase is Failed, and the Event is recorded after that status write.
+    // Only in the Events section: the Status section names the Failed condition's reason as soon as the phase is
+    // Failed, and the Event is recorded after that status write.
     const out = await eventually("the failure's Event", async () => {
       const text = describe();
-      return /Warning\s+PodFailed/.test(text.slice(text.indexOf("Events:"))) ? text : undefined;
+      return /Warning\s+MaxRestartsExceeded/.test(text.slice(text.indexOf("Events:"))) ? text : undefined;
     });
     const events = out.slice(out.indexOf("Events:"));
     expect(events).toMatch(/Normal\s+CreatedPod\s+.*created pod job-a0-prepare/);
     expect(events).toMatch(/Normal\s+CreatedPod\s+.*created pod job-a0-head/);
     expect(events).toMatch(/Normal\s+Prepared\s+.*pod job-a0-prepare prepared the dataset/);
-    expect(events).toMatch(/Warning\s+PodFailed\s+.*job-a0-head.*trainer exited with code 3/);
+    expect(events).toMatch(/Warning\s+MaxRestartsExceeded\s+.*job-a0-head.*trainer exited with code 3/);
   });
 });

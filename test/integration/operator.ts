@@ -5,9 +5,11 @@ import { once } from "node:events";
 import { PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { afterEach } from "vitest";
 import { API_VERSION, GROUP, KIND, PLURAL, type Status, VERSION } from "../../src/api/schema.ts";
+import type { GatewayReport, UsageCounters } from "../../src/gateway/report.ts";
+import { emptyUsage } from "../../src/gateway/usage.ts";
 import { KUBECONFIG, ROOT } from "../cluster/cluster.ts";
 import { validJob } from "../fixtures/invalid-jobs.ts";
-import { core, custom } from "./kube.ts";
+import { core, custom, testNamespace } from "./kube.ts";
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -30,17 +32,26 @@ afterEach(async () => {
 });
 
 export function startOperator(
+  /** The namespaces to watch (comma-separated), or "" for all. */
   namespace: string,
-  opts: { leaderElect?: boolean; identity?: string; resyncSeconds?: number } = {},
+  opts: {
+    leaderElect?: boolean;
+    identity?: string;
+    resyncSeconds?: number;
+    /** Default: the admin kubeconfig of the local cluster. */
+    kubeconfig?: string;
+    /** Default: the watched namespace. */
+    leaseNamespace?: string;
+  } = {},
 ): OperatorProcess {
   const child = spawn(
     process.execPath,
     [
       `${ROOT}/src/cli.ts`,
       "run",
-      `--namespaces=${namespace}`,
+      ...(namespace ? [`--namespaces=${namespace}`] : []),
       `--leader-elect=${opts.leaderElect ?? false}`,
-      `--leader-election-namespace=${namespace}`,
+      `--leader-election-namespace=${opts.leaseNamespace ?? namespace}`,
       "--port=0",
       "--report-port=0",
       "--workers=2",
@@ -50,7 +61,7 @@ export function startOperator(
       ...(opts.resyncSeconds !== undefined ? [`--resync-seconds=${opts.resyncSeconds}`] : []),
     ],
     {
-      env: { ...process.env, KUBECONFIG, POD_NAME: opts.identity ?? "operator" },
+      env: { ...process.env, KUBECONFIG: opts.kubeconfig ?? KUBECONFIG, POD_NAME: opts.identity ?? "operator" },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -88,14 +99,23 @@ export const jobApi = { group: GROUP, version: VERSION, plural: PLURAL };
 
 type JobOverrides = { spec?: Record<string, unknown>; metadata?: Record<string, unknown> };
 
-/** Creates a Secret with the key the default job references, and the job itself (spec merged one level deep). */
+/**
+ * Creates a Secret with the key the default job references, and the job itself (spec merged one level deep). The
+ * endpoints' preflight is off unless a test sets the endpoints: KWOK runs no preflight container, and only
+ * preflight.test.ts plays its part (test/cluster/stand-in.ts).
+ */
 export async function createJob(namespace: string, name: string, overrides: JobOverrides = {}, withSecret = true) {
   if (withSecret) await createSecret(namespace);
   const base = validJob(name);
   const body = {
     ...base,
     metadata: { ...base.metadata, namespace, ...overrides.metadata },
-    spec: { ...base.spec, ...overrides.spec },
+    spec: {
+      ...base.spec,
+      userSimulator: { ...base.spec.userSimulator, preflight: false },
+      judge: { ...base.spec.judge, preflight: false },
+      ...overrides.spec,
+    },
   };
   return custom.createNamespacedCustomObject({ ...jobApi, namespace, body });
 }
@@ -140,6 +160,42 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/**
+ * A job named `job` (spec merged in) in a fresh namespace under its own operator, its dataset prepared and its head
+ * pod running: what a head pod's gateway reports on, with the token and the URL it reports with.
+ */
+export async function trainingJob(prefix: string, spec: Record<string, unknown>) {
+  const ns = await testNamespace(prefix);
+  const operator = startOperator(ns);
+  await createJob(ns, "job", { spec });
+  await finishPod(ns, "job-a0-prepare", "Succeeded");
+  await waitRunning(ns, "job-a0-head");
+  const token = await jobToken(ns);
+  const reportURL = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+  return { ns, operator, token, reportURL };
+}
+
+/** A judge gateway's report (GatewayReportSchema) from `pod`, with these cumulative counters. */
+export function judgeReport(pod: string, usage: Partial<UsageCounters> = {}, more: Partial<GatewayReport> = {}) {
+  return {
+    pod,
+    role: "judge",
+    startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
+    startedAt: "2026-11-22T10:00:00Z",
+    sentAt: "2026-11-22T10:00:01Z",
+    usage: { judge: { ...emptyUsage(), ...usage } },
+    budgetTokens: 0,
+    budgetExceeded: false,
+    ...more,
+  } satisfies GatewayReport;
+}
+
+/** The job's internal token, which its gateways present to the report endpoint. */
+export async function jobToken(namespace: string, job = "job"): Promise<string> {
+  const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: `${job}-token` }));
+  return Buffer.from(secret.data?.token ?? "", "base64").toString();
 }
 
 export function condition(job: Job, type: string) {

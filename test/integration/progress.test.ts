@@ -3,15 +3,25 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
+import { freePort } from "../cluster/stand-in.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
-import { core, testNamespace } from "./kube.ts";
-import { condition, createJob, eventually, finishPod, getJob, startOperator, waitRunning } from "./operator.ts";
+import { testNamespace } from "./kube.ts";
+import {
+  condition,
+  createJob,
+  eventually,
+  getJob,
+  jobToken,
+  judgeReport,
+  startOperator,
+  trainingJob,
+  waitRunning,
+} from "./operator.ts";
 
 const RECORDED = readFileSync(join(ROOT, "test/unit/gateway/testdata/verl-console.log"), "utf8").split("\n");
 
@@ -27,28 +37,9 @@ afterEach(async () => {
   upstream = undefined;
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function jobToken(namespace: string): Promise<string> {
-  const secret = await eventually("token secret", () => core.readNamespacedSecret({ namespace, name: "job-token" }));
-  return Buffer.from(secret.data?.token ?? "", "base64").toString();
-}
-
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
-    const ns = await testNamespace("progress");
-    const operator = startOperator(ns);
-    await createJob(ns, "job", { spec: { budget: { maxTokens: 30 } } });
-    await finishPod(ns, "job-a0-prepare", "Succeeded");
-    await waitRunning(ns, "job-a0-head");
-    const token = await jobToken(ns);
-    const reportURL = `http://127.0.0.1:${await operator.reportPort()}/v1/namespaces/${ns}/collabtrainingjobs/job/report`;
+    const { ns, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
 
     // The trainer's log as the head pod's gateway sees it: first the start and step 1.
     const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");
@@ -111,13 +102,7 @@ describe("progress and usage reported by a gateway", () => {
     await createJob(ns, "a");
     await createJob(ns, "b");
     await waitRunning(ns, "a-a0-prepare");
-    const tokenOf = async (job: string) => {
-      const secret = await eventually("token", () =>
-        core.readNamespacedSecret({ namespace: ns, name: `${job}-token` }),
-      );
-      return Buffer.from(secret.data?.token ?? "", "base64").toString();
-    };
-    const [tokenA, tokenB] = [await tokenOf("a"), await tokenOf("b")];
+    const [tokenA, tokenB] = [await jobToken(ns, "a"), await jobToken(ns, "b")];
     const port = await operator.reportPort();
     const post = (job: string, token: string, body: unknown) =>
       fetch(`http://127.0.0.1:${port}/v1/namespaces/${ns}/collabtrainingjobs/${job}/report`, {
@@ -125,26 +110,7 @@ describe("progress and usage reported by a gateway", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: typeof body === "string" ? body : JSON.stringify(body),
       });
-    const report = (pod: string) => ({
-      pod,
-      role: "judge",
-      startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-      startedAt: "2026-11-22T10:00:00Z",
-      sentAt: "2026-11-22T10:00:01Z",
-      usage: {
-        judge: {
-          requests: 1,
-          promptTokens: 1,
-          completionTokens: 1,
-          rateLimited: 0,
-          retries: 0,
-          errors: 0,
-          cacheHits: 0,
-        },
-      },
-      budgetTokens: 0,
-      budgetExceeded: false,
-    });
+    const report = (pod: string) => judgeReport(pod, { requests: 1, promptTokens: 1, completionTokens: 1 });
     // A synced operator answers; until then 503. The answer comes from its caches, which may trail what this test saw
     // in the apiserver: until they hold job a's token Secret and pod, the right report is refused (401, 403).
     const ok = await eventually("a synced operator that has cached job a's token and pod", async () => {

@@ -149,7 +149,9 @@ describe("CollabTrainingJob reconciler", () => {
   it("fails the job with the pod, container, exit code and reason, and frees the other GPUs", async () => {
     const ns = await testNamespace("fail");
     startOperator(ns);
-    await createJob(ns, "job", { spec: { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } } });
+    await createJob(ns, "job", {
+      spec: { rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 }, failurePolicy: { maxRestarts: 0 } },
+    });
     await finishPod(ns, "job-a0-prepare", "Succeeded");
     await waitRunning(ns, "job-a0-head");
     await waitRunning(ns, "job-a0-worker-1");
@@ -157,8 +159,9 @@ describe("CollabTrainingJob reconciler", () => {
 
     const failed = await waitForPhase(ns, "job", "Failed");
     const message = condition(failed, "Failed")?.message ?? "";
-    expect(condition(failed, "Failed")?.reason).toBe("PodFailed");
+    expect(condition(failed, "Failed")?.reason).toBe("MaxRestartsExceeded");
     expect(message).toContain("job-a0-worker-1");
+    expect(message).toContain("failurePolicy.maxRestarts (0) is spent");
     expect(message).toContain("trainer");
     expect(message).toContain("137");
     expect(condition(failed, "Stalled")?.status).toBe("True");

@@ -15,4 +15,10 @@ echo "[setup-venv] installing interop Python packages into .venv" >&2
 if grep -q '^# no-deps:' "$req"; then
   sed -n 's/^# no-deps: *//p' "$req" | xargs -r "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps >&2
 fi
+# Packages whose metadata alone is needed: pip resolves them from the index's metadata files without installing.
+mkdir -p "$venv/metadata"
+sed -n 's/^# metadata-only: *//p' "$req" | while read -r pin; do
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --dry-run --no-deps --ignore-installed \
+    --report "$venv/metadata/${pin%%==*}.json" "$pin" >&2
+done
 echo "$want" > "$stamp"

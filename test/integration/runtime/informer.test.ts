@@ -64,6 +64,27 @@ describe("Informer", () => {
     expect(informer.get(ns, "after")).toBeUndefined();
   });
 
+  it("lists afresh and syncs again when started after a stop (a leader that stepped down and leads again)", async () => {
+    const ns = await testNamespace("inf");
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "first" } } });
+    const informer = new Informer({
+      kc,
+      name: "configmaps",
+      listPath: `/api/v1/namespaces/${ns}/configmaps`,
+      logger,
+      metrics: runtimeMetrics(registry()),
+    });
+    informer.start();
+    stops.push(() => informer.stop());
+    await waitFor("sync", () => informer.hasSynced());
+    await informer.stop();
+    expect(informer.hasSynced()).toBe(false);
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "while-stopped" } } });
+    informer.start();
+    await waitFor("sync again", () => informer.hasSynced(), 10_000);
+    expect(informer.get(ns, "while-stopped")).toBeDefined();
+  });
+
   it("reports every object on resync from the cache, and relists when asked, without spurious updates", async () => {
     const ns = await testNamespace("inf");
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "one" } } });

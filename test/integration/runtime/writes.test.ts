@@ -134,4 +134,14 @@ describe("EventRecorder", () => {
     expect(described).toMatch(/Warning\s+BadSecret\s+.*\(x2 over .*\)\s+runtime-test\s+secret key api_key is missing/);
     expect(described).toMatch(/Normal\s+Started\s+.*runtime-test\s+stage Training started/);
   });
+
+  it("keeps every Event of a burst about one object (a plan's transitions are recorded within a millisecond)", async () => {
+    const ns = await testNamespace("ev-burst");
+    const target = await applyObject(kc, cm(ns, { a: "1" }), "m");
+    const recorder = new EventRecorder({ kc, component: "runtime-test", logger });
+    const reasons = ["SecretsFound", "ChildForbidden", "Scheduled", "Prepared", "Resumed"];
+    await Promise.all(reasons.map((reason) => recorder.record(target, "Normal", reason, `${reason} happened`)));
+    const events = await core.listNamespacedEvent({ namespace: ns });
+    expect(events.items.map((e) => e.reason).sort()).toEqual([...reasons].sort());
+  });
 });

@@ -6,7 +6,17 @@ import type { AddressInfo } from "node:net";
 export type Fault =
   /** Answers normally (to place faults later in a sequence). */
   | { kind: "ok" }
-  | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
+  | {
+      kind: "status";
+      status: number;
+      retryAfter?: string;
+      body?: unknown;
+      /** The body as these exact bytes (instead of `body` as JSON). */
+      raw?: string;
+      headers?: Record<string, string>;
+    }
+  /** Answers normally, headers and body together, only after delayMs. */
+  | { kind: "late"; delayMs: number }
   /** Sends the headers at once and the body only after delayMs. */
   | { kind: "slow"; delayMs: number }
   /** Streams `chunks` content chunks, then destroys the connection. */
@@ -27,6 +37,9 @@ export type Fault =
 export interface Recorded {
   headers: IncomingMessage["headers"];
   body: Record<string, unknown>;
+  /** When the request arrived and when its connection or answer ended (performance.now()). */
+  at: number;
+  closedAt?: number;
 }
 
 export interface FakeUpstream {
@@ -62,8 +75,40 @@ function chunk(model: unknown, delta: Record<string, unknown>, finish: string | 
   };
 }
 
-/** `record: false` keeps nothing per request, for benchmarks that send hundreds of thousands. */
-export async function startFakeUpstream(options: { record?: boolean } = {}): Promise<FakeUpstream> {
+export interface FakeUpstreamOptions {
+  /** `false` keeps nothing per request, for benchmarks that send hundreds of thousands. */
+  record?: boolean;
+  /** Answer 401 as OpenAI does unless the request carries this key as `Authorization: Bearer`. */
+  apiKey?: string;
+  /** The models GET /models lists; a chat completion for any other gets OpenAI's 404 model_not_found. */
+  models?: string[];
+}
+
+/** OpenAI's answer to a refused key, which echoes a masked form of it. */
+function keyRefused(auth: string | undefined) {
+  const key = auth?.replace(/^Bearer /, "") ?? "";
+  return {
+    error: {
+      message: `Incorrect API key provided: ${key.slice(0, 3)}****${key.slice(-4)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "invalid_api_key",
+    },
+  };
+}
+
+function modelNotFound(model: unknown) {
+  return {
+    error: {
+      message: `The model \`${String(model)}\` does not exist or you do not have access to it.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "model_not_found",
+    },
+  };
+}
+
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const record = options.record ?? true;
   const faults: Fault[] = [];
   const requests: Recorded[] = [];
@@ -71,12 +116,30 @@ export async function startFakeUpstream(options: { record?: boolean } = {}): Pro
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const json = (status: number, payload: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(payload));
+    if (options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      json(401, keyRefused(req.headers.authorization));
+      return;
+    }
     if (req.method === "GET" && req.url?.endsWith("/models")) {
-      res.writeHead(200, { "content-type": "application/json" }).end('{"object":"list","data":[]}');
+      const data = (options.models ?? []).map((id) => ({
+        id,
+        object: "model",
+        created: 1_700_000_000,
+        owned_by: "fake",
+      }));
+      json(200, { object: "list", data });
       return;
     }
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-    if (record) requests.push({ headers: req.headers, body });
+    const recorded: Recorded = { headers: req.headers, body, at: performance.now() };
+    if (record) requests.push(recorded);
+    res.on("close", () => (recorded.closedAt = performance.now()));
+    if (options.models && !options.models.includes(String(body.model))) {
+      json(404, modelNotFound(body.model));
+      return;
+    }
     const fault = faults.shift();
     if (fault?.kind === "hang") return;
     if (fault?.kind === "reset") {
@@ -84,17 +147,17 @@ export async function startFakeUpstream(options: { record?: boolean } = {}): Pro
       return;
     }
     if (fault?.kind === "status") {
-      const headers: Record<string, string> = { "content-type": "application/json" };
+      const headers: Record<string, string> = { "content-type": "application/json", ...fault.headers };
       if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter;
       const payload = fault.body ?? {
         error: { message: `fake ${fault.status}`, type: "fake", code: String(fault.status) },
       };
-      res.writeHead(fault.status, headers).end(JSON.stringify(payload));
+      res.writeHead(fault.status, headers).end(fault.raw ?? JSON.stringify(payload));
       return;
     }
     if (fault?.kind === "early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
     if (body.stream === true) {
-      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.writeHead(200, { "content-type": "text/event-stream", "x-request-id": "req-stream" });
       const words = ANSWER.split(" ");
       const cut = fault?.kind === "broken-stream" || fault?.kind === "stream-error" || fault?.kind === "stalled-stream";
       const limit = cut ? fault.chunks : words.length;
@@ -124,12 +187,25 @@ export async function startFakeUpstream(options: { record?: boolean } = {}): Pro
       return;
     }
     const text = JSON.stringify(completion(body.model, usage));
+    if (fault?.kind === "late") {
+      const timer = setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json", "x-request-id": "req-late" }).end(text);
+      }, fault.delayMs);
+      res.on("close", () => clearTimeout(timer));
+      return;
+    }
     if (fault?.kind === "slow") {
       res.writeHead(200, { "content-type": "application/json" });
       setTimeout(() => res.end(text), fault.delayMs);
       return;
     }
-    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
+    res
+      .writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(text),
+        "x-request-id": "req-ok",
+      })
+      .end(text);
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -1,15 +1,10 @@
 // The gateway against a misbehaving upstream, through the official openai SDK: retries, pass-through, deadlines,
 // broken streams, the queue, the budget and the cache. After every test the gateway's log is scraped for secrets.
 import { afterEach, describe, expect, it } from "vitest";
-import { JOB_TOKEN, type Pair, startPair, UPSTREAM_KEY } from "./harness.ts";
+import { closeAndScrape, JOB_TOKEN, type Pair, startPair, UPSTREAM_KEY } from "./harness.ts";
 
 let pair: Pair;
-afterEach(async () => {
-  await pair?.close();
-  const logs = pair.logs.join("");
-  expect(logs).not.toContain(UPSTREAM_KEY);
-  expect(logs).not.toContain(JOB_TOKEN);
-});
+afterEach(() => closeAndScrape(pair));
 
 const ask = { model: "judge", messages: [{ role: "user" as const, content: "Score it." }] };
 const usage = () => pair.gateway.buildReport().usage.judge!;

@@ -1,6 +1,7 @@
 // Starts a fake upstream and a gateway in front of it, with an official openai SDK client for the gateway and every
 // log line the gateway writes kept for inspection.
 import OpenAI from "openai";
+import { expect } from "vitest";
 import { type GatewayConfig, parseConfig } from "../../../src/gateway/config.ts";
 import { type Gateway, startGateway } from "../../../src/gateway/gateway.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
@@ -53,4 +54,13 @@ export async function startPair(flags: string[] = [], env: Record<string, string
       await upstream.close();
     },
   };
+}
+
+/** Stops the pair and checks that the gateway wrote neither secret to its log (for afterEach). */
+export async function closeAndScrape(pair: Pair | undefined): Promise<void> {
+  if (!pair) return;
+  await pair.close();
+  const logs = pair.logs.join("");
+  expect(logs).not.toContain(UPSTREAM_KEY);
+  expect(logs).not.toContain(JOB_TOKEN);
 }

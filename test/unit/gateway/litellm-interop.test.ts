@@ -56,12 +56,36 @@ describe("litellm through the gateway", () => {
     });
     expect(results[2]).toEqual({ content: "Sure, here is what I think about that." });
     expect(results[3]).toMatchObject({ content: "Sure, here is what I think about that." });
-    expect(results[4]).toEqual({ error: "AuthenticationError", status: 401 });
+    // OpenAI's own answer to a wrong key (401, type invalid_request_error, code invalid_api_key), which litellm 1.75
+    // maps by its type to BadRequestError (400), as it does OpenAI's: refused, not retried.
+    expect(results[4]).toEqual({ error: "BadRequestError", status: 400 });
     // veRL's recipe catches litellm.RateLimitError (and backs off); a spent budget must look like one.
     expect(results[5]).toEqual({ error: "RateLimitError", status: 429 });
     const sent = pair.upstream.requests[1]!;
     expect(sent.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
     expect(sent.body).toMatchObject({ model: "gpt-4o-mini", max_tokens: 256, temperature: 0 });
     expect(pair.gateway.buildReport().usage.judge).toMatchObject({ rateLimited: 1, retries: 1 });
+  });
+
+  it("does not multiply the gateway's retries: litellm sends a failing call once, with num_retries or without", {
+    timeout: 180_000,
+  }, async () => {
+    pair = await startPair(["--retries", "2"]);
+    pair.upstream.script(...Array(20).fill({ kind: "status", status: 503 }));
+    const base = {
+      model: "openai/judge",
+      messages: [{ role: "user", content: "Rate it." }],
+      api_base: `${pair.gateway.url}/v1`,
+      api_key: JOB_TOKEN,
+    };
+    // The judge's kwargs carry num_retries (the recipe passes them on to litellm); the user simulator's do not.
+    const results = await litellm([{ kwargs: { ...base, num_retries: 6 } }, { kwargs: base }]);
+    expect(results).toEqual([
+      { error: "ServiceUnavailableError", status: 503 },
+      { error: "ServiceUnavailableError", status: 503 },
+    ]);
+    // Each litellm call reached the gateway once, and the gateway tried 1 + 2 times.
+    expect(pair.gateway.buildReport().usage.judge).toMatchObject({ requests: 2, retries: 4, errors: 2 });
+    expect(pair.upstream.requests).toHaveLength(6);
   });
 });

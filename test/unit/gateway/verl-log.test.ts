@@ -44,6 +44,25 @@ describe("veRL console log", () => {
     });
   });
 
+  it("follows the quickstart's recorded 60-step run (npm run start:local) to its end", () => {
+    const tracker = new ProgressTracker();
+    const quickstart = readFileSync(new URL("../../cluster/testdata/verl-console.log", import.meta.url), "utf8");
+    const steps = quickstart.split("\n").filter((line) => tracker.feed(line, at));
+    expect(steps).toHaveLength(60); // every step line moves the progress
+    expect(tracker.progress).toEqual({
+      step: 60,
+      totalSteps: 60,
+      epoch: 0,
+      reward: 0.6844,
+      rewardMax: 1,
+      rewardMin: 0.3788,
+      validationReward: 0.6506,
+      stepSeconds: 175.678168,
+      throughput: 322.4945401297673,
+      updatedAt: at.toISOString(),
+    });
+  });
+
   it("uses the total-steps hint until the log prints the total", () => {
     const tracker = new ProgressTracker(500);
     tracker.feed("step:1 - critic/score/mean:0.2", at);

@@ -1,24 +1,11 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { CollabTrainingJob, SpecInput, Status } from "../../../src/api/schema.ts";
-import { validateJob } from "../../../src/api/validate.ts";
+import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
-import { validJob } from "../../fixtures/invalid-jobs.ts";
-import { NOW, world } from "./world.ts";
+import { job, NOW, world } from "./world.ts";
 
 const LATER = "2026-11-22T11:00:00Z";
-
-function job(spec: Partial<SpecInput> = {}, status?: Status): CollabTrainingJob {
-  const base = validJob("job");
-  const result = validateJob({
-    ...base,
-    metadata: { name: "job", namespace: "ns", uid: "u-1", generation: 1 },
-    spec: { ...base.spec, ...spec },
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return { ...result.job, ...(status ? { status } : {}) };
-}
 
 function pod(
   name: string,
@@ -53,9 +40,9 @@ describe("plan", () => {
     const p = plan(
       world(j, [], {
         configMapData: undefined,
-        serviceExists: false,
+        serviceSelector: undefined,
         tokenSecretExists: false,
-        volumeClaimExists: false,
+        claimExists: false,
       }),
       DEFAULT_OPERATOR_CONTEXT,
     );
@@ -109,7 +96,11 @@ describe("plan", () => {
   });
 
   it("fails the job naming the pod, container and exit code, and frees the GPUs of the others", () => {
-    const j = job({ rl: { batchSize: 16, miniBatchSize: 8 }, resources: { nodes: 2 } });
+    const j = job({
+      rl: { batchSize: 16, miniBatchSize: 8 },
+      resources: { nodes: 2 },
+      failurePolicy: { maxRestarts: 0 },
+    });
     const failed = pod("job-a0-worker-1", "worker", "Failed", {
       containerStatuses: [
         {
@@ -127,10 +118,12 @@ describe("plan", () => {
       DEFAULT_OPERATOR_CONTEXT,
     );
     expect(p.status.phase).toBe("Failed");
-    expect(cond(p, "Failed")?.message).toBe("pod job-a0-worker-1 container trainer exited with code 137 (OOMKilled)");
+    expect(cond(p, "Failed")?.message).toBe(
+      "pod job-a0-worker-1 container trainer exited with code 137 (OOMKilled); no further restart: failurePolicy.maxRestarts (0) is spent (the default for PodFailed: Count)",
+    );
     expect(p.deletePods).toEqual(["job-a0-head"]);
     expect(p.apply).toEqual([]);
-    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "PodFailed" }));
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "MaxRestartsExceeded" }));
   });
 
   it("succeeds when the head succeeds and deletes the workers still running", () => {

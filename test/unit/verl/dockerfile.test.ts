@@ -1,6 +1,8 @@
 // images/trainer/Dockerfile: linted without a Docker engine, and consistent with what the renderer assumes.
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { validate } from "dockerfile-utils";
 import { describe, expect, it } from "vitest";
 import { VERL_ROOT } from "../../../src/verl/layout.ts";
@@ -23,10 +25,41 @@ describe("images/trainer/Dockerfile", () => {
     expect(dockerfile).toMatch(new RegExp(`ENV PYTHONPATH=${VERL_ROOT}`));
   });
 
-  it("installs the litellm the interop tests use, nltk, and bigcodebench only on request", () => {
+  it("installs the litellm and openai the interop tests use, nltk, and bigcodebench in its variant", () => {
     const requirements = readFileSync(join(ROOT, "test/interop/requirements.txt"), "utf8");
     expect(requirements).toContain(`litellm[proxy]==${arg("LITELLM_VERSION")}`);
+    expect(requirements).toContain(`\nopenai==${arg("OPENAI_VERSION")}\n`);
+    expect(requirements).toContain(`# metadata-only: vllm==${arg("VLLM_VERSION")}`);
+    expect(arg("BASE_IMAGE")).toContain(`-vllm${arg("VLLM_VERSION")}-`);
     expect(arg("NLTK_VERSION")).toMatch(/^\d+\.\d+\.\d+$/);
     expect(arg("WITH_BIGCODEBENCH")).toBe("false");
+  });
+
+  it("pins what veRL 0.6.0 declares and what both vLLM and litellm accept, read from their own metadata", async () => {
+    const python = join(ROOT, ".venv/bin/python");
+    if (!existsSync(join(ROOT, ".venv/metadata/vllm.json"))) {
+      throw new Error("the interop virtualenv lacks vLLM's metadata: run 'bash test/interop/setup-venv.sh'");
+    }
+    const pins = {
+      tensordict: arg("TENSORDICT_VERSION"),
+      openai: arg("OPENAI_VERSION"),
+      litellm: arg("LITELLM_VERSION"),
+    };
+    const { stdout } = await promisify(execFile)(python, [
+      join(ROOT, "test/interop/check_pins.py"),
+      JSON.stringify(pins),
+      join(ROOT, ".venv/metadata"),
+    ]);
+    const checks = JSON.parse(stdout) as Record<string, { by: string; requirement: string; satisfied: boolean }[]>;
+    // The requirements the pins answer to, as the packages declare them.
+    expect(checks.tensordict?.map((c) => c.by)).toEqual(["verl==0.6.0"]);
+    expect(checks.openai?.map((c) => c.by).sort()).toEqual([
+      `litellm==${pins.litellm}`,
+      `vllm==${arg("VLLM_VERSION")}`,
+    ]);
+    for (const [pin, list] of Object.entries(checks)) {
+      for (const check of list)
+        expect(check, `${pin}==${pins[pin as keyof typeof pins]}`).toMatchObject({ satisfied: true });
+    }
   });
 });

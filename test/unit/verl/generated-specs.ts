@@ -13,7 +13,8 @@ const odd = (maxLength: number) =>
   );
 const hfId = fc.constantFrom("Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct", "01-ai/Yi-1.5-9B-Chat");
 const modelName = fc.oneof(fc.constantFrom("gpt-4o-mini", "claude-3-5-sonnet-latest", "my-model:latest"), odd(40));
-const weight = fc.double({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true });
+// Non-zero: the API refuses a reward whose weights are all 0 (it learns nothing).
+const weight = fc.double({ min: -10, max: 10, noNaN: true, noDefaultInfinity: true }).filter((w) => w !== 0);
 
 const RL_OVERRIDES = [
   "actor_rollout_ref.actor.fsdp_config.param_offload=False",
@@ -87,26 +88,30 @@ const spec: fc.Arbitrary<SpecInput> = fc
     validateEvery: fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: 1000 })),
     validateBeforeTrain: fc.boolean(),
     epochs: fc.integer({ min: 1, max: 50 }),
-    rolloutTemperature: fc.double({ min: 0, max: 2, noNaN: true }),
+    rolloutTemperature: fc.double({ min: 0.01, max: 2, noNaN: true }),
     gpuMemoryUtilization: fc.double({ min: 0.1, max: 1, noNaN: true }),
     turns: fc.record({
-      u: fc.integer({ min: 0, max: 5 }),
-      a: fc.integer({ min: 1, max: 6 }),
+      u: fc.integer({ min: 1, max: 5 }),
+      a: fc.integer({ min: 2, max: 6 }),
       f: fc.integer({ min: 1, max: 5 }),
     }),
     cascade: fc.constantFrom("Auto", "Enabled", "Disabled") as fc.Arbitrary<"Auto" | "Enabled" | "Disabled">,
-    gpuProduct: fc.option(fc.oneof(fc.constantFrom(...GPU_PRODUCTS), odd(20)), { nil: undefined }),
+    // A node label value, as the apiserver requires of the nodeSelector it ends up in.
+    gpuProduct: fc.option(
+      fc.oneof(fc.constantFrom(...GPU_PRODUCTS), fc.stringMatching(/^[A-Za-z0-9]([-A-Za-z0-9_.]{0,18}[A-Za-z0-9])?$/)),
+      { nil: undefined },
+    ),
     sim: fc.record({
       model: modelName,
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       maxTokens: fc.integer({ min: 1, max: 8192 }),
-      retries: fc.integer({ min: 0, max: 10 }),
+      retries: fc.integer({ min: 1, max: 10 }),
     }),
     judge: fc.record({
       model: modelName,
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       maxTokens: fc.integer({ min: 1, max: 8192 }),
-      retries: fc.integer({ min: 0, max: 10 }),
+      retries: fc.integer({ min: 1, max: 10 }),
     }),
     metrics: fc
       .subarray([...REWARD_METRICS], { minLength: 1 })

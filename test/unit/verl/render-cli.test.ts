@@ -46,6 +46,22 @@ describe("collab-operator render", () => {
     expect(r.stderr).toContain("spec.storage.size:");
   });
 
+  it("warns about a duplicate key, keeping the last value as kubectl does", () => {
+    const r = cli(
+      ["-f", "-", "--verl-args"],
+      readExample().replace("spec:\n", "spec:\n  suspend: true\n  suspend: false\n"),
+    );
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('-: warning: YAML: key "suspend" appears twice in one mapping; the last value wins');
+  });
+
+  it("reads YAML 1.1 booleans and commented-out blocks as kubectl does", () => {
+    const text = readExample().replace("enabled: true #", "enabled: yes #");
+    const r = cli(["-f", "-", "--verl-args", "--stage", "sft"], `${text}\n  scheduling:\n  #  queueName: x\n`);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
   it("rejects overrides of owned keys with the override's field", () => {
     const r = cli(["-f", "-"], readExample().replace("  rl:\n", "  rl:\n    overrides: [trainer.nnodes=4]\n"));
     expect(r.status).toBe(1);

@@ -1,5 +1,9 @@
 // The rendered launch scripts: valid bash, the contracts the pod builders and the gateway rely on, and no secrets.
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { renderConfigFiles } from "../../../src/verl/files.ts";
 import { CONFIG_FILES, launchCommand, outputs, PATHS, TRAINER_LOG } from "../../../src/verl/layout.ts";
@@ -61,5 +65,85 @@ describe("launch scripts", () => {
     expect(launchCommand("sft")).toEqual(["bash", "/etc/collab/sft.sh"]);
     expect(launchCommand("rl-head")).toEqual(["bash", "/etc/collab/train-head.sh"]);
     expect(launchCommand("rl-worker")).toEqual(["bash", "/etc/collab/train-worker.sh"]);
+  });
+
+  /**
+   * Runs the rendered prepare script with bash, every command it runs stubbed by a shell function, and returns the
+   * arguments process_dataset.py received.
+   */
+  function taskDescriptionReceived(taskDescription: string): string {
+    const spec = { ...job.spec, dataset: { ...job.spec.dataset, taskDescription } };
+    const script = renderConfigFiles(spec, ctx)[CONFIG_FILES.prepare]!;
+    const dir = mkdtempSync(join(tmpdir(), "prepare-"));
+    writeFileSync(join(dir, "prepare.sh"), script);
+    const stubs = [
+      // Each python3 call appends its arguments, NUL-terminated, then a record separator.
+      `python3() { printf '%s\\0' "$@" >> ${dir}/argv; printf '\\036' >> ${dir}/argv; }`,
+      "cd() { :; }; mkdir() { :; }; mv() { :; }; rm() { :; }",
+      `source ${dir}/prepare.sh`,
+    ].join("\n");
+    const run = spawnSync("bash", ["-c", stubs], { encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    const calls = readFileSync(join(dir, "argv"), "utf8").split("\u001e");
+    const dataset = calls.find((c) => c.includes("--task_desc"))!.split("\0");
+    return dataset[dataset.indexOf("--task_desc") + 1]!;
+  }
+
+  it("passes the task description to process_dataset.py byte for byte, newlines included", () => {
+    for (const text of [
+      "solving math problems",
+      "line one\nline two\n  indented three\n",
+      "tabs\tand\r\nCRLF, 'quotes', \"double\", back\\slash, $HOME, $(whoami), `id`, !event",
+      "unicode: ÄÖÜ → 数学 🧮\n\n\nend",
+    ]) {
+      expect(taskDescriptionReceived(text)).toBe(text);
+    }
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary", minLength: 1, maxLength: 60 }).map((s) => s.replaceAll("\0", "")),
+        (text) => {
+          fc.pre(text.length > 0);
+          expect(taskDescriptionReceived(text)).toBe(text);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  describe("pass_rate without bigcodebench", () => {
+    const bcb = exampleCase("bigcodebench");
+    const script = renderConfigFiles(bcb.job.spec, bcb.ctx)[CONFIG_FILES.prepare]!;
+    /** Runs the prepare script with python3 stubbed: `import bigcodebench` works or not. */
+    const prepare = (hasBigcodebench: boolean) =>
+      spawnSync(
+        "bash",
+        [
+          "-c",
+          [
+            `python3() { [[ "$*" == *"import bigcodebench"* ]] && return ${hasBigcodebench ? 0 : 1}; echo "ran python3 $1" >&2; }`,
+            "tee() { cat; }; cd() { :; }; mkdir() { :; }; mv() { :; }; rm() { :; }",
+            script,
+          ].join("\n"),
+        ],
+        { encoding: "utf8" },
+      );
+
+    it("stops the prepare pod, before any GPU pod, saying what to do", () => {
+      const r = prepare(false);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("spec.reward.metrics has pass_rate, which needs the bigcodebench package");
+      expect(r.stderr).not.toContain("ran python3");
+      expect(script).toContain("tee /dev/termination-log");
+    });
+
+    it("goes on when the image has it", () => {
+      const r = prepare(true);
+      expect(r.status).toBe(0);
+      expect(r.stderr).toContain("ran python3 recipe/collabllm/process_dataset.py");
+    });
+
+    it("is not checked for jobs without pass_rate", () => {
+      expect(files[CONFIG_FILES.prepare]).not.toContain("bigcodebench");
+    });
   });
 });

@@ -1,0 +1,281 @@
+// Per-job metrics, computed from the jobs' cache at scrape time (never counted along the way), so they never drift
+// from what the cluster holds, survive an operator restart, and a finished job's series stay until the job is deleted.
+// One prefix, collab_; labels are bounded: namespace and job, and small enums (phase, condition, status, role,
+// endpoint, type); never a pod name or a message. A standby, which has no cache, exports none of them.
+//
+// jobSamples() is pure: the jobs and the time in, the samples out. registerJobMetrics() binds it to prom-client.
+import { Counter, Gauge, type Registry } from "prom-client";
+import { PHASES, type Status } from "../api/schema.ts";
+import type { Cache } from "../runtime/index.ts";
+import { CONDITION } from "../status/conditions.ts";
+
+export type Labels = Record<string, string>;
+
+interface MetricSpec {
+  type: "gauge" | "counter";
+  help: string;
+  /** Labels beyond namespace and job. */
+  labels: readonly string[];
+}
+
+/** Every per-job metric: its name, type, meaning and labels (docs/operator.md, "Metrics", lists the same). */
+export const JOB_METRICS = {
+  collab_job_phase: {
+    type: "gauge",
+    help: "1 for the job's status.phase, 0 for the other phases",
+    labels: ["phase"],
+  },
+  collab_job_attempt: {
+    type: "gauge",
+    help: "status.attempt: the current attempt (moves on every restart)",
+    labels: [],
+  },
+  collab_job_restarts_total: {
+    type: "counter",
+    help: "Restarts counted against failurePolicy.maxRestarts (status.restarts)",
+    labels: [],
+  },
+  collab_job_disruptions_total: {
+    type: "counter",
+    help: "Restarts not counted against maxRestarts: disruptions (status.disruptions)",
+    labels: [],
+  },
+  collab_job_condition: {
+    type: "gauge",
+    help: "1 for each condition's current status (True, False, Unknown), 0 for the others",
+    labels: ["condition", "status"],
+  },
+  collab_job_pods: {
+    type: "gauge",
+    help: "Pods of the current attempt by role and phase (status.roles)",
+    labels: ["role", "phase"],
+  },
+  collab_job_pods_desired: { type: "gauge", help: "Pods the job wants, by role (status.roles)", labels: ["role"] },
+  collab_job_start_timestamp_seconds: {
+    type: "gauge",
+    help: "status.startTime: when the first pod was bound to a node",
+    labels: [],
+  },
+  collab_job_completion_timestamp_seconds: {
+    type: "gauge",
+    help: "status.completionTime: when the job finished",
+    labels: [],
+  },
+  collab_job_waiting_for_capacity_seconds: {
+    type: "gauge",
+    help: "How long the stage has been waiting for capacity (WaitingForCapacity=True); 0 when it is not",
+    labels: [],
+  },
+  collab_job_progress_step: { type: "gauge", help: "The latest training step veRL logged", labels: [] },
+  collab_job_progress_total_steps: { type: "gauge", help: "veRL's total training steps", labels: [] },
+  collab_job_reward: {
+    type: "gauge",
+    help: "critic/score/mean of the latest step: CollabLLM's multiturn-aware reward",
+    labels: [],
+  },
+  collab_job_validation_reward: { type: "gauge", help: "The latest val-core/<source>/reward/mean@N", labels: [] },
+  collab_job_step_duration_seconds: { type: "gauge", help: "timing_s/step of the latest step", labels: [] },
+  collab_job_progress_updated_timestamp_seconds: {
+    type: "gauge",
+    help: "When the head pod's gateway read the latest step line",
+    labels: [],
+  },
+  collab_job_estimated_completion_timestamp_seconds: {
+    type: "gauge",
+    help: "status.progress.estimatedCompletionTime, from the steps left and the last step's duration",
+    labels: [],
+  },
+  collab_job_api_requests_total: {
+    type: "counter",
+    help: "Requests the gateways served, by endpoint (user-simulator, judge)",
+    labels: ["endpoint"],
+  },
+  collab_job_api_tokens_total: {
+    type: "counter",
+    help: "Tokens the upstream counted, by endpoint and type (prompt, completion)",
+    labels: ["endpoint", "type"],
+  },
+  collab_job_api_errors_total: {
+    type: "counter",
+    help: "Requests that failed after the gateways' retries, by endpoint",
+    labels: ["endpoint"],
+  },
+  collab_job_api_rate_limited_total: {
+    type: "counter",
+    help: "429 answers from the upstream, by endpoint",
+    labels: ["endpoint"],
+  },
+  collab_job_api_retries_total: {
+    type: "counter",
+    help: "Upstream attempts retried, by endpoint",
+    labels: ["endpoint"],
+  },
+  collab_job_api_cache_hits_total: {
+    type: "counter",
+    help: "Answers served from the gateways' temperature-0 cache, by endpoint",
+    labels: ["endpoint"],
+  },
+  collab_job_budget_tokens: { type: "gauge", help: "spec.budget.maxTokens (only jobs with a budget)", labels: [] },
+  collab_job_budget_used_tokens: {
+    type: "gauge",
+    help: "Tokens spent against the budget (simulator + judge, status.usage.totalTokens)",
+    labels: [],
+  },
+  collab_job_budget_remaining_tokens: {
+    type: "gauge",
+    help: "Tokens left in the budget, never below 0 (only jobs with a budget)",
+    labels: [],
+  },
+  collab_job_budget_exceeded: {
+    type: "gauge",
+    help: "1 while the BudgetExceeded condition is True (only jobs with a budget)",
+    labels: [],
+  },
+} as const satisfies Record<string, MetricSpec>;
+
+export type JobMetricName = keyof typeof JOB_METRICS;
+
+export interface Sample {
+  name: JobMetricName;
+  labels: Labels;
+  value: number;
+}
+
+/** A job as the cache holds it: only what the metrics read. */
+interface CachedJob {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { budget?: { maxTokens?: number } };
+  status?: Status;
+}
+
+const ENDPOINTS = [
+  ["user-simulator", "userSimulator"],
+  ["judge", "judge"],
+] as const;
+const POD_PHASES = ["pending", "running", "succeeded", "failed"] as const;
+const STATUSES = ["True", "False", "Unknown"] as const;
+
+export function jobSamples(jobs: readonly CachedJob[], now: Date): Sample[] {
+  return jobs.flatMap((job) => samplesOf(job, now));
+}
+
+function samplesOf(job: CachedJob, now: Date): Sample[] {
+  const id = { namespace: job.metadata?.namespace ?? "", job: job.metadata?.name ?? "" };
+  const out: Sample[] = [];
+  const add = (name: JobMetricName, value: number | undefined, labels: Labels = {}) => {
+    if (value !== undefined && Number.isFinite(value)) out.push({ name, labels: { ...id, ...labels }, value });
+  };
+  const seconds = (time: string | undefined) => (time ? Date.parse(time) / 1000 : undefined);
+  const status = job.status ?? {};
+  const phase = status.phase ?? "Pending";
+  for (const p of PHASES) add("collab_job_phase", p === phase ? 1 : 0, { phase: p });
+  add("collab_job_attempt", status.attempt ?? 0);
+  add("collab_job_restarts_total", status.restarts ?? 0);
+  add("collab_job_disruptions_total", status.disruptions ?? 0);
+  for (const c of status.conditions ?? []) {
+    for (const s of STATUSES) add("collab_job_condition", c.status === s ? 1 : 0, { condition: c.type, status: s });
+  }
+  for (const role of status.roles ?? []) {
+    add("collab_job_pods_desired", role.desired, { role: role.name });
+    for (const p of POD_PHASES) add("collab_job_pods", role[p], { role: role.name, phase: capitalized(p) });
+  }
+  add("collab_job_start_timestamp_seconds", seconds(status.startTime));
+  add("collab_job_completion_timestamp_seconds", seconds(status.completionTime));
+  const waiting = status.conditions?.find((c) => c.type === CONDITION.waitingForCapacity && c.status === "True");
+  add(
+    "collab_job_waiting_for_capacity_seconds",
+    waiting ? Math.max(0, now.getTime() / 1000 - (seconds(waiting.lastTransitionTime) ?? now.getTime() / 1000)) : 0,
+  );
+  const progress = status.progress;
+  if (progress) {
+    add("collab_job_progress_step", progress.step);
+    add("collab_job_progress_total_steps", progress.totalSteps);
+    add("collab_job_reward", progress.reward);
+    add("collab_job_validation_reward", progress.validationReward);
+    add("collab_job_step_duration_seconds", progress.stepSeconds);
+    add("collab_job_progress_updated_timestamp_seconds", seconds(progress.lastUpdateTime));
+    add("collab_job_estimated_completion_timestamp_seconds", seconds(progress.estimatedCompletionTime));
+  }
+  const usage = status.usage;
+  for (const [endpoint, field] of ENDPOINTS) {
+    const u = usage?.[field];
+    if (!u) continue;
+    add("collab_job_api_requests_total", u.requests, { endpoint });
+    add("collab_job_api_tokens_total", u.promptTokens, { endpoint, type: "prompt" });
+    add("collab_job_api_tokens_total", u.completionTokens, { endpoint, type: "completion" });
+    add("collab_job_api_errors_total", u.errors, { endpoint });
+    add("collab_job_api_rate_limited_total", u.rateLimited, { endpoint });
+    add("collab_job_api_retries_total", u.retries, { endpoint });
+    add("collab_job_api_cache_hits_total", u.cacheHits ?? 0, { endpoint });
+  }
+  const budget = job.spec?.budget?.maxTokens;
+  const used = usage?.totalTokens ?? 0;
+  add("collab_job_budget_used_tokens", used);
+  if (budget !== undefined) {
+    add("collab_job_budget_tokens", budget);
+    add("collab_job_budget_remaining_tokens", Math.max(0, budget - used));
+    const exceeded = status.conditions?.some((c) => c.type === "BudgetExceeded" && c.status === "True");
+    add("collab_job_budget_exceeded", exceeded ? 1 : 0);
+  }
+  return out;
+}
+
+function capitalized(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/**
+ * Registers the per-job metrics, and collab_jobs{phase} (jobs by phase), on `registry`. Every scrape reads the cache
+ * once for all of them.
+ */
+export function registerJobMetrics(registry: Registry, jobs: () => Cache, now: () => Date = () => new Date()): void {
+  let scrape: { at: number; byName: Map<JobMetricName, Sample[]> } | undefined;
+  // prom-client collects each metric separately: the samples of one scrape are computed once and shared.
+  const samples = (name: JobMetricName): Sample[] | undefined => {
+    const cache = jobs();
+    if (!cache.hasSynced()) return undefined;
+    const at = now().getTime();
+    if (!scrape || at - scrape.at > 100) {
+      const byName = new Map<JobMetricName, Sample[]>();
+      for (const s of jobSamples(cache.list() as CachedJob[], new Date(at))) {
+        byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+      }
+      scrape = { at, byName };
+    }
+    return scrape.byName.get(name) ?? [];
+  };
+  for (const [name, spec] of Object.entries(JOB_METRICS) as [JobMetricName, MetricSpec][]) {
+    const labelNames = ["namespace", "job", ...spec.labels];
+    const common = { name, help: spec.help, labelNames, registers: [registry] };
+    if (spec.type === "gauge") {
+      new Gauge({
+        ...common,
+        collect() {
+          this.reset();
+          for (const s of samples(name) ?? []) this.set(s.labels, s.value);
+        },
+      });
+    } else {
+      new Counter({
+        ...common,
+        collect() {
+          this.reset();
+          for (const s of samples(name) ?? []) this.inc(s.labels, s.value);
+        },
+      });
+    }
+  }
+  new Gauge({
+    name: "collab_jobs",
+    help: "CollabTrainingJobs by status.phase (jobs without a phase yet count as Pending)",
+    labelNames: ["phase"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const cache = jobs();
+      if (!cache.hasSynced()) return; // a standby has no cache; report nothing rather than zeros
+      for (const phase of PHASES) this.set({ phase }, 0);
+      for (const job of cache.list()) this.inc({ phase: (job as CachedJob).status?.phase ?? "Pending" });
+    },
+  });
+}

@@ -1,0 +1,145 @@
+// Per-job metrics from the jobs' cache: what each status field becomes, with bounded labels only.
+import { describe, expect, it } from "vitest";
+import type { Status } from "../../../src/api/schema.ts";
+import { JOB_METRICS, jobSamples, type Sample } from "../../../src/operator/job-metrics.ts";
+
+const NOW = new Date("2026-11-22T10:00:00Z");
+
+const status: Status = {
+  phase: "Training",
+  attempt: 2,
+  restarts: 1,
+  disruptions: 1,
+  startTime: "2026-11-22T08:00:00Z",
+  conditions: [
+    {
+      type: "WaitingForCapacity",
+      status: "True",
+      reason: "ScaleUpTriggered",
+      message: "pod job-a2-worker-1: 0/8 nodes are available",
+      lastTransitionTime: "2026-11-22T09:58:20Z",
+    },
+    {
+      type: "BudgetExceeded",
+      status: "False",
+      reason: "WithinBudget",
+      message: "",
+      lastTransitionTime: "2026-11-22T08:00:00Z",
+    },
+  ],
+  roles: [
+    { name: "head", desired: 1, pending: 0, running: 1, succeeded: 0, failed: 0 },
+    { name: "worker", desired: 3, pending: 1, running: 2, succeeded: 0, failed: 0 },
+  ],
+  progress: {
+    step: 37,
+    totalSteps: 400,
+    stepOfTotal: "37/400",
+    reward: 0.412,
+    validationReward: 0.39,
+    stepSeconds: 96.5,
+    lastUpdateTime: "2026-11-22T09:59:00Z",
+    estimatedCompletionTime: "2026-11-23T19:43:00Z",
+  },
+  usage: {
+    userSimulator: {
+      requests: 1200,
+      promptTokens: 90_000,
+      completionTokens: 30_000,
+      rateLimited: 12,
+      retries: 15,
+      errors: 2,
+      cacheHits: 0,
+    },
+    judge: {
+      requests: 800,
+      promptTokens: 50_000,
+      completionTokens: 8000,
+      rateLimited: 0,
+      retries: 1,
+      errors: 0,
+      cacheHits: 40,
+    },
+    totalTokens: 178_000,
+  },
+};
+
+const job = (extra: object = {}) => ({
+  metadata: { name: "math-hard", namespace: "ml" },
+  spec: { budget: { maxTokens: 200_000 } },
+  status,
+  ...extra,
+});
+
+const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.find(
+    (s) =>
+      s.name === name &&
+      Object.entries({ namespace: "ml", job: "math-hard", ...labels }).every(([k, v]) => s.labels[k] === v),
+  )?.value;
+
+describe("per-job metrics", () => {
+  const samples = jobSamples([job()], NOW);
+
+  it("says the phase as one series per phase, 1 for the current one", () => {
+    const phases = samples.filter((s) => s.name === "collab_job_phase");
+    expect(phases).toHaveLength(8);
+    expect(phases.filter((s) => s.value === 1).map((s) => s.labels.phase)).toEqual(["Training"]);
+  });
+
+  it.each([
+    ["collab_job_attempt", {}, 2],
+    ["collab_job_restarts_total", {}, 1],
+    ["collab_job_disruptions_total", {}, 1],
+    ["collab_job_progress_step", {}, 37],
+    ["collab_job_progress_total_steps", {}, 400],
+    ["collab_job_reward", {}, 0.412],
+    ["collab_job_validation_reward", {}, 0.39],
+    ["collab_job_step_duration_seconds", {}, 96.5],
+    ["collab_job_progress_updated_timestamp_seconds", {}, Date.parse("2026-11-22T09:59:00Z") / 1000],
+    ["collab_job_start_timestamp_seconds", {}, Date.parse("2026-11-22T08:00:00Z") / 1000],
+    ["collab_job_waiting_for_capacity_seconds", {}, 100],
+    ["collab_job_api_requests_total", { endpoint: "user-simulator" }, 1200],
+    ["collab_job_api_requests_total", { endpoint: "judge" }, 800],
+    ["collab_job_api_tokens_total", { endpoint: "user-simulator", type: "prompt" }, 90_000],
+    ["collab_job_api_tokens_total", { endpoint: "judge", type: "completion" }, 8000],
+    ["collab_job_api_rate_limited_total", { endpoint: "user-simulator" }, 12],
+    ["collab_job_api_errors_total", { endpoint: "user-simulator" }, 2],
+    ["collab_job_api_cache_hits_total", { endpoint: "judge" }, 40],
+    ["collab_job_budget_tokens", {}, 200_000],
+    ["collab_job_budget_used_tokens", {}, 178_000],
+    ["collab_job_budget_remaining_tokens", {}, 22_000],
+    ["collab_job_budget_exceeded", {}, 0],
+    ["collab_job_pods", { role: "worker", phase: "Pending" }, 1],
+    ["collab_job_pods", { role: "worker", phase: "Running" }, 2],
+    ["collab_job_pods_desired", { role: "worker" }, 3],
+    ["collab_job_condition", { condition: "WaitingForCapacity", status: "True" }, 1],
+    ["collab_job_condition", { condition: "WaitingForCapacity", status: "False" }, 0],
+  ])("%s%o = %d", (name, labels, expected) => {
+    expect(value(samples, name, labels)).toBe(expected);
+  });
+
+  it("labels with namespace, job and small enums only: no pod name, no message", () => {
+    for (const s of samples) {
+      const spec = JOB_METRICS[s.name];
+      expect(Object.keys(s.labels).sort()).toEqual(["job", "namespace", ...spec.labels].sort());
+      expect(JSON.stringify(s.labels)).not.toMatch(/job-a2|nodes are available/);
+    }
+  });
+
+  it("leaves out what a job does not have yet, and budget series for a job without a budget", () => {
+    const fresh = jobSamples([{ metadata: { name: "new", namespace: "ml" }, spec: {} }], NOW);
+    expect(fresh.filter((s) => s.name === "collab_job_phase" && s.value === 1).map((s) => s.labels.phase)).toEqual([
+      "Pending",
+    ]);
+    const names = new Set(fresh.map((s) => s.name));
+    expect(names.has("collab_job_reward")).toBe(false);
+    expect(names.has("collab_job_budget_remaining_tokens")).toBe(false);
+    expect(fresh.find((s) => s.name === "collab_job_waiting_for_capacity_seconds")?.value).toBe(0);
+  });
+
+  it("never reports a negative remaining budget", () => {
+    const over = jobSamples([job({ spec: { budget: { maxTokens: 100 } } })], NOW);
+    expect(value(over, "collab_job_budget_remaining_tokens")).toBe(0);
+  });
+});
