@@ -49,7 +49,7 @@ const { values } = parseArgs({
     "per-namespace": { type: "string", default: "50" },
     "fill-concurrency": { type: "string", default: "24" },
     phases: { type: "string", default: "latency,scale" },
-    "node-options": { type: "string", default: "" },
+    "node-options": { type: "string" },
     clean: { type: "boolean", default: false },
   },
 });

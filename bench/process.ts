@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { imageNodeFlags } from "../test/cluster/node-flags.ts";
 
 export const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -97,6 +98,7 @@ export interface OperatorOptions {
   workers: number;
   resyncSeconds?: number;
   extraArgs?: string[];
+  /** Node flags before src/cli.ts; default the image's (the Dockerfile's ENTRYPOINT). */
   nodeOptions?: string;
 }
 
@@ -110,7 +112,7 @@ export class OperatorProcess {
   constructor(kubeconfig: string, port: number, opts: OperatorOptions) {
     this.port = port;
     const args = [
-      ...(opts.nodeOptions ? opts.nodeOptions.split(" ").filter(Boolean) : []),
+      ...(opts.nodeOptions !== undefined ? opts.nodeOptions.split(" ").filter(Boolean) : imageNodeFlags()),
       join(ROOT, "src/cli.ts"),
       "run",
       "--leader-elect=false",
