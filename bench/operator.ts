@@ -253,7 +253,8 @@ async function failures(mode: Mode): Promise<number[]> {
     const created = new Channel<KubeObject>();
     const workers = mode === "baseline" ? baselineWorkers(created) : Promise.resolve();
     for (const n of names) {
-      const job = await createJob(kube, ns, n);
+      // No restarts: the failed pod fails the job at once, so the figure ends on one status write.
+      const job = await createJob(kube, ns, n, 1, { failurePolicy: { maxRestarts: 0 } });
       latest.set(n, job);
       created.push(job);
     }

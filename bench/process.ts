@@ -178,7 +178,8 @@ export class OperatorProcess {
       } else if (depth === 0 && performance.now() - lastChange >= quietMs) {
         return lastChange - this.startedAt;
       }
-      await sleep(250);
+      // Not faster: with thousands of jobs a scrape (their per-job metrics) is itself real work for the operator.
+      await sleep(1000);
     }
     throw new Error("operator did not settle");
   }

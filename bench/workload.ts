@@ -78,17 +78,23 @@ export async function ignore409<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-export function jobManifest(ns: string, name: string, nodes = 1) {
+export function jobManifest(ns: string, name: string, nodes = 1, spec: Record<string, unknown> = {}) {
   const base = validJob(name);
   return {
     ...base,
     metadata: { name, namespace: ns },
-    spec: { ...base.spec, resources: { nodes } },
+    spec: { ...base.spec, resources: { nodes }, ...spec },
   };
 }
 
-export function createJob(kube: Kube, ns: string, name: string, nodes = 1): Promise<KubeObject> {
-  return kube.create(jobsPath(ns), jobManifest(ns, name, nodes));
+export function createJob(
+  kube: Kube,
+  ns: string,
+  name: string,
+  nodes = 1,
+  spec: Record<string, unknown> = {},
+): Promise<KubeObject> {
+  return kube.create(jobsPath(ns), jobManifest(ns, name, nodes, spec));
 }
 
 const nowSeconds = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");

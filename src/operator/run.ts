@@ -69,7 +69,7 @@ const options = new Options("COLLAB", {
   resyncSeconds: {
     flag: "resync-seconds",
     kind: "number",
-    help: "relist and reconcile everything this often (default 300)",
+    help: "reconcile every job from the cache this often (default 300)",
   },
   logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
 });

@@ -18,6 +18,7 @@ export { type KubeConfig, loadKubeConfig } from "./kubeconfig.ts";
 export { type LeaderElectionOptions, LeaderElector } from "./leader-elector.ts";
 export { Manager, type ManagerLeaderElection, type ManagerOptions } from "./manager.ts";
 export { VersionMemo, type VersionMemoOptions } from "./memo.ts";
+export { timeSlicer, yieldToLoop } from "./slice.ts";
 export type { IndexFunction } from "./store.ts";
 export { sharedLines, slimPod, stripBookkeeping } from "./transform.ts";
 export { type ApplyOptions, applyObject, type DeleteOptions, deleteObject, patchStatus } from "./writes.ts";
