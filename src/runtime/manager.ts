@@ -171,7 +171,15 @@ export class Manager {
       return { status: ok ? 200 : 503, type: "text/plain", body: ok ? "ok" : "caches not synced" };
     }
     if (path === "/metrics") {
-      return { status: 200, type: this.#o.registry.contentType, body: await this.#o.registry.metrics() };
+      // `?name=a&name=b` serves only those metrics (as node_exporter's `collect[]` narrows a scrape): a reader that
+      // needs a few counters need not make the operator format every job's series.
+      const names = new URLSearchParams(url.split("?")[1] ?? "").getAll("name");
+      const registry = this.#o.registry;
+      const body =
+        names.length === 0
+          ? await registry.metrics()
+          : `${(await Promise.all(names.filter((n) => registry.getSingleMetric(n)).map((n) => registry.getSingleMetricAsString(n)))).join("\n\n")}\n`;
+      return { status: 200, type: registry.contentType, body };
     }
     return { status: 404, type: "text/plain", body: "not found" };
   }
