@@ -106,6 +106,7 @@ const BENCH_METRICS = [
   "reconcile_total",
   "workqueue_depth",
   "nodejs_eventloop_lag_max_seconds",
+  "nodejs_heap_size_total_bytes", // computes the used size too
   "nodejs_heap_size_used_bytes",
   "rest_client_requests_total",
 ];

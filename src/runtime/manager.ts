@@ -172,13 +172,21 @@ export class Manager {
     }
     if (path === "/metrics") {
       // `?name=a&name=b` serves only those metrics (as node_exporter's `collect[]` narrows a scrape): a reader that
-      // needs a few counters need not make the operator format every job's series.
-      const names = new URLSearchParams(url.split("?")[1] ?? "").getAll("name");
+      // needs a few counters need not make the operator format every job's series. In the registry's order: some of
+      // prom-client's process metrics are computed by the first of their group (the heap sizes by the total's).
+      const names = new Set(new URLSearchParams(url.split("?")[1] ?? "").getAll("name"));
       const registry = this.#o.registry;
       const body =
-        names.length === 0
+        names.size === 0
           ? await registry.metrics()
-          : `${(await Promise.all(names.filter((n) => registry.getSingleMetric(n)).map((n) => registry.getSingleMetricAsString(n)))).join("\n\n")}\n`;
+          : `${(
+              await Promise.all(
+                registry
+                  .getMetricsAsArray()
+                  .filter((m) => names.has(m.name))
+                  .map((m) => registry.getSingleMetricAsString(m.name)),
+              )
+            ).join("\n\n")}\n`;
       return { status: 200, type: registry.contentType, body };
     }
     return { status: 404, type: "text/plain", body: "not found" };
