@@ -268,8 +268,16 @@ export async function ensureBenchNodes(kube: Kube): Promise<void> {
 export async function writeBulkJob(kube: Kube, ns: string, name: string, i: number): Promise<void> {
   const outcome = outcomeOf(i);
   const nodes = i % 10 === 9 ? 2 : 1;
+  // No endpoint preflight: its pod would go to the test fleet's nodes (this writes no such pod, and a running job would
+  // get one from the operator), and a bulk job is cache load, not a job that starts.
+  const base = validJob(name).spec;
+  const noPreflight = {
+    userSimulator: { ...base.userSimulator, preflight: false },
+    judge: { ...base.judge, preflight: false },
+  };
   const created =
-    (await ignore409(createJob(kube, ns, name, nodes))) ?? (await kube.send("GET", `${jobsPath(ns)}/${name}`));
+    (await ignore409(createJob(kube, ns, name, nodes, noPreflight))) ??
+    (await kube.send("GET", `${jobsPath(ns)}/${name}`));
   const job = storedJob(created);
   const objects = jobObjects(job, CTX) as KubeObject[];
   for (const obj of objects) {
