@@ -247,6 +247,8 @@ async function attempt(
   if (retry) deps.usage.retries++;
   // A failed attempt used no tokens; a broken stream is charged its estimate.
   let spent = 0;
+  const sent = performance.now();
+  let failure: string | undefined;
   try {
     const options: AttemptOptions = {
       signal,
@@ -268,11 +270,28 @@ async function attempt(
     const answer = parseAnswer(bytes);
     if (!answer)
       deps.log.warn({ role: deps.config.role }, "upstream answer is not a JSON object; metered at the estimate");
-    spent = record(deps.usage, answer?.usage, outgoing.estimate);
+    spent = record(deps, answer?.usage, outgoing.estimate);
     if (key && answer) deps.cache!.set(key, bytes);
+  } catch (error) {
+    failure = errorType(error, signal);
+    throw error;
   } finally {
     deps.queue.release(ticket, spent);
+    deps.metrics.operation((performance.now() - sent) / 1000, failure);
   }
+}
+
+/**
+ * `error.type` of a failed upstream call: the HTTP status the upstream answered, `timeout`, `connection`, or
+ * `stream_broken` (the answer broke after it had started), `cancelled` (the client left or the deadline passed), and
+ * `_OTHER` (the conventions' fallback) for anything else.
+ */
+function errorType(error: unknown, signal: AbortSignal): string {
+  if (error instanceof StreamBrokenError) return "stream_broken";
+  if (signal.aborted) return "cancelled";
+  const failure = describeFailure(error);
+  if (failure.kind === "status") return String(failure.status);
+  return failure.kind === "internal" ? "_OTHER" : failure.kind;
 }
 
 function parseAnswer(text: Buffer | string): Answer | undefined {
@@ -294,12 +313,13 @@ function sendAnswer(res: ServerResponse, bytes: Buffer, requestId: string | unde
   res.end(bytes);
 }
 
-/** Adds the upstream's token counts to the usage (the estimate when it sent none) and returns their sum. */
-function record(usage: Usage, counts: TokenCount, estimate: number, completionChars = 0): number {
+/** Adds the upstream's token counts to the usage and metrics (the estimate when it sent none) and returns their sum. */
+function record(deps: ChatDeps, counts: TokenCount, estimate: number, completionChars = 0): number {
   const prompt = counts?.prompt_tokens ?? estimate;
   const completion = counts?.completion_tokens ?? Math.ceil(completionChars / 4);
-  usage.promptTokens += prompt;
-  usage.completionTokens += completion;
+  deps.usage.promptTokens += prompt;
+  deps.usage.completionTokens += completion;
+  deps.metrics.tokens(prompt, completion);
   return prompt + completion;
 }
 
@@ -359,12 +379,12 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
     const message = deps.redact(`upstream stream broke: ${why}`);
     if (error instanceof StreamBrokenError) res.end();
     else res.end(sseEvent(JSON.stringify(errorBody("upstream_error", "stream_broken", message))));
-    record(deps.usage, counts, outgoing.promptEstimate, chars);
+    record(deps, counts, outgoing.promptEstimate, chars);
     throw error instanceof StreamBrokenError ? error : new StreamBrokenError(message);
   }
   start();
   res.end("data: [DONE]\n\n");
-  return record(deps.usage, counts, outgoing.promptEstimate, chars);
+  return record(deps, counts, outgoing.promptEstimate, chars);
 }
 
 /** One event carrying `data`; a payload of several lines needs a `data:` field per line. */

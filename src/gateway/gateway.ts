@@ -66,6 +66,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   const budgetExceeded = () => operatorSaysOverBudget || overBudget(usage, config.budgetTokens);
   const metrics = createMetrics({
     role: config.role,
+    upstreamBaseUrl: config.upstreamBaseUrl,
+    upstreamModel: config.upstreamModel,
     usage,
     waiting: () => queue.waiting,
     inFlight: () => queue.active,
