@@ -12,6 +12,7 @@ import {
 import {
   CONFIG_MOUNT,
   ENV,
+  GATEWAY_METRICS_PORTS,
   JUDGE_PORT,
   type LaunchScript,
   launchCommand,
@@ -264,9 +265,11 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
       image: ctx.operatorImage,
       restartPolicy: "Always",
       args: ["gateway"],
+      ports: [{ name: GATEWAY_METRICS_PORTS[role].name, containerPort: GATEWAY_METRICS_PORTS[role].port }],
       env: [
         ...endpointSettings.role,
         ...setting("listen", `127.0.0.1:${port}`),
+        ...setting("metricsListen", `0.0.0.0:${GATEWAY_METRICS_PORTS[role].port}`),
         ...endpointSettings.settings,
         // The job's limits and budget are for all pods together; each gateway enforces its share.
         ...setting("pods", spec.resources.nodes),

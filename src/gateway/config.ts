@@ -16,6 +16,11 @@ export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
 const OPTIONS = {
   role: { flag: "role", kind: "string", help: "user-simulator | judge (required)" },
   listen: { flag: "listen", kind: "string", help: "host:port (default 127.0.0.1:4001 user-simulator, :4002 judge)" },
+  metricsListen: {
+    flag: "metrics-listen",
+    kind: "string",
+    help: "host:port of a second listener serving only GET /metrics, for Prometheus on the pod IP (default: none)",
+  },
   model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
   upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },
   upstreamModel: { flag: "upstream-model", kind: "string", help: "model name sent upstream (required)" },
@@ -70,6 +75,8 @@ export function envName(key: Key): string {
 export interface GatewayConfig extends EndpointSettings {
   host: string;
   port: number;
+  /** Where the second listener, with only /metrics, listens (for a PodMonitor); undefined: none. */
+  metrics: { host: string; port: number } | undefined;
   model: string;
   token: string;
   temperature: number | undefined;
@@ -129,6 +136,13 @@ function required<K extends Key>(raw: RawOptions<K>, key: K): string {
   return value;
 }
 
+function hostPort(flag: string, value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(":");
+  const port = Number(value.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port)) throw new Error(`--${flag}: ${value} is not host:port`);
+  return { host: value.slice(0, colon), port };
+}
+
 /** Splits a job-wide limit to this pod; a limit never rounds down to 0 (which would mean "unlimited"). */
 function perPod(limit: number, share: number): number {
   return limit === 0 ? 0 : Math.max(1, Math.floor(limit * share));
@@ -166,10 +180,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   const raw = options.read(argv, env);
   const endpoint = endpointSettings(raw, env);
   const typedRole = endpoint.role;
-  const listen = raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`;
-  const colon = listen.lastIndexOf(":");
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port)) throw new Error(`--listen: ${listen} is not host:port`);
+  const { host, port } = hostPort("listen", raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`);
   const token = env[TOKEN_ENV];
   if (!token) throw new Error(`${TOKEN_ENV} must be set: clients authenticate with it`);
   const pods = num(raw, "pods", undefined, 1);
@@ -186,8 +197,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   }
   return {
     ...endpoint,
-    host: listen.slice(0, colon),
+    host,
     port,
+    metrics: raw.metricsListen === undefined ? undefined : hostPort("metrics-listen", raw.metricsListen),
     model: raw.model ?? typedRole,
     token,
     temperature: num(raw, "temperature", undefined),

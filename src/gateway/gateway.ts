@@ -15,7 +15,7 @@ import { makeRedactor, type Redact } from "./redact.ts";
 import type { GatewayReport } from "./report.ts";
 import { Reporter } from "./reporter.ts";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry-policy.ts";
-import { createGatewayServer } from "./server.ts";
+import { createGatewayServer, createMetricsServer } from "./server.ts";
 import { createUpstreamClient } from "./upstream.ts";
 import { emptyUsage, overBudget } from "./usage.ts";
 import { ProgressTracker } from "./verl-log.ts";
@@ -24,6 +24,8 @@ const FOLLOW_INTERVAL_MS = 1000;
 
 export interface Gateway {
   url: string;
+  /** The --metrics-listen listener's base URL, when there is one. */
+  metricsUrl: string | undefined;
   buildReport: () => GatewayReport;
   close: () => Promise<void>;
 }
@@ -98,6 +100,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     server.listen(config.port, config.host, resolve);
   });
   const address = server.address() as AddressInfo;
+  const metricsServer = config.metrics ? createMetricsServer(metrics) : undefined;
+  if (metricsServer && config.metrics) {
+    const { port, host } = config.metrics;
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once("error", reject);
+      metricsServer.listen(port, host, resolve);
+    });
+  }
 
   const tracker = new ProgressTracker(config.totalSteps);
   const startId = randomUUID();
@@ -147,15 +157,23 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   );
   return {
     url: `http://${address.address}:${address.port}`,
+    metricsUrl: metricsServer ? `http://${hostOf(metricsServer.address() as AddressInfo)}` : undefined,
     buildReport,
     close: async () => {
       await follower?.stop();
       await reporter?.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const listener of metricsServer ? [server, metricsServer] : [server]) {
+        listener.closeAllConnections();
+        await new Promise<void>((resolve) => listener.close(() => resolve()));
+      }
       await deps.upstream.close();
     },
   };
+}
+
+function hostOf(address: AddressInfo): string {
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `${host}:${address.port}`;
 }
 
 /** `collab-operator gateway`: runs until SIGTERM/SIGINT, then sends a last report and exits. */
