@@ -37,10 +37,19 @@ const OPTIONS = {
     kind: "number",
     help: "overall deadline of a request, queueing and retries included (default 600)",
   },
+  allowanceUrl: {
+    flag: "allowance-url",
+    kind: "string",
+    help: "operator endpoint handing out the job's limits and budget (then --share, --pods do not apply)",
+  },
   requestsPerMinute: { flag: "requests-per-minute", kind: "number", help: "job-wide RPM limit (0 = none)" },
   tokensPerMinute: { flag: "tokens-per-minute", kind: "number", help: "job-wide TPM limit (0 = none)" },
   maxConcurrency: { flag: "max-concurrency", kind: "number", help: "job-wide in-flight limit (0 = none)" },
-  share: { flag: "share", kind: "number", help: "this pod's fraction of the job's limits and budget (default 1)" },
+  share: {
+    flag: "share",
+    kind: "number",
+    help: "without --allowance-url: this pod's fraction of the job's limits and budget (default 1)",
+  },
   pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
   queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
   maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
@@ -83,6 +92,8 @@ export interface GatewayConfig extends EndpointSettings {
   maxTokens: number | undefined;
   retries: number;
   deadlineMs: number;
+  /** When set, the operator hands out the job's limits and budget; the numbers below are then not used. */
+  allowanceUrl: string | undefined;
   /** Already multiplied by share; 0 = unlimited. */
   requestsPerMinute: number;
   tokensPerMinute: number;
@@ -186,6 +197,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   const pods = num(raw, "pods", undefined, 1);
   const share = pods !== undefined ? 1 / pods : num(raw, "share", 1);
   if (share <= 0 || share > 1) throw new Error("--share must be in (0, 1]");
+  if (raw.allowanceUrl !== undefined) {
+    new URL(raw.allowanceUrl); // throws on a malformed URL
+    if (share !== 1) throw new Error("--share and --pods do not apply with --allowance-url: the operator shares");
+  }
   const maxBodyBytes = Math.floor(num(raw, "maxBodyBytes", 32 * 1024 * 1024, 1));
   const bodyBytesInFlight = Math.floor(num(raw, "bodyBytesInFlight", 64 * 1024 * 1024, 1));
   if (bodyBytesInFlight < maxBodyBytes) {
@@ -206,6 +221,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
     maxTokens: num(raw, "maxTokens", undefined, 1),
     retries: Math.floor(num(raw, "retries", 6)),
     deadlineMs: num(raw, "deadlineSeconds", 600) * 1000,
+    allowanceUrl: raw.allowanceUrl,
     requestsPerMinute: perPod(num(raw, "requestsPerMinute", 0), share),
     tokensPerMinute: perPod(num(raw, "tokensPerMinute", 0), share),
     maxConcurrency: perPod(num(raw, "maxConcurrency", 0), share),
