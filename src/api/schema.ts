@@ -67,11 +67,26 @@ export const SecretKeyRef = z
 
 export const RateLimit = z
   .strictObject({
-    requestsPerMinute: positiveInt().optional().describe("Requests per minute for the whole job (split across pods)."),
+    requestsPerMinute: positiveInt()
+      .optional()
+      .describe("Requests per minute for the whole job, wherever its calls come from."),
     tokensPerMinute: int64().min(1).optional().describe("Prompt + completion tokens per minute for the whole job."),
     maxConcurrency: positiveInt().default(64).describe("Requests in flight at once for the whole job."),
   })
-  .describe("Limits the gateway sidecars apply to this endpoint, summed over all of the job's pods.");
+  .describe(
+    'Limits for this endpoint, summed over all of the job\'s pods: the operator hands them out to the gateway sidecars where the calls are (docs/gateway.md, "Job-wide limits and budget").',
+  );
+
+const pricePerMillion = () => z.number().min(0).max(1_000_000);
+
+export const Pricing = z
+  .strictObject({
+    promptPerMillionTokens: pricePerMillion().describe("Price of a million prompt (input) tokens."),
+    completionPerMillionTokens: pricePerMillion().describe("Price of a million completion (output) tokens."),
+  })
+  .describe(
+    "What the endpoint charges, in one currency for both endpoints and budget.maxCost (say USD). status.usage shows the spend at these prices; budget.maxCost stops calls when it is reached.",
+  );
 
 /** An OpenAI-compatible chat endpoint; the user simulator and the judge differ only in their defaults. */
 function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: number; retries: number }) {
@@ -96,6 +111,7 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
         ),
       timeoutSeconds: positiveInt().max(3600).default(120).describe("Per-attempt timeout."),
       rateLimit: RateLimit.prefault({}),
+      pricing: Pricing.optional(),
       preflight: z
         .boolean()
         .default(true)
@@ -321,9 +337,23 @@ export const SpecFields = z.strictObject({
     .meta({ "x-kubernetes-validations": celValidations(rewardRules()) }),
   budget: z
     .strictObject({
-      maxTokens: int64().min(1).optional().describe("Stop API spending past this many tokens (simulator + judge)."),
+      maxTokens: int64()
+        .min(1)
+        .optional()
+        .describe(
+          "Stop API calls once the user simulator and the judge together have used this many tokens (prompt + completion). A call starts only when its worst case (prompt estimate + max_tokens) fits in what is left.",
+        ),
+      maxCost: z
+        .number()
+        .gt(0)
+        .max(1e12)
+        .optional()
+        .describe(
+          "Stop API calls once the spend at the endpoints' pricing would pass this, in the pricing's currency. Needs pricing on at least one endpoint; an endpoint without pricing costs nothing.",
+        ),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("The job's API budget; raising it lets refused calls go again, by themselves."),
   storage: z
     .strictObject({
       size: positiveQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
@@ -496,6 +526,14 @@ export function specRules(): CrossFieldRule<Spec>[] {
       holds: (s) =>
         !s.sft.enabled || Math.floor(s.sft.batchSize / s.resources.gpusPerNode) % s.sft.microBatchSizePerGPU === 0,
     },
+    {
+      cel: "!has(self.budget.maxCost) || has(self.userSimulator.pricing) || has(self.judge.pricing)",
+      fieldPath: ".budget.maxCost",
+      message:
+        "budget.maxCost needs pricing on the user simulator or the judge (userSimulator.pricing, judge.pricing): without prices nothing is spent",
+      holds: (s) =>
+        s.budget.maxCost === undefined || s.userSimulator.pricing !== undefined || s.judge.pricing !== undefined,
+    },
     immutable<Spec>("model", WHY_IMMUTABLE),
     immutable<Spec>("dataset", WHY_IMMUTABLE),
     immutable<Spec>("runtime", WHY_IMMUTABLE),
@@ -628,6 +666,7 @@ const EndpointUsage = z.strictObject({
   retries: int64().describe("Retries the gateways sent upstream."),
   errors: int64(),
   cacheHits: int64().optional(),
+  cost: z.number().min(0).optional().describe("Spend on this endpoint, its tokens at its pricing (now in the spec)."),
 });
 
 export const Status = z.strictObject({
@@ -704,6 +743,7 @@ export const Status = z.strictObject({
       userSimulator: EndpointUsage.optional(),
       judge: EndpointUsage.optional(),
       totalTokens: int64().optional(),
+      totalCost: z.number().min(0).optional().describe("Spend on both endpoints, when either has pricing."),
     })
     .optional(),
   outputs: z

@@ -12,6 +12,7 @@ import {
 import {
   CONFIG_MOUNT,
   ENV,
+  GATEWAY_METRICS_PORTS,
   JUDGE_PORT,
   type LaunchScript,
   launchCommand,
@@ -256,7 +257,7 @@ export function trainerImage(spec: Spec, ctx: OperatorContext): string {
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */
 function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   const { spec } = job;
-  const reportURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}/report`;
+  const jobURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}`;
   const gateway = (role: EndpointRole, endpoint: Spec["judge"], port: number, followLog: boolean) => {
     const endpointSettings = endpointEnv(role, endpoint);
     return {
@@ -264,15 +265,16 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
       image: ctx.operatorImage,
       restartPolicy: "Always",
       args: ["gateway"],
+      ports: [{ name: GATEWAY_METRICS_PORTS[role].name, containerPort: GATEWAY_METRICS_PORTS[role].port }],
       env: [
         ...endpointSettings.role,
         ...setting("listen", `127.0.0.1:${port}`),
+        ...setting("metricsListen", `0.0.0.0:${GATEWAY_METRICS_PORTS[role].port}`),
         ...endpointSettings.settings,
-        // The job's limits and budget are for all pods together; each gateway enforces its share.
-        ...setting("pods", spec.resources.nodes),
-        ...setting("budgetTokens", spec.budget.maxTokens),
+        // The job's limits and budget are for all pods together: the operator hands them out where the calls are.
+        ...setting("allowanceUrl", `${jobURL}/allowance`),
         ...setting("cacheEntries", endpoint.temperature === 0 ? 10_000 : 0),
-        ...setting("reportUrl", reportURL),
+        ...setting("reportUrl", `${jobURL}/report`),
         ...(followLog ? setting("followLog", TRAINER_LOG) : []),
         { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),

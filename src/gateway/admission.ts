@@ -1,9 +1,9 @@
 // The bounded fair queue in front of the limiter. Strictly first come, first served: a large request at the head is
 // not overtaken by small ones behind it, so no request starves. A full queue is refused at once (the caller turns
 // that into a clear 429) instead of growing without bound.
-import type { SlidingWindowLimiter, Ticket } from "./limiter.ts";
+import type { Limiter, Need, Ticket } from "./limiter.ts";
 
-/** The queue is full; `retryAfterMs`: when the limiter's window opens for the request at its head (or at least 1 s). */
+/** The queue is full; `retryAfterMs`: when the limiter expects room for the request at its head (or at least 1 s). */
 export class QueueFullError extends Error {
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number) {
@@ -14,25 +14,29 @@ export class QueueFullError extends Error {
 export class NeverFitsError extends Error {}
 
 interface Waiter {
-  tokens: number;
+  need: Need;
   resolve: (ticket: Ticket) => void;
   reject: (error: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: () => void;
 }
 
+/** What the requests in the queue need together, for a limiter that asks for its capacity ahead (allowance.ts). */
+export interface Waiting {
+  count: number;
+  need: Need;
+  /** The request at the head: the least a grant must cover to be of use. */
+  head: Need | undefined;
+}
+
 export class AdmissionQueue {
-  private readonly limiter: SlidingWindowLimiter;
+  private readonly limiter: Limiter;
   private readonly maxWaiting: number;
   private readonly now: () => number;
   private readonly waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    limiter: SlidingWindowLimiter,
-    maxWaiting: number,
-    now: () => number = performance.now.bind(performance),
-  ) {
+  constructor(limiter: Limiter, maxWaiting: number, now: () => number = performance.now.bind(performance)) {
     this.limiter = limiter;
     this.maxWaiting = maxWaiting;
     this.now = now;
@@ -46,23 +50,28 @@ export class AdmissionQueue {
     return this.limiter.active;
   }
 
-  acquire(tokens: number, signal?: AbortSignal): Promise<Ticket> {
-    if (this.limiter.neverFits(tokens)) {
-      return Promise.reject(
-        new NeverFitsError(
-          `request needs ~${tokens} tokens, more than this pod's limit of ${this.limiter.limits.tokensPerMinute} per minute`,
-        ),
-      );
+  waitingDemand(): Waiting {
+    const need = { prompt: 0, completion: 0 };
+    for (const w of this.waiters) {
+      need.prompt += w.need.prompt;
+      need.completion += w.need.completion;
     }
+    return { count: this.waiters.length, need, head: this.waiters[0]?.need };
+  }
+
+  acquire(need: Need, signal?: AbortSignal): Promise<Ticket> {
+    const never = this.limiter.neverFits(need);
+    if (never) return Promise.reject(new NeverFitsError(never));
     if (this.waiters.length === 0) {
-      const decision = this.limiter.tryAcquire(this.now(), tokens);
+      const decision = this.limiter.tryAcquire(this.now(), need);
       if (decision.admitted) return Promise.resolve(decision.ticket);
+      if ("refused" in decision) return Promise.reject(decision.refused);
     }
     if (this.waiters.length >= this.maxWaiting) {
-      // A place frees when the head is admitted: when the window opens for it. Held back only by requests in flight
-      // (or with no queue at all), no time is known; a second is the soonest worth trying again.
+      // A place frees when the head is admitted: when the limiter has room for it. Held back only by requests in
+      // flight, or when the limiter cannot know (waiting for the operator), a second is the soonest worth trying.
       const head = this.waiters[0];
-      const wait = head ? this.limiter.windowWaitMs(this.now(), head.tokens) : 0;
+      const wait = head ? this.limiter.waitMs(this.now(), head.need) : 0;
       const retryAfterMs = Number.isFinite(wait) ? Math.max(1000, wait) : 1000;
       return Promise.reject(
         new QueueFullError(`gateway queue is full (${this.maxWaiting} requests waiting)`, Math.ceil(retryAfterMs)),
@@ -70,15 +79,20 @@ export class AdmissionQueue {
     }
     signal?.throwIfAborted();
     return new Promise<Ticket>((resolve, reject) => {
-      const waiter: Waiter = { tokens, resolve, reject, signal, onAbort: () => this.abandon(waiter) };
+      const waiter: Waiter = { need, resolve, reject, signal, onAbort: () => this.abandon(waiter) };
       signal?.addEventListener("abort", waiter.onAbort, { once: true });
       this.waiters.push(waiter);
       this.pump();
     });
   }
 
-  release(ticket: Ticket, actualTokens?: number): void {
-    this.limiter.release(ticket, actualTokens);
+  release(ticket: Ticket, used?: Need): void {
+    this.limiter.release(ticket, used);
+    this.pump();
+  }
+
+  /** The limiter got capacity from elsewhere (an allowance arrived): admit whoever fits now. */
+  poke(): void {
     this.pump();
   }
 
@@ -96,14 +110,17 @@ export class AdmissionQueue {
     this.timer = undefined;
     while (this.waiters.length > 0) {
       const head = this.waiters[0]!;
-      const decision = this.limiter.tryAcquire(this.now(), head.tokens);
-      if (!decision.admitted) {
-        if (decision.waitMs !== null) this.timer = setTimeout(() => this.pump(), decision.waitMs);
+      const decision = this.limiter.tryAcquire(this.now(), head.need);
+      if (!decision.admitted && !("refused" in decision)) {
+        if (decision.waitMs !== null && Number.isFinite(decision.waitMs)) {
+          this.timer = setTimeout(() => this.pump(), decision.waitMs);
+        }
         return;
       }
       this.waiters.shift();
       head.signal?.removeEventListener("abort", head.onAbort);
-      head.resolve(decision.ticket);
+      if (decision.admitted) head.resolve(decision.ticket);
+      else head.reject(decision.refused);
     }
   }
 }

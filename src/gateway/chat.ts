@@ -8,9 +8,11 @@ import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { type AdmissionQueue, NeverFitsError, QueueFullError } from "./admission.ts";
+import { BudgetExhaustedError } from "./allowance.ts";
 import { cacheKey, type LruCache } from "./cache.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type BodyBudget, type BodyLimits, errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
+import type { Need } from "./limiter.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Redact } from "./redact.ts";
 import { type Backoff, isRetryable, nextDelay } from "./retry-policy.ts";
@@ -49,6 +51,8 @@ export interface ChatDeps {
   backoff: Backoff;
   random: () => number;
   budgetExceeded: () => boolean;
+  /** Why calls are refused while budgetExceeded() says so. */
+  budgetMessage: () => string;
 }
 
 /** Thrown when a streamed answer broke after bytes reached the client: nothing can be retried or re-sent. */
@@ -63,9 +67,8 @@ interface Outgoing {
   stream: boolean;
   /** The client asked for the usage chunk of a stream itself. */
   clientWantsUsage: boolean;
-  /** Tokens charged to the limiter before the answer says how many were used. */
-  estimate: number;
-  promptEstimate: number;
+  /** Tokens charged to the limiter before the answer says how many were used: prompt estimate and max_tokens. */
+  estimate: Need;
 }
 
 /**
@@ -92,15 +95,7 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
   usage.requests++;
   try {
     const { outgoing, key } = await readRequest(deps, req, reservation);
-    if (deps.budgetExceeded()) {
-      throw new HttpError(
-        429,
-        "insufficient_quota",
-        "budget_exceeded",
-        `the job's token budget is used up (this pod's share: ${config.budgetTokens} tokens); no more requests are sent upstream`,
-        NO_RETRY,
-      );
-    }
+    if (deps.budgetExceeded()) throw budgetError(deps.budgetMessage());
     const cached = key ? deps.cache!.get(key) : undefined;
     if (cached) {
       usage.cacheHits++;
@@ -186,9 +181,14 @@ function deadlineError(config: GatewayConfig): HttpError {
   );
 }
 
-async function admit(queue: AdmissionQueue, tokens: number, signal: AbortSignal) {
+/** OpenAI's own shape for a spent quota: litellm raises RateLimitError, which the recipe handles by backing off. */
+function budgetError(message: string): HttpError {
+  return new HttpError(429, "insufficient_quota", "budget_exceeded", message, NO_RETRY);
+}
+
+async function admit(queue: AdmissionQueue, need: Need, signal: AbortSignal) {
   try {
-    return await queue.acquire(tokens, signal);
+    return await queue.acquire(need, signal);
   } catch (error) {
     if (error instanceof QueueFullError) {
       // When the limiter's window opens for the head of the queue, and with it a place in the queue.
@@ -200,6 +200,7 @@ async function admit(queue: AdmissionQueue, tokens: number, signal: AbortSignal)
     if (error instanceof NeverFitsError) {
       throw new HttpError(400, "invalid_request_error", "request_too_large", error.message);
     }
+    if (error instanceof BudgetExhaustedError) throw budgetError(error.message);
     throw error;
   }
 }
@@ -223,13 +224,11 @@ function outgoingOf(body: ChatBody): Outgoing {
     }
     throw error;
   }
-  const estimate = estimateTokens(body, payload);
   return {
     payload,
     stream,
     clientWantsUsage: (body.stream_options as { include_usage?: unknown } | undefined)?.include_usage === true,
-    estimate: estimate.prompt + estimate.completion,
-    promptEstimate: estimate.prompt,
+    estimate: estimateTokens(body, payload),
   };
 }
 
@@ -246,7 +245,9 @@ async function attempt(
   // Counted once it is admitted and goes out: a retry cut short by the deadline or a full queue was never sent.
   if (retry) deps.usage.retries++;
   // A failed attempt used no tokens; a broken stream is charged its estimate.
-  let spent = 0;
+  let spent: Need = { prompt: 0, completion: 0 };
+  const sent = performance.now();
+  let failure: string | undefined;
   try {
     const options: AttemptOptions = {
       signal,
@@ -268,11 +269,28 @@ async function attempt(
     const answer = parseAnswer(bytes);
     if (!answer)
       deps.log.warn({ role: deps.config.role }, "upstream answer is not a JSON object; metered at the estimate");
-    spent = record(deps.usage, answer?.usage, outgoing.estimate);
+    spent = record(deps, answer?.usage, outgoing.estimate);
     if (key && answer) deps.cache!.set(key, bytes);
+  } catch (error) {
+    failure = errorType(error, signal);
+    throw error;
   } finally {
     deps.queue.release(ticket, spent);
+    deps.metrics.operation((performance.now() - sent) / 1000, failure);
   }
+}
+
+/**
+ * `error.type` of a failed upstream call: the HTTP status the upstream answered, `timeout`, `connection`, or
+ * `stream_broken` (the answer broke after it had started), `cancelled` (the client left or the deadline passed), and
+ * `_OTHER` (the conventions' fallback) for anything else.
+ */
+function errorType(error: unknown, signal: AbortSignal): string {
+  if (error instanceof StreamBrokenError) return "stream_broken";
+  if (signal.aborted) return "cancelled";
+  const failure = describeFailure(error);
+  if (failure.kind === "status") return String(failure.status);
+  return failure.kind === "internal" ? "_OTHER" : failure.kind;
 }
 
 function parseAnswer(text: Buffer | string): Answer | undefined {
@@ -294,13 +312,18 @@ function sendAnswer(res: ServerResponse, bytes: Buffer, requestId: string | unde
   res.end(bytes);
 }
 
-/** Adds the upstream's token counts to the usage (the estimate when it sent none) and returns their sum. */
-function record(usage: Usage, counts: TokenCount, estimate: number, completionChars = 0): number {
-  const prompt = counts?.prompt_tokens ?? estimate;
-  const completion = counts?.completion_tokens ?? Math.ceil(completionChars / 4);
-  usage.promptTokens += prompt;
-  usage.completionTokens += completion;
-  return prompt + completion;
+/**
+ * Adds the upstream's token counts to the usage and metrics and returns them. Without counts: the whole estimate for
+ * a plain answer; the prompt estimate and the streamed characters / 4 for a stream.
+ */
+function record(deps: ChatDeps, counts: TokenCount, estimate: Need, completionChars?: number): Need {
+  const prompt = counts?.prompt_tokens ?? estimate.prompt;
+  const completion =
+    counts?.completion_tokens ?? (completionChars === undefined ? estimate.completion : Math.ceil(completionChars / 4));
+  deps.usage.promptTokens += prompt;
+  deps.usage.completionTokens += completion;
+  deps.metrics.tokens(prompt, completion);
+  return { prompt, completion };
 }
 
 /** Relays the upstream's events unchanged (but for the usage chunk the client did not ask for), metering them. */
@@ -359,12 +382,12 @@ async function stream(deps: ChatDeps, outgoing: Outgoing, options: AttemptOption
     const message = deps.redact(`upstream stream broke: ${why}`);
     if (error instanceof StreamBrokenError) res.end();
     else res.end(sseEvent(JSON.stringify(errorBody("upstream_error", "stream_broken", message))));
-    record(deps.usage, counts, outgoing.promptEstimate, chars);
+    record(deps, counts, outgoing.estimate, chars);
     throw error instanceof StreamBrokenError ? error : new StreamBrokenError(message);
   }
   start();
   res.end("data: [DONE]\n\n");
-  return record(deps.usage, counts, outgoing.promptEstimate, chars);
+  return record(deps, counts, outgoing.estimate, chars);
 }
 
 /** One event carrying `data`; a payload of several lines needs a `data:` field per line. */

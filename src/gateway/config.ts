@@ -16,6 +16,11 @@ export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
 const OPTIONS = {
   role: { flag: "role", kind: "string", help: "user-simulator | judge (required)" },
   listen: { flag: "listen", kind: "string", help: "host:port (default 127.0.0.1:4001 user-simulator, :4002 judge)" },
+  metricsListen: {
+    flag: "metrics-listen",
+    kind: "string",
+    help: "host:port of a second listener serving only GET /metrics, for Prometheus on the pod IP (default: none)",
+  },
   model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
   upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },
   upstreamModel: { flag: "upstream-model", kind: "string", help: "model name sent upstream (required)" },
@@ -32,10 +37,19 @@ const OPTIONS = {
     kind: "number",
     help: "overall deadline of a request, queueing and retries included (default 600)",
   },
+  allowanceUrl: {
+    flag: "allowance-url",
+    kind: "string",
+    help: "operator endpoint handing out the job's limits and budget (then --share, --pods do not apply)",
+  },
   requestsPerMinute: { flag: "requests-per-minute", kind: "number", help: "job-wide RPM limit (0 = none)" },
   tokensPerMinute: { flag: "tokens-per-minute", kind: "number", help: "job-wide TPM limit (0 = none)" },
   maxConcurrency: { flag: "max-concurrency", kind: "number", help: "job-wide in-flight limit (0 = none)" },
-  share: { flag: "share", kind: "number", help: "this pod's fraction of the job's limits and budget (default 1)" },
+  share: {
+    flag: "share",
+    kind: "number",
+    help: "without --allowance-url: this pod's fraction of the job's limits and budget (default 1)",
+  },
   pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
   queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
   maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
@@ -70,12 +84,16 @@ export function envName(key: Key): string {
 export interface GatewayConfig extends EndpointSettings {
   host: string;
   port: number;
+  /** Where the second listener, with only /metrics, listens (for a PodMonitor); undefined: none. */
+  metrics: { host: string; port: number } | undefined;
   model: string;
   token: string;
   temperature: number | undefined;
   maxTokens: number | undefined;
   retries: number;
   deadlineMs: number;
+  /** When set, the operator hands out the job's limits and budget; the numbers below are then not used. */
+  allowanceUrl: string | undefined;
   /** Already multiplied by share; 0 = unlimited. */
   requestsPerMinute: number;
   tokensPerMinute: number;
@@ -129,6 +147,13 @@ function required<K extends Key>(raw: RawOptions<K>, key: K): string {
   return value;
 }
 
+function hostPort(flag: string, value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(":");
+  const port = Number(value.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port)) throw new Error(`--${flag}: ${value} is not host:port`);
+  return { host: value.slice(0, colon), port };
+}
+
 /** Splits a job-wide limit to this pod; a limit never rounds down to 0 (which would mean "unlimited"). */
 function perPod(limit: number, share: number): number {
   return limit === 0 ? 0 : Math.max(1, Math.floor(limit * share));
@@ -166,15 +191,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   const raw = options.read(argv, env);
   const endpoint = endpointSettings(raw, env);
   const typedRole = endpoint.role;
-  const listen = raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`;
-  const colon = listen.lastIndexOf(":");
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port)) throw new Error(`--listen: ${listen} is not host:port`);
+  const { host, port } = hostPort("listen", raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`);
   const token = env[TOKEN_ENV];
   if (!token) throw new Error(`${TOKEN_ENV} must be set: clients authenticate with it`);
   const pods = num(raw, "pods", undefined, 1);
   const share = pods !== undefined ? 1 / pods : num(raw, "share", 1);
   if (share <= 0 || share > 1) throw new Error("--share must be in (0, 1]");
+  if (raw.allowanceUrl !== undefined) {
+    new URL(raw.allowanceUrl); // throws on a malformed URL
+    if (share !== 1) throw new Error("--share and --pods do not apply with --allowance-url: the operator shares");
+  }
   const maxBodyBytes = Math.floor(num(raw, "maxBodyBytes", 32 * 1024 * 1024, 1));
   const bodyBytesInFlight = Math.floor(num(raw, "bodyBytesInFlight", 64 * 1024 * 1024, 1));
   if (bodyBytesInFlight < maxBodyBytes) {
@@ -186,14 +212,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   }
   return {
     ...endpoint,
-    host: listen.slice(0, colon),
+    host,
     port,
+    metrics: raw.metricsListen === undefined ? undefined : hostPort("metrics-listen", raw.metricsListen),
     model: raw.model ?? typedRole,
     token,
     temperature: num(raw, "temperature", undefined),
     maxTokens: num(raw, "maxTokens", undefined, 1),
     retries: Math.floor(num(raw, "retries", 6)),
     deadlineMs: num(raw, "deadlineSeconds", 600) * 1000,
+    allowanceUrl: raw.allowanceUrl,
     requestsPerMinute: perPod(num(raw, "requestsPerMinute", 0), share),
     tokensPerMinute: perPod(num(raw, "tokensPerMinute", 0), share),
     maxConcurrency: perPod(num(raw, "maxConcurrency", 0), share),

@@ -4,6 +4,8 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
 import { AdmissionQueue } from "./admission.ts";
+import { Allowances } from "./allowance.ts";
+import { AllowanceClient } from "./allowance-client.ts";
 import { LruCache } from "./cache.ts";
 import type { ChatDeps } from "./chat.ts";
 import { type GatewayConfig, helpText, parseConfig } from "./config.ts";
@@ -15,7 +17,7 @@ import { makeRedactor, type Redact } from "./redact.ts";
 import type { GatewayReport } from "./report.ts";
 import { Reporter } from "./reporter.ts";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry-policy.ts";
-import { createGatewayServer } from "./server.ts";
+import { createGatewayServer, createMetricsServer } from "./server.ts";
 import { createUpstreamClient } from "./upstream.ts";
 import { emptyUsage, overBudget } from "./usage.ts";
 import { ProgressTracker } from "./verl-log.ts";
@@ -24,6 +26,8 @@ const FOLLOW_INTERVAL_MS = 1000;
 
 export interface Gateway {
   url: string;
+  /** The --metrics-listen listener's base URL, when there is one. */
+  metricsUrl: string | undefined;
   buildReport: () => GatewayReport;
   close: () => Promise<void>;
 }
@@ -59,13 +63,22 @@ export function createLogger(level: string, redact: Redact, destination?: Destin
 export async function startGateway(config: GatewayConfig, options: StartOptions = {}): Promise<Gateway> {
   const redact = makeRedactor([config.upstreamApiKey, config.token]);
   const log = createLogger(config.logLevel, redact, options.logDestination);
-  const limiter = new SlidingWindowLimiter(config);
-  const queue = new AdmissionQueue(limiter, config.queueSize);
+  // With an allowance URL the operator hands out the job's limits and budget; without, this pod keeps its share.
+  const allowances = config.allowanceUrl ? new Allowances() : undefined;
+  const queue = new AdmissionQueue(allowances ?? new SlidingWindowLimiter(config), config.queueSize);
   const usage = emptyUsage();
   let operatorSaysOverBudget = false;
-  const budgetExceeded = () => operatorSaysOverBudget || overBudget(usage, config.budgetTokens);
+  const budgetExceeded = allowances
+    ? () => allowances.budgetExhausted
+    : () => operatorSaysOverBudget || overBudget(usage, config.budgetTokens);
+  const budgetMessage = allowances
+    ? () => allowances.exhaustedMessage()
+    : () =>
+        `the job's token budget is used up (this pod's share: ${config.budgetTokens} tokens); no more requests are sent upstream`;
   const metrics = createMetrics({
     role: config.role,
+    upstreamBaseUrl: config.upstreamBaseUrl,
+    upstreamModel: config.upstreamModel,
     usage,
     waiting: () => queue.waiting,
     inFlight: () => queue.active,
@@ -89,6 +102,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     backoff: { retries: config.retries, ...(options.backoff ?? DEFAULT_BACKOFF) },
     random: Math.random,
     budgetExceeded,
+    budgetMessage,
   };
   const server = createGatewayServer(deps);
   await new Promise<void>((resolve, reject) => {
@@ -96,6 +110,14 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     server.listen(config.port, config.host, resolve);
   });
   const address = server.address() as AddressInfo;
+  const metricsServer = config.metrics ? createMetricsServer(metrics) : undefined;
+  if (metricsServer && config.metrics) {
+    const { port, host } = config.metrics;
+    await new Promise<void>((resolve, reject) => {
+      metricsServer.once("error", reject);
+      metricsServer.listen(port, host, resolve);
+    });
+  }
 
   const tracker = new ProgressTracker(config.totalSteps);
   const startId = randomUUID();
@@ -117,8 +139,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         token: config.token,
         intervalMs: config.reportIntervalMs,
         build: buildReport,
+        // With allowances the operator's answers to asks say it; the report's verdict is older news.
         onBudgetVerdict: (exceeded) => {
-          operatorSaysOverBudget = exceeded;
+          if (!allowances) operatorSaysOverBudget = exceeded;
         },
         log,
       })
@@ -128,15 +151,30 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
         if (tracker.feed(line, new Date())) reporter?.changed();
       })
     : undefined;
+  const allowanceClient =
+    allowances && config.allowanceUrl
+      ? new AllowanceClient({
+          url: config.allowanceUrl,
+          token: config.token,
+          allowances,
+          queue,
+          usage,
+          identity: { pod: config.pod, role: config.role, startId },
+          log,
+        })
+      : undefined;
   follower?.start(FOLLOW_INTERVAL_MS);
   reporter?.start();
+  allowanceClient?.start();
   log.info(
     {
       role: config.role,
       listen: `${address.address}:${address.port}`,
       upstream: config.upstreamBaseUrl,
       upstreamModel: config.upstreamModel,
-      limits: { rpm: config.requestsPerMinute, tpm: config.tokensPerMinute, concurrency: config.maxConcurrency },
+      limits: allowances
+        ? "job-wide, from the operator"
+        : { rpm: config.requestsPerMinute, tpm: config.tokensPerMinute, concurrency: config.maxConcurrency },
       upstreamKey: config.upstreamApiKey ? "set" : "none",
       followLog: config.followLog ?? null,
       report: Boolean(config.reportUrl),
@@ -145,15 +183,24 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
   );
   return {
     url: `http://${address.address}:${address.port}`,
+    metricsUrl: metricsServer ? `http://${hostOf(metricsServer.address() as AddressInfo)}` : undefined,
     buildReport,
     close: async () => {
+      allowanceClient?.stop();
       await follower?.stop();
       await reporter?.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const listener of metricsServer ? [server, metricsServer] : [server]) {
+        listener.closeAllConnections();
+        await new Promise<void>((resolve) => listener.close(() => resolve()));
+      }
       await deps.upstream.close();
     },
   };
+}
+
+function hostOf(address: AddressInfo): string {
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `${host}:${address.port}`;
 }
 
 /** `collab-operator gateway`: runs until SIGTERM/SIGINT, then sends a last report and exits. */

@@ -1,8 +1,9 @@
 // The gateway's HTTP surface: /healthz and /metrics are open (loopback only, nothing secret in them); everything
 // under /v1 needs the job's token.
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { type ChatDeps, handleChat } from "./chat.ts";
 import { HttpError, hasBearer, sendError, sendJson } from "./http.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 
 export function createGatewayServer(deps: ChatDeps): Server {
   const { config } = deps;
@@ -19,9 +20,7 @@ export function createGatewayServer(deps: ChatDeps): Server {
       return;
     }
     if (route === "GET /metrics") {
-      deps.metrics.registry.metrics().then((text) => {
-        res.writeHead(200, { "content-type": deps.metrics.registry.contentType }).end(text);
-      });
+      serveMetrics(deps.metrics, res);
       return;
     }
     if (!path?.startsWith("/v1/")) {
@@ -58,4 +57,22 @@ export function createGatewayServer(deps: ChatDeps): Server {
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   return server;
+}
+
+function serveMetrics(metrics: GatewayMetrics, res: ServerResponse): void {
+  metrics.registry.metrics().then((text) => {
+    res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
+  });
+}
+
+/**
+ * The listener for Prometheus (`--metrics-listen`, on the pod IP): GET /metrics and nothing else, so no request of
+ * the chat API is reachable from outside the pod.
+ */
+export function createMetricsServer(metrics: GatewayMetrics): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (req.method === "GET" && path === "/metrics") serveMetrics(metrics, res);
+    else sendError(res, new HttpError(404, "invalid_request_error", "not_found", "only GET /metrics is served here"));
+  });
 }

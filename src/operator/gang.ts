@@ -23,12 +23,12 @@ export function gangPolicy(
   const problems: string[] = [];
   if (scheduling.queueName !== undefined && !served.kueue) {
     problems.push(
-      `spec.scheduling.queueName: the cluster does not serve Kueue (workloads.kueue.x-k8s.io/v1beta2); install Kueue 0.17 or newer and restart the operator, or remove queueName`,
+      `spec.scheduling.queueName: the cluster does not serve Kueue (workloads.kueue.x-k8s.io/v1beta2); install Kueue 0.17 or newer (the operator notices within a minute), or remove queueName`,
     );
   }
   if (mechanism === "Workload" && !served.podGroups) {
     problems.push(
-      `spec.scheduling.gang: Workload needs native gang scheduling (podgroups.scheduling.k8s.io/v1beta1: Kubernetes 1.37 with the GenericWorkload feature gate and --runtime-config=scheduling.k8s.io/v1beta1=true), which the cluster does not serve; enable it and restart the operator, or use Auto`,
+      `spec.scheduling.gang: Workload needs native gang scheduling (podgroups.scheduling.k8s.io/v1beta1: Kubernetes 1.37 with the GenericWorkload feature gate and --runtime-config=scheduling.k8s.io/v1beta1=true), which the cluster does not serve; enable it (the operator notices within a minute), or use Auto`,
     );
   }
   const was = before.find((c) => c.type === CONDITION.schedulingReady);

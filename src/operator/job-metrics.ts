@@ -115,6 +115,17 @@ export const JOB_METRICS = {
     help: "Answers served from the gateways' temperature-0 cache, by endpoint",
     labels: ["endpoint"],
   },
+  collab_job_api_cost_total: {
+    type: "counter",
+    help: "Spend at the endpoint's spec pricing, by endpoint (only endpoints with pricing)",
+    labels: ["endpoint"],
+  },
+  collab_job_budget_cost: { type: "gauge", help: "spec.budget.maxCost (only jobs with a cost budget)", labels: [] },
+  collab_job_budget_used_cost: {
+    type: "gauge",
+    help: "Spend against the cost budget (status.usage.totalCost; only jobs with pricing)",
+    labels: [],
+  },
   collab_job_budget_tokens: { type: "gauge", help: "spec.budget.maxTokens (only jobs with a budget)", labels: [] },
   collab_job_budget_used_tokens: {
     type: "gauge",
@@ -144,7 +155,7 @@ export interface Sample {
 /** A job as the cache holds it: only what the metrics read. */
 interface CachedJob {
   metadata?: { name?: string; namespace?: string };
-  spec?: { budget?: { maxTokens?: number } };
+  spec?: { budget?: { maxTokens?: number; maxCost?: number } };
   status?: Status;
 }
 
@@ -207,7 +218,10 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
     add("collab_job_api_rate_limited_total", u.rateLimited, { endpoint });
     add("collab_job_api_retries_total", u.retries, { endpoint });
     add("collab_job_api_cache_hits_total", u.cacheHits ?? 0, { endpoint });
+    add("collab_job_api_cost_total", u.cost, { endpoint });
   }
+  add("collab_job_budget_used_cost", usage?.totalCost);
+  add("collab_job_budget_cost", job.spec?.budget?.maxCost);
   const budget = job.spec?.budget?.maxTokens;
   const used = usage?.totalTokens ?? 0;
   add("collab_job_budget_used_tokens", used);

@@ -2,6 +2,8 @@
 // /v1/namespaces/{ns}/collabtrainingjobs/{name}/report with `Authorization: Bearer <the job's internal token>`.
 // Training pods hold no Kubernetes credentials; this is their only way to the job's status (like Kubeflow Trainer's
 // status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
+// Beside it, POST .../allowance hands out the job's limits and budget to the gateways (allowance.ts): from memory and
+// the caches, with no write, so it answers at once.
 import { timingSafeEqual } from "node:crypto";
 import {
   createServer,
@@ -10,13 +12,15 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
+import type { ZodSafeParseResult } from "zod";
 import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
-import { childMeta, childName } from "../children/meta.ts";
+import { childMeta, childName, LABEL } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
+import { type AllowanceAnswer, AllowanceRequestSchema } from "../gateway/allowance-contract.ts";
 import { bearerToken } from "../gateway/http.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
 import { type KubeConfig, patchStatus, request, statusCode } from "../runtime/index.ts";
@@ -25,11 +29,15 @@ import { controllerUid } from "../status/pods.ts";
 import {
   BUDGET_CONDITION,
   budgetConditions,
+  jobBudget,
+  type LedgerEntry,
   ledgerEntry,
   ledgerKey,
+  parseLedger,
   progressStatus,
   usageTotals,
 } from "../status/usage.ts";
+import { AllowanceBooks, endpointPrices, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
 import { type Caches, jobRef } from "./reconciler.ts";
 import { parseStoredJob } from "./stored-job.ts";
 
@@ -43,7 +51,7 @@ const REPORT_TIMEOUT_MS = 30_000;
 const MAX_WAITING = 64;
 /** Gateway processes (pod × role × restart) one job's ledger keeps; far above any real job, well below 1 MiB. */
 const MAX_LEDGER_ENTRIES = 2000;
-const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/report$/;
+const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/(report|allowance)$/;
 /** Set on a request a standby passed on: the receiver serves it or says 503, never passes it on again. */
 const FORWARDED = "x-collab-forwarded";
 const FORWARD_TIMEOUT_MS = 10_000;
@@ -128,8 +136,48 @@ function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promis
   });
 }
 
+/** The usage ledger of each job, parsed once per version of its ConfigMap (asks come many times a second). */
+class ParsedLedgers {
+  readonly #parsed = new Map<string, { version: string | undefined; entries: Map<string, LedgerEntry> }>();
+
+  get(configMap: V1ConfigMap | undefined, key: string): Map<string, LedgerEntry> {
+    const version = configMap?.metadata?.resourceVersion;
+    const known = this.#parsed.get(key);
+    if (known && known.version === version) return known.entries;
+    const entries = parseLedger(configMap?.data ?? {});
+    this.#parsed.set(key, { version, entries });
+    return entries;
+  }
+
+  forget(exists: (key: string) => boolean): void {
+    for (const key of this.#parsed.keys()) if (!exists(key)) this.#parsed.delete(key);
+  }
+}
+
+/** What the allowance books need to know of one job, from the caches. */
+function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>): JobView {
+  const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid: string };
+  const pods = caches.pods.list(namespace, `${LABEL.job}=${name}`) as V1Pod[];
+  return { terms: jobTerms(job.spec), ...gatewayPods(pods, uid), ledger };
+}
+
 export function createReportServer(opts: ReportServerOptions): Server {
   const queues = new JobQueues();
+  const books = new AllowanceBooks();
+  const ledgers = new ParsedLedgers();
+  // Books belong to one term of leadership: another replica may have handed out allowances in between. Checked on
+  // every ask and every second, so no term passes unseen (a term lasts at least a lease, 15 s).
+  const watchLeadership = () => {
+    books.leading(performance.now(), opts.routing?.().leading ?? true);
+    const caches = opts.caches();
+    if (caches.jobs.hasSynced()) {
+      const uids = new Set(caches.jobs.list().map((j) => j.metadata?.uid));
+      books.prune((uid) => uids.has(uid));
+      ledgers.forget((key) => caches.jobs.get(...(key.split("/") as [string, string])) !== undefined);
+    }
+  };
+  const leadership = setInterval(watchLeadership, 1000);
+  leadership.unref();
   const bodyMs = opts.timeouts?.bodyMs ?? BODY_TIMEOUT_MS;
   const reportMs = opts.timeouts?.reportMs ?? REPORT_TIMEOUT_MS;
   const requests = new Counter({
@@ -160,12 +208,23 @@ export function createReportServer(opts: ReportServerOptions): Server {
     }
     const match = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
     if (!match) return reply(404, { error: "not found" });
-    const [, namespace, name] = match as unknown as [string, string, string];
+    const [, namespace, name, kind] = match as unknown as [string, string, string, "report" | "allowance"];
+    if (kind === "allowance") {
+      void allowance(opts, books, ledgers, req, namespace, name, bodyMs).then(
+        (answer) => reply(200, answer),
+        (err: unknown) => {
+          if (err instanceof HttpError) return reply(err.status, { error: err.message }, err.headers);
+          opts.logger.error({ err, namespace, name }, "allowance failed");
+          reply(500, { error: "internal error" });
+        },
+      );
+      return;
+    }
     const arrived = Date.now();
     void receive(opts, req, namespace, name, bodyMs)
       .then((report) =>
         queues.run(`${namespace}/${name}`, arrived + reportMs, (signal) =>
-          apply(opts, namespace, name, report, signal),
+          apply(opts, books, namespace, name, report, signal),
         ),
       )
       .then(
@@ -180,6 +239,7 @@ export function createReportServer(opts: ReportServerOptions): Server {
   // Node's own limits as a backstop: headers and a whole request must arrive in time.
   server.headersTimeout = bodyMs;
   server.requestTimeout = bodyMs + 1000;
+  server.on("close", () => clearInterval(leadership));
   return server;
 }
 
@@ -242,12 +302,13 @@ async function receive(
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   if (!caches.jobs.get(namespace, name)) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
-  return parseReport(await readBody(req, bodyMs));
+  return parseBody(await readBody(req, bodyMs), GatewayReportSchema);
 }
 
 /** Applies one report: the usage ledger, then status.usage, status.progress and BudgetExceeded. */
 async function apply(
   opts: ReportServerOptions,
+  books: AllowanceBooks,
   namespace: string,
   name: string,
   report: GatewayReport,
@@ -275,13 +336,16 @@ async function apply(
     report,
     signal,
   );
-  const usage = usageTotals(ledger);
+  const entries = parseLedger(ledger);
+  const usage = usageTotals(entries, endpointPrices(job.spec));
   const previous: Status = job.status ?? {};
   const now = (opts.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const refused = books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, entries));
   const conditions: Condition[] = budgetConditions(
     previous.conditions ?? [],
-    usage.totalTokens ?? 0,
-    job.spec.budget.maxTokens,
+    usage,
+    jobBudget(job.spec.budget),
+    refused,
     now,
     job.metadata.generation as number | undefined,
   );
@@ -299,6 +363,43 @@ async function apply(
     await patchStatus(opts.kc, jobRef({ namespace, name }), status, PROGRESS_MANAGER, { signal });
   }
   return { budgetExceeded: conditions.some((c) => c.status === "True") };
+}
+
+/**
+ * One ask for allowances: the same checks as a report (the job's token, one of its own pods), then the job's book
+ * answers from memory. No queue: nothing is written.
+ */
+async function allowance(
+  opts: ReportServerOptions,
+  books: AllowanceBooks,
+  ledgers: ParsedLedgers,
+  req: IncomingMessage,
+  namespace: string,
+  name: string,
+  bodyMs: number,
+): Promise<AllowanceAnswer> {
+  authenticate(req, servingCaches(opts).secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
+  const body = await readBody(req, bodyMs);
+  // Asked again once the body is in: this replica may have stopped leading meanwhile (503: the gateway asks again).
+  const caches = servingCaches(opts);
+  const raw = caches.jobs.get(namespace, name);
+  if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
+  const request = parseBody(body, AllowanceRequestSchema);
+  const parsed = parseStoredJob(raw);
+  if (!parsed.ok) throw new HttpError(422, "the job's spec is invalid; see its Failed condition");
+  const job = parsed.job;
+  const pod = caches.pods.get(namespace, request.pod);
+  if (!pod || controllerUid(pod) !== job.metadata.uid)
+    throw new HttpError(403, `${request.pod} is not a pod of this job`);
+  const ledger = ledgers.get(
+    caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined,
+    `${namespace}/${name}`,
+  );
+  const now = performance.now();
+  books.leading(now, opts.routing?.().leading ?? true);
+  const outcome = books.book(job.metadata.uid as string, now).ask(now, request, jobView(caches, job, ledger));
+  if ("stale" in outcome) throw new HttpError(409, "an ask of this gateway newer than this one was answered already");
+  return outcome.answer;
 }
 
 function authenticate(req: IncomingMessage, secret: V1Secret | undefined): void {
@@ -341,14 +442,14 @@ function readBody(req: IncomingMessage, timeoutMs: number): Promise<string> {
   });
 }
 
-function parseReport(body: string): GatewayReport {
+function parseBody<T>(body: string, schema: { safeParse: (json: unknown) => ZodSafeParseResult<T> }): T {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw new HttpError(400, "body is not JSON");
   }
-  const parsed = GatewayReportSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     throw new HttpError(400, parsed.error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; "));
   }

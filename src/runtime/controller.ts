@@ -82,6 +82,11 @@ export interface ControllerOptions {
   watchdogMs?: number;
   /** `start()` fails if the caches have not synced by then. Default 2 min (controller-runtime's CacheSyncTimeout). */
   syncTimeoutMs?: number;
+  /**
+   * While an `ifServed` watch's API is not served, ask again this often, and once it is, watch it and reconcile every
+   * cached object's keys (an optional component installed while the controller runs). 0 turns it off. Default 60 s.
+   */
+  rediscoverMs?: number;
   rateLimiter?: RateLimiterOptions;
   clock?: Clock;
 }
@@ -105,6 +110,7 @@ export class Controller {
   #queue: WorkQueue | undefined;
   #stop: AbortController | undefined;
   #workers: Promise<void>[] = [];
+  #rediscovery: Promise<void> | undefined;
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name;
@@ -202,6 +208,37 @@ export class Controller {
     if (stop.signal.aborted) return;
     this.#logger.info({ workers: this.#o.workers ?? 1 }, "caches synced; starting workers");
     this.#workers = Array.from({ length: this.#o.workers ?? 1 }, () => this.#work(queue, stop.signal));
+    const rediscoverMs = this.#o.rediscoverMs ?? 60_000;
+    if (this.#unserved.size > 0 && rediscoverMs > 0) this.#rediscovery = this.#rediscover(rediscoverMs, stop.signal);
+  }
+
+  /** Watches each unserved API once it is served, then has every cached object's owners reconciled. */
+  async #rediscover(everyMs: number, signal: AbortSignal): Promise<void> {
+    while (this.#unserved.size > 0 && !signal.aborted) {
+      await sleep(this.#clock, everyMs, signal);
+      const found: string[] = [];
+      for (const spec of this.#o.watches) {
+        if (!spec.ifServed || !this.#unserved.has(spec.name) || signal.aborted) continue;
+        // An apiserver that does not answer now is asked again at the next turn.
+        const served = await serves(this.#o.kc, spec.ifServed.apiVersion, spec.ifServed.kind).catch(() => false);
+        if (!served || signal.aborted) continue;
+        this.#logger.info({ watch: spec.name, ...spec.ifServed }, "now served by the apiserver: watched");
+        this.#unserved.delete(spec.name);
+        this.#informers.get(spec.name)?.start();
+        found.push(spec.name);
+      }
+      if (found.length === 0) continue;
+      while (!found.every((name) => this.#informers.get(name)?.hasSynced()) && !signal.aborted) {
+        await sleep(this.#clock, 100, signal);
+      }
+      // What the new API says may change every owner's decision (a job held back for want of it), not only the
+      // owners of the objects just listed.
+      for (const [name, informer] of this.#informers) {
+        if (this.#unserved.has(name)) continue;
+        const spec = this.#o.watches.find((w) => w.name === name)!;
+        for (const obj of informer.list()) for (const key of spec.toKeys(obj)) this.#queue?.add(keyString(key));
+      }
+    }
   }
 
   /** Stops the watches and the queue; reconciles in flight see their signal abort and are awaited. */
@@ -209,6 +246,8 @@ export class Controller {
     const stop = this.#stop;
     if (!stop) return;
     stop.abort();
+    await this.#rediscovery;
+    this.#rediscovery = undefined;
     await Promise.all([...this.#informers.values()].map((i) => i.stop()));
     await this.#queue?.shutDown();
     await Promise.all(this.#workers);

@@ -4,6 +4,8 @@
 // each in a ledger (the job's usage ConfigMap, one key per process), so a restarted sidecar or operator loses nothing:
 // a role's total is the sum over the ledger.
 import type { Condition, Status } from "../api/schema.ts";
+import { type BudgetAmount, costOf, type Prices } from "../gateway/allowance-contract.ts";
+import type { EndpointRole } from "../gateway/config.ts";
 import type { GatewayReport, Progress, UsageCounters } from "../gateway/report.ts";
 import { setCondition } from "./conditions.ts";
 
@@ -28,8 +30,15 @@ const ZERO: UsageCounters = {
   cacheHits: 0,
 };
 
-export function usageTotals(ledger: Record<string, string>): NonNullable<Status["usage"]> {
-  const sums: Record<"user-simulator" | "judge", UsageCounters> = { "user-simulator": { ...ZERO }, judge: { ...ZERO } };
+/** One gateway process's latest counters in the ledger. */
+export interface LedgerEntry {
+  role: EndpointRole;
+  usage: UsageCounters;
+}
+
+/** The ledger's entries, parsed; a damaged entry is left out rather than stopping the accounting of the others. */
+export function parseLedger(ledger: Record<string, string>): Map<string, LedgerEntry> {
+  const entries = new Map<string, LedgerEntry>();
   for (const [key, value] of Object.entries(ledger)) {
     const role = key.includes(".user-simulator.") ? "user-simulator" : key.includes(".judge.") ? "judge" : undefined;
     if (!role) continue;
@@ -37,15 +46,39 @@ export function usageTotals(ledger: Record<string, string>): NonNullable<Status[
     try {
       counters = JSON.parse(value) as Partial<UsageCounters>;
     } catch {
-      continue; // a damaged entry must not stop accounting for the others
+      continue;
     }
-    for (const k of Object.keys(ZERO) as (keyof UsageCounters)[]) sums[role][k] += Number(counters[k] ?? 0) || 0;
+    const usage = { ...ZERO };
+    for (const k of Object.keys(ZERO) as (keyof UsageCounters)[]) usage[k] = Number(counters[k] ?? 0) || 0;
+    entries.set(key, { role, usage });
+  }
+  return entries;
+}
+
+export type EndpointPrices = Record<EndpointRole, Prices | undefined>;
+
+export function usageTotals(
+  entries: ReadonlyMap<string, LedgerEntry>,
+  prices: EndpointPrices,
+): NonNullable<Status["usage"]> {
+  const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": { ...ZERO }, judge: { ...ZERO } };
+  for (const { role, usage } of entries.values()) {
+    for (const k of Object.keys(ZERO) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
   }
   const tokens = (u: UsageCounters) => u.promptTokens + u.completionTokens;
+  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const endpoint = (role: EndpointRole) => {
+    const u = sums[role];
+    const p = prices[role];
+    return { ...u, ...(p ? { cost: costOf(u.promptTokens, u.completionTokens, p) } : {}) };
+  };
+  const userSimulator = endpoint("user-simulator");
+  const judge = endpoint("judge");
   return {
-    userSimulator: { ...sums["user-simulator"] },
-    judge: { ...sums.judge },
+    userSimulator,
+    judge,
     totalTokens: tokens(sums["user-simulator"]) + tokens(sums.judge),
+    ...(priced ? { totalCost: (userSimulator.cost ?? 0) + (judge.cost ?? 0) } : {}),
   };
 }
 
@@ -69,32 +102,60 @@ export function progressStatus(progress: Progress): NonNullable<Status["progress
   };
 }
 
-/** The BudgetExceeded condition, or none when the job has no budget. */
+/** The job's budget: 0 for a kind it does not have. */
+export function jobBudget(budget: { maxTokens?: number; maxCost?: number }): BudgetAmount {
+  return { tokens: budget.maxTokens ?? 0, cost: budget.maxCost ?? 0 };
+}
+
+/** A call the operator could not give budget for: what it needed, and which kind of budget fell short. */
+export interface RefusedCall {
+  need: BudgetAmount;
+  tokens: boolean;
+  cost: boolean;
+}
+
+/**
+ * The BudgetExceeded condition, or none when the job has no budget. True once the tokens or the spend reached the
+ * budget, or when what is left cannot cover a call the gateways wanted to make (`refused`): calls reserve their
+ * worst case, so a budget is usually declared spent a little before it is used up.
+ */
 export function budgetConditions(
   previous: readonly Condition[],
-  totalTokens: number,
-  budget: number | undefined,
+  usage: NonNullable<Status["usage"]>,
+  budget: BudgetAmount,
+  refused: RefusedCall | undefined,
   now: string,
   generation: number | undefined,
 ): Condition[] {
-  if (budget === undefined) return [];
-  const exceeded = totalTokens >= budget;
+  if (budget.tokens === 0 && budget.cost === 0) return [];
+  const tokens = usage.totalTokens ?? 0;
+  const cost = usage.totalCost ?? 0;
+  const tokensOut = budget.tokens > 0 && (tokens >= budget.tokens || refused?.tokens === true);
+  const costOut = budget.cost > 0 && (cost >= budget.cost || refused?.cost === true);
+  const used = [
+    ...(budget.tokens > 0 ? [`${tokens} of ${budget.tokens} tokens`] : []),
+    ...(budget.cost > 0 ? [`${money(cost)} of ${money(budget.cost)} (spend)`] : []),
+  ].join(" and ");
+  const lacking = refused
+    ? `; the next call needs ${refused.tokens ? `${refused.need.tokens} tokens` : money(refused.need.cost)}, more than is left`
+    : "";
+  const raise = [...(tokensOut ? ["spec.budget.maxTokens"] : []), ...(costOut ? ["spec.budget.maxCost"] : [])];
   return setCondition(
     previous.filter((c) => c.type === BUDGET_CONDITION),
-    exceeded
+    tokensOut || costOut
       ? {
           type: BUDGET_CONDITION,
           status: "True",
-          reason: "TokenBudgetSpent",
-          message: `${totalTokens} tokens used of a budget of ${budget}; the gateways refuse further calls (raise spec.budget.maxTokens to continue)`,
+          reason: tokensOut ? "TokenBudgetSpent" : "CostBudgetSpent",
+          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise.join(" or ")} to continue: they resume by themselves)`,
         }
-      : {
-          type: BUDGET_CONDITION,
-          status: "False",
-          reason: "WithinBudget",
-          message: `${totalTokens} of ${budget} tokens used`,
-        },
+      : { type: BUDGET_CONDITION, status: "False", reason: "WithinBudget", message: `${used} used` },
     now,
     generation,
   );
+}
+
+/** Spend as people read it: two decimals, more for amounts below a cent. */
+function money(amount: number): string {
+  return amount >= 0.01 || amount === 0 ? amount.toFixed(2) : amount.toPrecision(2);
 }

@@ -39,6 +39,11 @@ export const USER_SIMULATOR_PORT = 4001;
 export const JUDGE_PORT = 4002;
 export const USER_SIMULATOR_URL = `http://127.0.0.1:${USER_SIMULATOR_PORT}/v1`;
 export const JUDGE_URL = `http://127.0.0.1:${JUDGE_PORT}/v1`;
+/** Each gateway's /metrics on the pod IP (only /metrics: the chat API stays on loopback), named for a PodMonitor. */
+export const GATEWAY_METRICS_PORTS = {
+  "user-simulator": { name: "sim-metrics", port: 9401 },
+  judge: { name: "judge-metrics", port: 9402 },
+} as const;
 
 export const RAY_GCS_PORT = 6379;
 export const RAY_DASHBOARD_PORT = 8265;

@@ -31,13 +31,20 @@ import {
 } from "./kueue.ts";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const DIR = process.env.COLLAB_CLUSTER_DIR ?? join(ROOT, ".cluster");
+/**
+ * Which of several local clusters this process uses (1, 2, ...). The integration tests run files on as many clusters
+ * at once, one per vitest worker (VITEST_POOL_ID); COLLAB_CLUSTER_INSTANCE picks one by hand. Instance N lives in
+ * `.cluster-N` (the first in `.cluster`), with every port 1000 × (N − 1) above the first's.
+ */
+export const INSTANCE = Number(process.env.COLLAB_CLUSTER_INSTANCE ?? process.env.VITEST_POOL_ID ?? 1);
+const suffix = INSTANCE === 1 ? "" : `-${INSTANCE}`;
+const DIR = `${process.env.COLLAB_CLUSTER_DIR ?? join(ROOT, ".cluster")}${suffix}`;
 export const KUBECONFIG = join(DIR, "kubeconfig");
 const PKI = join(DIR, "pki");
 const LOGS = join(DIR, "logs");
 const PIDS = join(DIR, "pids");
 
-const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback) + 1000 * (INSTANCE - 1);
 const ETCD_PORT = port("COLLAB_CLUSTER_ETCD_PORT", 23790);
 const API_PORT = port("COLLAB_CLUSTER_API_PORT", 16443);
 const KWOK_PORT = port("COLLAB_CLUSTER_KWOK_PORT", 10247);

@@ -21,7 +21,10 @@ const exists = (args: string[]) => {
 describe("helm/collab-operator on a cluster", () => {
   it.each([
     ["cluster-wide", [] as string[]],
-    ["namespaced, with NetworkPolicy", ["--set", "networkPolicy.enabled=true"]],
+    [
+      "namespaced, with NetworkPolicy",
+      ["--set", "networkPolicy.enabled=true", "--set", "metrics.grafanaDashboard.enabled=true"],
+    ],
   ])("%s: every rendered object passes `kubectl apply --dry-run=server`", async (mode, args) => {
     const ns = await testNamespace("chart");
     const watched = await testNamespace("chart-jobs");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { SchedulingV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { binaries, KUBECONFIG } from "../cluster/cluster.ts";
+import { binaries, KUBECONFIG, up } from "../cluster/cluster.ts";
 import { core, kc, testNamespace } from "./kube.ts";
 import { eventually, finishPod, startOperator, waitRunning } from "./operator.ts";
 
@@ -48,6 +48,9 @@ describe("child objects of a job written as users write it", () => {
   let ns: string;
 
   beforeAll(async () => {
+    // A queueName asks for Kueue: a cluster without it would hold every pod back (SchedulingNotServed). The test's
+    // namespace is not one Kueue manages, so the pods run outside any quota (Queued=False, NotManaged).
+    await up({ kueue: true });
     await scheduling
       .createPriorityClass({ body: { metadata: { name: PRIORITY_CLASS }, value: 1000 } })
       .catch((e: { code?: number }) => {

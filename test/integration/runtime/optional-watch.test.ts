@@ -8,16 +8,57 @@ import { Controller } from "../../../src/runtime/index.ts";
 import { core, custom, kc, testNamespace } from "../kube.ts";
 import { logger, registry, waitFor } from "./helpers.ts";
 
-const group = `optional-${randomBytes(3).toString("hex")}.example.com`;
 const extensions = kc.makeApiClient(ApiextensionsV1Api);
+const groups: string[] = [];
+
+/** A group no apiserver serves yet, its CRD deleted when the file ends. */
+function newGroup(): string {
+  const group = `optional-${randomBytes(3).toString("hex")}.example.com`;
+  groups.push(group);
+  return group;
+}
 
 afterAll(async () => {
-  await extensions.deleteCustomResourceDefinition({ name: `gadgets.${group}` }).catch(() => undefined);
+  for (const group of groups)
+    await extensions.deleteCustomResourceDefinition({ name: `gadgets.${group}` }).catch(() => undefined);
 });
+
+/** Installs the Gadget CRD of `group`, waits until it is served, and creates a Gadget named `name` in `ns`. */
+async function serveGadgets(group: string, ns: string, name: string): Promise<void> {
+  await extensions
+    .createCustomResourceDefinition({
+      body: {
+        metadata: { name: `gadgets.${group}` },
+        spec: {
+          group,
+          scope: "Namespaced",
+          names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
+          versions: [
+            {
+              name: "v1",
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true } },
+            },
+          ],
+        },
+      },
+    })
+    .catch((e: { code?: number }) => {
+      if (e.code !== 409) throw e;
+    });
+  const body = { apiVersion: `${group}/v1`, kind: "Gadget", metadata: { name } };
+  await waitFor("the CRD served", () =>
+    custom
+      .createNamespacedCustomObject({ group, version: "v1", namespace: ns, plural: "gadgets", body })
+      .then(() => true),
+  );
+}
 
 describe("a watch with ifServed", () => {
   it("is skipped while its API is not served, and watched once it is, from the controller's next start", async () => {
     const ns = await testNamespace("optional");
+    const group = newGroup();
     const reconciled = new Set<string>();
     const controller = new Controller({
       kc,
@@ -57,30 +98,7 @@ describe("a watch with ifServed", () => {
       await controller.stop();
     }
 
-    await extensions.createCustomResourceDefinition({
-      body: {
-        metadata: { name: `gadgets.${group}` },
-        spec: {
-          group,
-          scope: "Namespaced",
-          names: { plural: "gadgets", singular: "gadget", kind: "Gadget", listKind: "GadgetList" },
-          versions: [
-            {
-              name: "v1",
-              served: true,
-              storage: true,
-              schema: { openAPIV3Schema: { type: "object", x_kubernetes_preserve_unknown_fields: true } },
-            },
-          ],
-        },
-      },
-    });
-    const body = { apiVersion: `${group}/v1`, kind: "Gadget", metadata: { name: "one" } };
-    await waitFor("the CRD served", () =>
-      custom
-        .createNamespacedCustomObject({ group, version: "v1", namespace: ns, plural: "gadgets", body })
-        .then(() => true),
-    );
+    await serveGadgets(group, ns, "one");
     await controller.start();
     try {
       expect(controller.watching("gadgets")).toBe(true);
@@ -91,6 +109,52 @@ describe("a watch with ifServed", () => {
           .list()
           .map((g) => g.metadata?.name),
       ).toEqual(["one"]);
+    } finally {
+      await controller.stop();
+    }
+  });
+
+  it("is watched without a restart once its API is served, and every owner is reconciled again", async () => {
+    const ns = await testNamespace("rediscover");
+    const group = newGroup();
+    const reconciles = new Map<string, number>();
+    const controller = new Controller({
+      kc,
+      name: "rediscover",
+      watches: [
+        {
+          name: "configmaps",
+          listPath: `/api/v1/namespaces/${ns}/configmaps`,
+          toKeys: (o) => [{ namespace: ns, name: o.metadata?.name ?? "" }],
+        },
+        {
+          name: "gadgets",
+          listPath: `/apis/${group}/v1/namespaces/${ns}/gadgets`,
+          toKeys: (o) => [{ namespace: ns, name: `gadget-${o.metadata?.name}` }],
+          ifServed: { apiVersion: `${group}/v1`, kind: "Gadget" },
+        },
+      ],
+      reconciler: {
+        async reconcile(key) {
+          reconciles.set(key.name, (reconciles.get(key.name) ?? 0) + 1);
+          return undefined;
+        },
+      },
+      logger,
+      metrics: registry(),
+      syncTimeoutMs: 20_000,
+      rediscoverMs: 300,
+    });
+    await controller.start();
+    try {
+      expect(controller.watching("gadgets")).toBe(false);
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "held" } } });
+      await waitFor("the held owner reconciles once", () => reconciles.get("held") === 1);
+      await serveGadgets(group, ns, "two");
+      await waitFor("the new API watched", () => controller.watching("gadgets"));
+      await waitFor("its object reconciles", () => reconciles.has("gadget-two"));
+      // Nothing changed the ConfigMap: only the discovery woke its owner again.
+      await waitFor("the held owner reconciles again", () => (reconciles.get("held") ?? 0) >= 2);
     } finally {
       await controller.stop();
     }

@@ -3,6 +3,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SlidingWindowLimiter, type Ticket, WINDOW_MS } from "../../../src/gateway/limiter.ts";
 
+/** A request of `tokens` prompt tokens. */
+const need = (tokens: number) => ({ prompt: tokens, completion: 0 });
+
 const limitsArb = fc.record({
   requestsPerMinute: fc.integer({ min: 0, max: 20 }),
   tokensPerMinute: fc.integer({ min: 0, max: 5000 }),
@@ -31,10 +34,10 @@ describe("SlidingWindowLimiter", () => {
           if (step.release !== undefined && open.length > 0) {
             const [ticket] = open.splice(step.release % open.length, 1);
             // Actual usage at most the estimate (the estimate includes max_tokens); a ticket then carries the actual.
-            limiter.release(ticket!, Math.floor(ticket!.tokens * step.actualFraction));
+            limiter.release(ticket!, need(Math.floor(ticket!.tokens * step.actualFraction)));
           }
-          if (limiter.neverFits(step.tokens)) continue;
-          const decision = limiter.tryAcquire(now, step.tokens);
+          if (limiter.neverFits(need(step.tokens))) continue;
+          const decision = limiter.tryAcquire(now, need(step.tokens));
           if (decision.admitted) {
             admitted.push(decision.ticket);
             open.push(decision.ticket);
@@ -64,11 +67,12 @@ describe("SlidingWindowLimiter", () => {
           let now = 0;
           for (const gap of gaps) {
             now += gap;
-            const decision = limiter.tryAcquire(now, 1);
+            const decision = limiter.tryAcquire(now, need(1));
             if (!decision.admitted) {
-              expect(decision.waitMs).toBeGreaterThan(0);
-              now += decision.waitMs!;
-              expect(limiter.tryAcquire(now, 1).admitted).toBe(true);
+              const waitMs = "waitMs" in decision ? decision.waitMs : null;
+              expect(waitMs).toBeGreaterThan(0);
+              now += waitMs!;
+              expect(limiter.tryAcquire(now, need(1)).admitted).toBe(true);
             }
           }
         },
@@ -78,23 +82,23 @@ describe("SlidingWindowLimiter", () => {
 
   it("waits for a release, not for time, when only concurrency is exhausted", () => {
     const limiter = new SlidingWindowLimiter({ requestsPerMinute: 0, tokensPerMinute: 0, maxConcurrency: 1 });
-    const first = limiter.tryAcquire(0, 10);
-    expect(limiter.tryAcquire(0, 10)).toEqual({ admitted: false, waitMs: null });
+    const first = limiter.tryAcquire(0, need(10));
+    expect(limiter.tryAcquire(0, need(10))).toEqual({ admitted: false, waitMs: null });
     if (first.admitted) limiter.release(first.ticket);
-    expect(limiter.tryAcquire(0, 10).admitted).toBe(true);
+    expect(limiter.tryAcquire(0, need(10)).admitted).toBe(true);
   });
 
   it("charges the upstream's actual tokens instead of the estimate", () => {
     const limiter = new SlidingWindowLimiter({ requestsPerMinute: 0, tokensPerMinute: 1000, maxConcurrency: 0 });
-    const first = limiter.tryAcquire(0, 900);
-    expect(limiter.tryAcquire(1, 900).admitted).toBe(false);
-    if (first.admitted) limiter.release(first.ticket, 50);
-    expect(limiter.tryAcquire(2, 900).admitted).toBe(true);
+    const first = limiter.tryAcquire(0, need(900));
+    expect(limiter.tryAcquire(1, need(900)).admitted).toBe(false);
+    if (first.admitted) limiter.release(first.ticket, need(50));
+    expect(limiter.tryAcquire(2, need(900)).admitted).toBe(true);
   });
 
   it("knows a request larger than the per-minute token limit can never fit", () => {
     const limiter = new SlidingWindowLimiter({ requestsPerMinute: 0, tokensPerMinute: 100, maxConcurrency: 0 });
-    expect(limiter.neverFits(101)).toBe(true);
-    expect(limiter.tryAcquire(0, 101)).toEqual({ admitted: false, waitMs: Number.POSITIVE_INFINITY });
+    expect(limiter.neverFits(need(101))).toMatch(/101 tokens/);
+    expect(limiter.tryAcquire(0, need(101))).toEqual({ admitted: false, waitMs: Number.POSITIVE_INFINITY });
   });
 });

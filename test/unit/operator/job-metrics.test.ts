@@ -119,6 +119,26 @@ describe("per-job metrics", () => {
     expect(value(samples, name, labels)).toBe(expected);
   });
 
+  it("exports the spend at the spec's prices, and the cost budget", () => {
+    const priced = jobSamples(
+      [
+        job({
+          spec: { budget: { maxCost: 25 } },
+          status: {
+            ...status,
+            usage: { ...status.usage, judge: { ...status.usage!.judge!, cost: 1.5 }, totalCost: 1.5 },
+          },
+        }),
+      ],
+      NOW,
+    );
+    expect(value(priced, "collab_job_api_cost_total", { endpoint: "judge" })).toBe(1.5);
+    expect(value(priced, "collab_job_api_cost_total", { endpoint: "user-simulator" })).toBeUndefined();
+    expect(value(priced, "collab_job_budget_used_cost")).toBe(1.5);
+    expect(value(priced, "collab_job_budget_cost")).toBe(25);
+    expect(value(samples, "collab_job_budget_cost")).toBeUndefined();
+  });
+
   it("labels with namespace, job and small enums only: no pod name, no message", () => {
     for (const s of samples) {
       const spec = JOB_METRICS[s.name];

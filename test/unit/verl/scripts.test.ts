@@ -108,7 +108,7 @@ describe("launch scripts", () => {
       ),
       { numRuns: 40 },
     );
-  });
+  }, 30_000); // 44 bash processes: seconds on a busy 2-core machine
 
   describe("pass_rate without bigcodebench", () => {
     const bcb = exampleCase("bigcodebench");
