@@ -23,5 +23,10 @@ USER 65532:65532
 EXPOSE 8080 8081
 # Exec form, node itself as PID 1: both commands handle SIGTERM and SIGINT themselves (the operator drains and
 # releases its Lease, a gateway sends its last report), so no init process is needed to forward signals.
-ENTRYPOINT ["/nodejs/bin/node", "/app/src/cli.ts"]
+# V8's heap flags keep a long-lived controller small (docs/operator.md "Memory"): with V8's defaults the young
+# generation grows to 2 x 64 MiB while thousands of objects are listed and never shrinks back, and the old generation
+# runs to about twice its live size before a full collection. Measured with 5,000 jobs and their pods cached: RSS
+# 490 MiB with the defaults, 384-400 with the young generation capped at 8 MiB, 240-247 with growth also at 50%.
+# Neither flag may be set in NODE_OPTIONS, so they are here; a process started another way should pass them too.
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "--heap-growing-percent=50", "/app/src/cli.ts"]
 CMD ["run"]

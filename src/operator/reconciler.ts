@@ -1,18 +1,10 @@
 // The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
 // which objects to write, never why; the why is in plan.ts.
 import { randomBytes } from "node:crypto";
-import type {
-  CoreV1Event,
-  KubeConfig,
-  KubernetesObject,
-  V1ConfigMap,
-  V1Pod,
-  V1Secret,
-  V1Service,
-} from "@kubernetes/client-node";
+import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
-import { parseStoredJob, storedStatus } from "../api/stored.ts";
+import { storedStatus } from "../api/stored.ts";
 import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
@@ -22,6 +14,7 @@ import {
   type Cache,
   deleteObject,
   type EventRecorder,
+  type KubeConfig,
   type ObjectKey,
   patchStatus,
   type ReconcileResult,
@@ -37,6 +30,7 @@ import type { QueueWorkload } from "./queue.ts";
 import { secretReferences } from "./readiness.ts";
 import { isRejection, type Rejection } from "./rejection.ts";
 import { ownConditions } from "./status.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
 

@@ -12,19 +12,18 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import type { KubeConfig, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { ZodSafeParseResult } from "zod";
 import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
-import { parseStoredJob } from "../api/stored.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName, LABEL } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
 import { type AllowanceAnswer, AllowanceRequestSchema } from "../gateway/allowance-contract.ts";
 import { bearerToken } from "../gateway/http.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
-import { patchStatus, request, statusCode } from "../runtime/index.ts";
+import { type KubeConfig, patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";
 import { controllerUid } from "../status/pods.ts";
 import {
@@ -40,6 +39,7 @@ import {
 } from "../status/usage.ts";
 import { AllowanceBooks, endpointPrices, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
 import { type Caches, jobRef } from "./reconciler.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 export const PROGRESS_MANAGER = "collab-operator-progress";
 const MAX_BODY = 64 * 1024;

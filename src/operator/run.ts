@@ -7,7 +7,6 @@ import type { CoreV1Event, KubernetesObject } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
-import { parseStoredJob } from "../api/stored.ts";
 import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION } from "../children/gang.ts";
 import { LABEL, MANAGED_BY } from "../children/meta.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
@@ -19,6 +18,8 @@ import {
   loadKubeConfig,
   Manager,
   type ObjectKey,
+  sharedLines,
+  slimPod,
   type WatchSpec,
 } from "../runtime/index.ts";
 import { CAPACITY_EVENT_REASONS } from "./capacity.ts";
@@ -26,6 +27,7 @@ import { registerJobMetrics } from "./job-metrics.ts";
 import { secretReferences } from "./readiness.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
 import { createReportServer } from "./report-server.ts";
+import { parseStoredJob } from "./stored-job.ts";
 
 const options = new Options("COLLAB", {
   kubeconfig: { flag: "kubeconfig", kind: "string", help: "kubeconfig file (default: $KUBECONFIG, else in-cluster)" },
@@ -67,7 +69,7 @@ const options = new Options("COLLAB", {
   resyncSeconds: {
     flag: "resync-seconds",
     kind: "number",
-    help: "relist and reconcile everything this often (default 300)",
+    help: "reconcile every job from the cache this often (default 300)",
   },
   logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
 });
@@ -211,13 +213,40 @@ const CHILD_RESOURCES = {
   services: "services",
 } as const;
 
+/**
+ * What the cache keeps of each kind of child beyond what every cache drops (managedFields): pods as slimPod keeps
+ * them; ConfigMaps whole, since the planner compares their data, with the files stored as shared lines (the scripts
+ * of two jobs differ in the job's name).
+ */
+const CHILD_TRANSFORMS: Record<string, { transform?: (obj: KubernetesObject) => KubernetesObject }> = {
+  pods: { transform: slimPod },
+  configmaps: { transform: sharedLines("data") },
+};
+
 const CHILD_SELECTOR = Object.entries(MANAGED_BY)
   .map(([k, v]) => `${k}=${v}`)
   .join(",");
 
+/** The jobs indexes of what each references by name, as "namespace/name" (a Secret, a claim). */
+const REFERENCES = { secrets: "referencedSecrets", claims: "referencedClaims" } as const;
+
+/** An index function: "namespace/name" of each object `names` reads from a stored job; none while it does not parse. */
+const referencedBy =
+  (names: (job: CollabTrainingJob) => string[]) =>
+  (raw: KubernetesObject): string[] => {
+    const parsed = parseStoredJob(raw);
+    if (!parsed.ok) return [];
+    const ns = raw.metadata?.namespace ?? "";
+    return [...new Set(names(parsed.job).map((name) => `${ns}/${name}`))];
+  };
+
 /**
  * What the controller watches: jobs, the children it labels, Secrets and claims (a job waits for the ones it
- * references) and the Events autoscalers write about pods (why a job waits for capacity).
+ * references), the Events autoscalers write about pods (why a job waits for capacity) and the gang APIs when served.
+ * Every event wakes exactly the jobs it concerns, found without a scan: a child through its job label, a Secret or
+ * a claim through the jobs' index of what they reference, an Event or a Workload through its pod. Children are
+ * indexed by that label, so a reconcile finds its pods in the index; pods are cached as slimPod keeps them. Only the
+ * jobs watch resyncs: any other's resync would wake the same jobs again.
  */
 function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
   const scopes = namespaces.length > 0 ? namespaces : [undefined];
@@ -227,17 +256,13 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
     const job = obj.metadata?.labels?.[LABEL.job];
     return job && obj.metadata?.namespace ? [{ namespace: obj.metadata.namespace, name: job }] : [];
   };
-  /** The jobs of obj's namespace whose spec names obj (a Secret or a claim). */
+  /** The jobs of obj's namespace whose spec names obj (a Secret or a claim), from the jobs index `index`. */
   const referencing =
-    (names: (job: CollabTrainingJob) => string[]) =>
+    (index: string) =>
     (obj: KubernetesObject): ObjectKey[] => {
       const ns = obj.metadata?.namespace ?? "";
       const referrers = caches()
-        .jobs.list(ns)
-        .filter((raw) => {
-          const parsed = parseStoredJob(raw);
-          return parsed.ok && names(parsed.job).includes(obj.metadata?.name ?? "");
-        })
+        .jobs.byIndex(index, `${ns}/${obj.metadata?.name ?? ""}`)
         .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
       return [...ownerKey(obj), ...referrers];
     };
@@ -264,33 +289,46 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
       {
         name: `jobs${suffix}`,
         listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
+        indexes: {
+          [REFERENCES.secrets]: referencedBy((job) => secretReferences(job).map(({ ref }) => ref.name)),
+          [REFERENCES.claims]: referencedBy((job) =>
+            job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [],
+          ),
+        },
         toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
       },
-      // The children, found by the label every one of them carries; a change wakes their job.
+      // The children, found by the label every one of them carries; a change wakes their job. The jobs watch's
+      // resync reconciles every job; one of the children's or Secrets' would only wake the same jobs again.
       ...Object.entries(CHILD_RESOURCES).map(([cache, resource]) => ({
         name: `${cache}${suffix}`,
         listPath: path(ns, "/api/v1", resource),
         labelSelector: CHILD_SELECTOR,
+        indexLabels: [LABEL.job],
+        resync: false,
+        ...CHILD_TRANSFORMS[resource],
         toKeys: ownerKey,
       })),
       {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
         transform: keysOnlyUnlessOurs,
-        toKeys: referencing((job) => secretReferences(job).map(({ ref }) => ref.name)),
+        resync: false,
+        toKeys: referencing(REFERENCES.secrets),
       },
       // Every claim, not only the operator's: a job that brings its own waits until it exists.
       {
         name: `volumeClaims${suffix}`,
         listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
         transform: metadataOnly,
-        toKeys: referencing((job) => (job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [])),
+        resync: false,
+        toKeys: referencing(REFERENCES.claims),
       },
       ...CAPACITY_EVENT_REASONS.map((reason) => ({
         name: `podEvents.${reason}${suffix}`,
         listPath: path(ns, "/api/v1", "events"),
         fieldSelector: `involvedObject.kind=Pod,reason=${reason}`,
         transform: eventEssentials,
+        resync: false,
         toKeys: eventKey,
       })),
       // The gang APIs, watched only when the cluster serves them (the operator's gang policy then knows it does).
@@ -299,6 +337,7 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
         listPath: path(ns, `/apis/${PODGROUP_API_VERSION}`, "podgroups"),
         labelSelector: CHILD_SELECTOR,
         transform: metadataOnly,
+        resync: false,
         toKeys: ownerKey,
         ifServed: { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup" },
       },
@@ -307,6 +346,7 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
         name: `queueWorkloads${suffix}`,
         listPath: path(ns, `/apis/${KUEUE_WORKLOAD_API_VERSION}`, "workloads"),
         transform: workloadEssentials,
+        resync: false,
         toKeys: podOwnersKeys,
         ifServed: { apiVersion: KUEUE_WORKLOAD_API_VERSION, kind: "Workload" },
       },
@@ -396,6 +436,7 @@ function namespacedCache(controller: Controller, kind: string, namespaces: strin
       ns !== undefined
         ? (of(ns)?.list(ns, selector) ?? [])
         : namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).list(n, selector)),
+    byIndex: (index, value) => namespaces.flatMap((n) => controller.cache(`${kind}@${n}`).byIndex(index, value)),
     hasSynced: () => namespaces.every((n) => controller.cache(`${kind}@${n}`).hasSynced()),
   };
 }
@@ -405,6 +446,7 @@ function unionCache(parts: Cache[]): Cache {
   return {
     get: (ns, name) => parts.map((p) => p.get(ns, name)).find((o) => o !== undefined),
     list: (ns, selector) => parts.flatMap((p) => p.list(ns, selector)),
+    byIndex: (index, value) => parts.flatMap((p) => p.byIndex(index, value)),
     hasSynced: () => parts.every((p) => p.hasSynced()),
   };
 }

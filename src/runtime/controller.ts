@@ -2,15 +2,18 @@
 // "namespace/name", a key never reconciles in two workers at once, a thrown error re-queues it with per-key backoff,
 // `requeueAfterMs` schedules a timed re-run, and success forgets the key's failures. Reconcilers are level-triggered:
 // they get only the key and read the world from the caches, never from the event that woke them.
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { type Clock, realClock, sleep } from "./clock.ts";
 import { serves } from "./discovery.ts";
-import { type Cache, Informer } from "./informer.ts";
+import { type Cache, Informer, type InformerEvent } from "./informer.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 import { type RuntimeMetrics, runtimeMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
 import { exponentialDelayMs, RateLimiter, type RateLimiterOptions } from "./rate-limit.ts";
+import { yieldToLoop } from "./slice.ts";
+import type { IndexFunction } from "./store.ts";
 
 export interface ObjectKey {
   namespace: string;
@@ -37,9 +40,23 @@ export interface WatchSpec {
   listPath: string;
   labelSelector?: string;
   fieldSelector?: string;
-  /** Applied to every object before it is cached (the informer's transform). */
+  /** Applied to every object before it is cached (the informer's transform), e.g. transform.ts's slimPod. */
   transform?: (obj: KubernetesObject) => KubernetesObject;
-  /** Which reconcile keys a change to `obj` concerns; e.g. a child maps to its owner through a label. */
+  /** Named indexes of the cache (`cache(name).byIndex`), e.g. the Secrets each job references. */
+  indexes?: Record<string, IndexFunction>;
+  /** Label keys to index, so `cache(name).list(ns, "key=value")` reads an index instead of scanning. */
+  indexLabels?: string[];
+  /**
+   * Whether the periodic resync reports this watch's objects (default true). A watch of children whose changes all
+   * map to owners another watch resyncs anyway can skip it: each resync would wake every owner once more per watch.
+   */
+  resync?: boolean;
+  /** Which changes wake anyone at all (controller-runtime's predicates); default every change. */
+  predicate?: (event: InformerEvent, obj: KubernetesObject, old?: KubernetesObject) => boolean;
+  /**
+   * Which reconcile keys a change to `obj` concerns; e.g. a child maps to its owner through a label, a Secret to the
+   * jobs an index says reference it. Called for every event that passes the predicate: keep it cheap (no scans).
+   */
   toKeys: (obj: KubernetesObject) => ObjectKey[];
   /**
    * Watch only if the apiserver serves this kind (an optional component's API), asked each time the controller
@@ -57,8 +74,10 @@ export interface ControllerOptions {
   workers?: number;
   logger: Logger;
   metrics: Registry;
-  /** Relist every watch and reconcile every object this often; 0 turns it off. Default 5 min. */
+  /** Reconcile every cached object this often (from the caches, no relist); 0 turns it off. Default 5 min. */
   resyncMs?: number;
+  /** Relist every watch this often, besides when a watch needs it (410, errors); 0 (default) never. */
+  relistMs?: number;
   /** Restart a watch silent (no event, no bookmark) for this long. Default 3 min. */
   watchdogMs?: number;
   /** `start()` fails if the caches have not synced by then. Default 2 min (controller-runtime's CacheSyncTimeout). */
@@ -109,12 +128,16 @@ export class Controller {
         fieldSelector: spec.fieldSelector,
         logger: this.#logger,
         metrics: this.#metrics,
-        resyncMs: opts.resyncMs,
+        resyncMs: spec.resync === false ? 0 : opts.resyncMs,
+        relistMs: opts.relistMs,
         watchdogMs: opts.watchdogMs,
         transform: spec.transform,
+        indexes: spec.indexes,
+        indexLabels: spec.indexLabels,
         clock: this.#clock,
       });
       informer.on((event, obj, old) => {
+        if (spec.predicate && !spec.predicate(event, obj, old)) return;
         const keys = new Set(spec.toKeys(obj).map(keyString));
         // A change can move an object to another owner (say, a relabelled child): wake the old one too.
         if (event === "update" && old) for (const k of spec.toKeys(old)) keys.add(keyString(k));
@@ -238,6 +261,9 @@ export class Controller {
     for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
       await this.#reconcileOne(queue, key, signal);
       queue.done(key);
+      // A reconcile that writes nothing never waits for I/O, and the next key is already queued: without a yield, a
+      // queue of thousands (start-up, a resync) would run as one chain of microtasks and hold the event loop.
+      await yieldToLoop();
     }
   }
 

@@ -1,8 +1,8 @@
 // Maps apiVersion + kind to a REST path through API discovery, so writes work for any kind, built-in or custom,
 // without the typed clients. Results are cached per KubeConfig; an unknown kind refetches once, since a CRD may have
 // been installed after the first lookup.
-import type { KubeConfig } from "@kubernetes/client-node";
 import { request, statusCode } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 export interface ObjectRef {
   apiVersion: string;

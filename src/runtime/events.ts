@@ -2,10 +2,11 @@
 // involvedObject kind/name/namespace/uid). Like client-go's EventCorrelator, an event identical to one recorded
 // within `windowMs` (same object, type, reason and message) bumps the existing Event's count and lastTimestamp
 // instead of creating a new object. Recording never throws: a lost Event must not fail a reconcile.
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type Clock, realClock } from "./clock.ts";
 import { request, statusCode } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 export type EventType = "Normal" | "Warning";
 

@@ -11,9 +11,14 @@ export {
 } from "./controller.ts";
 export { type ObjectRef, resourcePath, serves } from "./discovery.ts";
 export { EventRecorder, type EventRecorderOptions, type EventType } from "./events.ts";
-export { request, statusCode } from "./http.ts";
-export type { Cache } from "./informer.ts";
-export { loadKubeConfig } from "./kubeconfig.ts";
+export { ApiError, request, statusCode } from "./http.ts";
+export { deepFreeze } from "./immutable.ts";
+export type { Cache, InformerEvent } from "./informer.ts";
+export { type KubeConfig, loadKubeConfig } from "./kubeconfig.ts";
 export { type LeaderElectionOptions, LeaderElector } from "./leader-elector.ts";
 export { Manager, type ManagerLeaderElection, type ManagerOptions } from "./manager.ts";
+export { VersionMemo, type VersionMemoOptions } from "./memo.ts";
+export { timeSlicer, yieldToLoop } from "./slice.ts";
+export type { IndexFunction } from "./store.ts";
+export { sharedLines, slimPod, stripBookkeeping } from "./transform.ts";
 export { type ApplyOptions, applyObject, type DeleteOptions, deleteObject, patchStatus } from "./writes.ts";

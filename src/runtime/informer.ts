@@ -1,24 +1,41 @@
-// A list-then-watch informer with its own loop around client-node's Watch. client-node's ListWatch is not used: after
-// any error other than 410 or a client timeout it stays stopped (anchors §5.1), it cannot request bookmarks or force a
-// relist, and its recursive done-handler races a restart against the old request's abort. Here one loop owns the
-// connection: LIST (raw JSON, paged), WATCH from the list's resourceVersion with bookmarks, and on every end decide:
-// closed by the server -> rewatch; 410 Gone -> relist; silent too long -> restart; error -> retry with capped backoff.
-// A periodic resync relists (healing any missed event) and then reports every object, so handlers re-enqueue all.
-import { type KubeConfig, type KubernetesObject, Watch } from "@kubernetes/client-node";
+// A list-then-watch informer with its own loop. client-node's ListWatch is not used: after any error other than 410
+// or a client timeout it stays stopped (anchors §5.1), it cannot request bookmarks or force a relist, and its
+// recursive done-handler races a restart against the old request's abort. Here one loop owns the connection: LIST
+// (raw JSON, paged), WATCH from the list's resourceVersion with bookmarks, and on every end decide: closed by the
+// server -> rewatch; 410 Gone -> relist; silent too long -> restart; error -> retry with capped backoff.
+//
+// At thousands of objects the informer must never hold the event loop: list pages are sized to parse in a few
+// milliseconds, and every loop over the objects (a page's transform, a relist's changes, a resync) yields between
+// slices. Objects are stripped (transform.ts) and frozen before they are stored, and handed to readers without a
+// copy; an update that changes nothing the cache keeps is stored without waking anyone.
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type Cancel, type Clock, realClock, sleep } from "./clock.ts";
-import { request, statusCode } from "./http.ts";
+import { requestText, statusCode } from "./http.ts";
+import { sameButVersion, share } from "./immutable.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { exponentialDelayMs } from "./rate-limit.ts";
-import { parseSelector } from "./selector.ts";
-import { type ChangeType, Store } from "./store.ts";
+import { equalityTerms, parseSelector } from "./selector.ts";
+import { timeSlicer } from "./slice.ts";
+import { type Change, type ChangeType, type IndexFunction, keyOf, Store } from "./store.ts";
+import { stripBookkeeping } from "./transform.ts";
+import { type WatchEvent, watch } from "./watch.ts";
 import { watchIsSilent, watchTimeoutSeconds } from "./watchdog.ts";
 
-/** Read access to an informer's cache. Objects are deep copies: mutating them never changes the cache. */
+/**
+ * Read access to an informer's cache. Objects are the cache's own, frozen: reading is free and a reader that tries to
+ * change one gets a TypeError. Copy (structuredClone) what you mean to modify.
+ */
 export interface Cache<T extends KubernetesObject = KubernetesObject> {
   get(namespace: string, name: string): T | undefined;
-  /** Objects in `namespace` (all when omitted) whose labels match `labelSelector` (apiserver syntax). */
+  /**
+   * Objects in `namespace` (all when omitted) whose labels match `labelSelector` (apiserver syntax). A selector with
+   * an equality term on an indexed label (`indexLabels`) reads that index instead of scanning.
+   */
   list(namespace?: string, labelSelector?: string): T[];
+  /** Objects one of the informer's `indexes` files under `value`. */
+  byIndex(index: string, value: string): T[];
   hasSynced(): boolean;
 }
 
@@ -36,55 +53,60 @@ export interface InformerOptions {
   fieldSelector?: string;
   logger: Logger;
   metrics: RuntimeMetrics;
-  /** Relist and report every object this often; 0 turns it off. Default 5 min. */
+  /** Report every cached object to the handlers this often (a `resync` event each); 0 turns it off. Default 5 min. */
   resyncMs?: number;
+  /** Also relist this often (healing the cache from any event it missed); 0: only when the watch needs it. */
+  relistMs?: number;
   /** Restart a watch that delivered nothing (not even a bookmark) for this long. Default 3 min. */
   watchdogMs?: number;
   /** Retry delay after errors: base doubling to max. Default 1 s -> 30 s. */
   backoff?: { baseMs: number; maxMs: number };
   clock?: Clock;
-  /** Applied to every object before it is cached, e.g. to keep only what the controller needs of it. */
+  /**
+   * Applied to every object before it is cached, after managedFields and kubectl's last-applied annotation are
+   * dropped (transform.ts), e.g. to keep only what the controller reads of it.
+   */
   transform?: (obj: KubernetesObject) => KubernetesObject;
+  /** Named index functions, read with `byIndex`. */
+  indexes?: Record<string, IndexFunction>;
+  /** Label keys to index, so `list(ns, "key=value")` reads the index. */
+  indexLabels?: string[];
 }
 
-type Outcome = { reason: "closed" | "gone" | "watchdog" | "resync" | "stopped" } | { reason: "error"; error: unknown };
+type Outcome = { reason: "closed" | "gone" | "watchdog" | "relist" | "stopped" } | { reason: "error"; error: unknown };
 
-interface WatchEvent {
-  type: string;
-  object: KubernetesObject & { code?: number; message?: string };
-}
-
-const PAGE = 500;
+/** A list page this size parses in about 10 ms here; larger ones held the loop (a page of 500 pods is 20 MB). */
+const PAGE_BYTES = 2 * 1024 * 1024;
+const PAGE_MIN = 10;
+const PAGE_MAX = 500;
+const FIRST_PAGE = 100;
 
 export class Informer implements Cache {
   readonly #o: ReturnType<typeof withDefaults>;
-  readonly #store = new Store();
+  readonly #store: Store;
   readonly #handlers: InformerHandler[] = [];
-  readonly #watch: Watch;
   #rv = "";
   #synced = false;
-  #resyncDue = false;
+  #relistDue = false;
+  #resyncing = false;
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #endWatch: ((outcome: Outcome) => void) | undefined;
-  #cancelResync: Cancel | undefined;
+  #timers: Cancel[] = [];
+  #pageLimit = FIRST_PAGE;
 
   constructor(opts: InformerOptions) {
     this.#o = withDefaults(opts);
-    this.#watch = new Watch(opts.kc);
-    // client-node 2.0.1 aborts a watch after 30 s without data (its inactivity timer, #3022). Quiet collections get
-    // a bookmark only about once a minute, so that would restart healthy watches every 30 s; our watchdog judges
-    // silence instead, and client-node's timer stays as a backstop just beyond it. The field is private in the
-    // typings; test/unit/runtime/informer.test.ts fails if a client-node upgrade renames it.
-    (this.#watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.#o.watchdogMs + 30_000;
+    this.#store = new Store({ labels: opts.indexLabels, indexes: opts.indexes });
   }
 
   on(handler: InformerHandler): void {
     this.#handlers.push(handler);
   }
 
-  #transform(obj: KubernetesObject): KubernetesObject {
-    return this.#o.transform ? this.#o.transform(obj) : obj;
+  #prepare(obj: KubernetesObject): KubernetesObject {
+    const stripped = stripBookkeeping(obj);
+    return share(this.#o.transform ? this.#o.transform(stripped) : stripped);
   }
 
   hasSynced(): boolean {
@@ -92,18 +114,29 @@ export class Informer implements Cache {
   }
 
   get(namespace: string, name: string): KubernetesObject | undefined {
-    const obj = this.#store.get(namespace, name);
-    return obj && structuredClone(obj);
+    return this.#store.get(namespace, name);
   }
 
   list(namespace?: string, labelSelector?: string): KubernetesObject[] {
     const matches = labelSelector ? parseSelector(labelSelector) : () => true;
+    const indexed = labelSelector
+      ? equalityTerms(labelSelector).find(({ key }) => this.#store.hasLabelIndex(key))
+      : undefined;
+    const candidates = indexed
+      ? this.#store.byLabel(indexed.key, indexed.value)
+      : namespace
+        ? this.#store.inNamespace(namespace)
+        : this.#store.values();
     const out: KubernetesObject[] = [];
-    for (const obj of this.#store.values()) {
-      if (namespace !== undefined && namespace !== "" && obj.metadata?.namespace !== namespace) continue;
-      if (matches(obj.metadata?.labels)) out.push(structuredClone(obj));
+    for (const obj of candidates) {
+      if (namespace && obj.metadata?.namespace !== namespace) continue;
+      if (matches(obj.metadata?.labels)) out.push(obj);
     }
     return out;
+  }
+
+  byIndex(index: string, value: string): KubernetesObject[] {
+    return this.#store.byIndex(index, value);
   }
 
   /** Starts listing and watching in the background; `hasSynced()` turns true after the first successful LIST. */
@@ -112,29 +145,56 @@ export class Informer implements Cache {
     const stop = new AbortController();
     this.#stop = stop;
     this.#loop = this.#run(stop.signal);
-    this.#scheduleResync();
+    this.#every(this.#o.resyncMs, () => void this.#resync(stop.signal));
+    this.#every(this.#o.relistMs, () => {
+      this.#relistDue = true;
+      this.#endWatch?.({ reason: "relist" });
+    });
   }
 
   async stop(): Promise<void> {
     this.#stop?.abort();
-    this.#cancelResync?.();
+    for (const cancel of this.#timers.splice(0)) cancel();
     this.#endWatch?.({ reason: "stopped" });
     await this.#loop;
     this.#loop = undefined;
     // A stopped cache is no cache: readers (say, a replica that lost leadership) must not act on a frozen world.
     // Started again, it lists afresh: a watch resumed from the old resourceVersion would never mark it synced.
     this.#synced = false;
-    this.#store.replace([]);
     this.#rv = "";
+    this.#store.clear();
   }
 
-  #scheduleResync(): void {
-    if (this.#o.resyncMs <= 0) return;
-    this.#cancelResync = this.#o.clock.after(this.#o.resyncMs, () => {
-      this.#resyncDue = true;
-      this.#endWatch?.({ reason: "resync" });
-      this.#scheduleResync();
-    });
+  #every(ms: number, fn: () => void): void {
+    if (ms <= 0) return;
+    const schedule = () => {
+      const cancel = this.#o.clock.after(ms, () => {
+        this.#timers = this.#timers.filter((c) => c !== cancel);
+        fn();
+        schedule();
+      });
+      this.#timers.push(cancel);
+    };
+    schedule();
+  }
+
+  /** Reports every cached object as `resync`, a slice at a time. A resync still running when the next is due wins. */
+  async #resync(signal: AbortSignal): Promise<void> {
+    if (this.#resyncing || !this.#synced) return;
+    this.#resyncing = true;
+    try {
+      const pause = timeSlicer();
+      for (const obj of [...this.#store.values()]) {
+        if (signal.aborted) return;
+        // Skip what was deleted meanwhile; its delete event was delivered.
+        if (this.#store.get(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "") !== obj) continue;
+        this.#emit("resync", obj);
+        await pause();
+      }
+      this.#o.metrics.resyncs.inc({ kind: this.#o.name });
+    } finally {
+      this.#resyncing = false;
+    }
   }
 
   async #run(signal: AbortSignal): Promise<void> {
@@ -143,8 +203,8 @@ export class Informer implements Cache {
     while (!signal.aborted) {
       let outcome: Outcome;
       try {
-        if (this.#rv === "" || this.#resyncDue) await this.#relist();
-        outcome = await this.#watchOnce(signal);
+        if (this.#rv === "" || this.#relistDue) await this.#relist(signal);
+        outcome = signal.aborted ? { reason: "stopped" } : await this.#watchOnce(signal);
       } catch (error) {
         outcome = statusCode(error) === 410 ? { reason: "gone" } : { reason: "error", error };
       }
@@ -162,40 +222,65 @@ export class Informer implements Cache {
     }
   }
 
-  async #relist(): Promise<void> {
-    const items: KubernetesObject[] = [];
+  /**
+   * LIST, a page at a time, into the store: each listed object is stored and its change (add, or update if it moved)
+   * reported as it comes, then the objects the list no longer has are deleted. The cache is complete, and hasSynced,
+   * once the last page is in; until then readers may see a mix of the old and the new state, as with any lag.
+   */
+  async #relist(signal: AbortSignal): Promise<void> {
+    const listed = new Set<string>();
+    const pause = timeSlicer();
     let cont: string | undefined;
     let rv = "";
     do {
-      const page = await request<{
-        apiVersion?: string;
-        kind?: string;
-        items?: KubernetesObject[];
-        metadata?: { resourceVersion?: string; continue?: string };
-      }>(this.#o.kc, {
+      const text = await requestText(this.#o.kc, {
         method: "GET",
         path: this.#o.listPath,
         query: {
           labelSelector: this.#o.labelSelector,
           fieldSelector: this.#o.fieldSelector,
-          limit: PAGE,
+          limit: this.#pageLimit,
           continue: cont,
         },
+        signal,
       });
+      const page = JSON.parse(text) as {
+        apiVersion?: string;
+        kind?: string;
+        items?: KubernetesObject[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      };
+      const got = page.items ?? [];
+      // Size the next page from this one's bytes per object, so one JSON.parse stays short whatever the kind.
+      if (got.length > 0) {
+        const perItem = text.length / got.length;
+        this.#pageLimit = Math.max(PAGE_MIN, Math.min(PAGE_MAX, Math.floor(PAGE_BYTES / perItem)));
+      }
       // List items of built-in kinds come without apiVersion/kind; watch events carry them. Keep the cache uniform.
       const kind = page.kind?.replace(/List$/, "");
-      for (const item of page.items ?? []) items.push(this.#transform({ apiVersion: page.apiVersion, kind, ...item }));
+      for (const item of got) {
+        if (signal.aborted) return;
+        const obj = this.#prepare({ apiVersion: page.apiVersion, kind, ...item });
+        listed.add(keyOf(obj));
+        this.#report(this.#store.upsert(obj));
+        await pause();
+      }
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? "";
     } while (cont);
-    const changes = this.#store.replace(items);
-    this.#rv = rv;
-    this.#synced = true;
-    for (const c of changes) this.#emit(c.type, c.obj, c.old);
-    if (this.#resyncDue) {
-      this.#resyncDue = false;
-      for (const obj of this.#store.values()) this.#emit("resync", obj);
+    for (const change of this.#store.removeMissing(listed)) {
+      this.#report(change);
+      await pause();
     }
+    this.#rv = rv;
+    this.#relistDue = false;
+    this.#synced = true;
+  }
+
+  /** Tells the handlers about a change, unless it is an update that changed nothing the cache keeps. */
+  #report(change: Change | undefined): void {
+    if (!change || (change.type === "update" && sameButVersion(change.old, change.obj))) return;
+    this.#emit(change.type, change.obj, change.old);
   }
 
   /** One WATCH request, from the current resourceVersion until it ends; resolves with why it ended. */
@@ -204,14 +289,14 @@ export class Informer implements Cache {
     return new Promise<Outcome>((resolve) => {
       let lastActivity = clock.now();
       let cancelWatchdog: Cancel = () => {};
-      let conn: AbortController | undefined;
+      let abort: () => void = () => {};
       let ended = false;
       const end = (outcome: Outcome) => {
         if (ended) return;
         ended = true;
         this.#endWatch = undefined;
         cancelWatchdog();
-        conn?.abort();
+        abort();
         resolve(outcome);
       };
       this.#endWatch = end;
@@ -221,26 +306,25 @@ export class Informer implements Cache {
         else cancelWatchdog = clock.after(watchdogMs / 4, check);
       };
       cancelWatchdog = clock.after(watchdogMs / 4, check);
-      const onEvent = (type: string, obj: WatchEvent["object"]) => {
+      const onEvent = ({ type, object }: WatchEvent) => {
         if (ended) return;
         lastActivity = clock.now();
         if (type === "ERROR") {
           // A Status in the stream; 410 means our resourceVersion was compacted away.
-          end(obj.code === 410 ? { reason: "gone" } : { reason: "error", error: obj });
+          end(object.code === 410 ? { reason: "gone" } : { reason: "error", error: object });
           return;
         }
         if (type === "ADDED" || type === "MODIFIED") {
-          const change = this.#store.upsert(this.#transform(obj));
-          if (change) this.#emit(change.type, change.obj, change.old);
+          this.#report(this.#store.upsert(this.#prepare(object)));
         } else if (type === "DELETED") {
-          const gone = this.#transform(obj);
+          const gone = this.#prepare(object);
           const change = this.#store.remove(gone);
           if (change) this.#emit("delete", gone, change.old);
         }
-        const rv = obj.metadata?.resourceVersion;
+        const rv = object.metadata?.resourceVersion;
         if (rv) this.#rv = rv;
       };
-      const onDone = (err: unknown) => {
+      const onDone = (err?: unknown) => {
         if (!err) end({ reason: "closed" });
         else if (statusCode(err) === 410) end({ reason: "gone" });
         else end({ reason: "error", error: err });
@@ -252,13 +336,7 @@ export class Informer implements Cache {
         labelSelector,
         fieldSelector,
       };
-      this.#watch.watch(this.#o.listPath, query, onEvent, onDone).then(
-        (controller) => {
-          conn = controller;
-          if (ended) controller.abort();
-        },
-        (err: unknown) => onDone(err ?? new Error("watch failed")),
-      );
+      abort = watch(this.#o.kc, this.#o.listPath, query, { event: onEvent, done: onDone });
     });
   }
 
@@ -281,6 +359,7 @@ export function withDefaults(opts: InformerOptions) {
   return {
     ...opts,
     resyncMs: opts.resyncMs ?? 5 * 60_000,
+    relistMs: opts.relistMs ?? 0,
     watchdogMs: opts.watchdogMs ?? 3 * 60_000,
     backoff: opts.backoff ?? { baseMs: 1000, maxMs: 30_000 },
     clock: opts.clock ?? realClock,

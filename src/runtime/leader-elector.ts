@@ -2,7 +2,7 @@
 // read resourceVersion, sleep, repeat. Defaults are controller-runtime's: lease 15 s, renew deadline 10 s, retry 2 s.
 // While leading, `onStartedLeading` gets a signal that aborts when leadership ends; `onStoppedLeading` follows.
 // After losing the lease the elector goes back to being a candidate.
-import type { KubeConfig } from "@kubernetes/client-node";
+
 import type { Logger } from "pino";
 import { type Clock, realClock, sleep } from "./clock.ts";
 import {
@@ -15,6 +15,7 @@ import {
   releasedRecord,
 } from "./election.ts";
 import { request, statusCode } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 export interface LeaderElectionOptions {
   kc: KubeConfig;

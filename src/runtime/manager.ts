@@ -7,10 +7,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
 import type { Controller } from "./controller.ts";
+import { observeRequests } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 import { LeaderElector, type LeaseHolder } from "./leader-elector.ts";
 
 export interface ManagerLeaderElection {
@@ -60,6 +61,7 @@ export class Manager {
       help: "1 while this replica holds the leader lease (or runs without election)",
       registers: [opts.registry],
     });
+    processMetrics(opts.kc, opts.registry);
     const le = opts.leaderElection;
     this.#elector = le
       ? new LeaderElector({
@@ -169,8 +171,50 @@ export class Manager {
       return { status: ok ? 200 : 503, type: "text/plain", body: ok ? "ok" : "caches not synced" };
     }
     if (path === "/metrics") {
-      return { status: 200, type: this.#o.registry.contentType, body: await this.#o.registry.metrics() };
+      // `?name=a&name=b` serves only those metrics (as node_exporter's `collect[]` narrows a scrape): a reader that
+      // needs a few counters need not make the operator format every job's series. In the registry's order: some of
+      // prom-client's process metrics are computed by the first of their group (the heap sizes by the total's).
+      const names = new Set(new URLSearchParams(url.split("?")[1] ?? "").getAll("name"));
+      const registry = this.#o.registry;
+      const body =
+        names.size === 0
+          ? await registry.metrics()
+          : `${(
+              await Promise.all(
+                registry
+                  .getMetricsAsArray()
+                  .filter((m) => names.has(m.name))
+                  .map((m) => registry.getSingleMetricAsString(m.name)),
+              )
+            ).join("\n\n")}\n`;
+      return { status: 200, type: registry.contentType, body };
     }
     return { status: 404, type: "text/plain", body: "not found" };
   }
+}
+
+/**
+ * The process's own metrics: Node's defaults from prom-client (resident memory, CPU, heap, and
+ * nodejs_eventloop_lag_max_seconds: the longest the event loop was held since the last scrape), and every API request
+ * as client-go counts them (rest_client_requests_total{method,code}, a duration histogram per method).
+ */
+function processMetrics(kc: KubeConfig, registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: "rest_client_requests_total",
+    help: "API requests sent, by method and HTTP status (0: no answer)",
+    labelNames: ["method", "code"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: "Time from sending an API request to its response headers, by method",
+    labelNames: ["method"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  observeRequests(kc, (method, code, seconds) => {
+    requests.inc({ method, code: String(code) });
+    duration.observe({ method }, seconds);
+  });
 }

@@ -8,6 +8,7 @@ function getOrCreate<M>(registry: Registry, name: string, create: () => M): M {
 
 export interface RuntimeMetrics {
   watchRestarts: Counter<"kind" | "reason">;
+  resyncs: Counter<"kind">;
   reconciles: Counter<"controller" | "result">;
   reconcileDuration: Histogram<"controller">;
   depth: Gauge<"name">;
@@ -22,8 +23,19 @@ export function runtimeMetrics(registry: Registry): RuntimeMetrics {
       () =>
         new Counter({
           name: "watch_restarts_total",
-          help: "Watches restarted, by watched kind and reason (closed, gone, watchdog, resync, error)",
+          help: "Watches restarted, by watched kind and reason (closed, gone, watchdog, relist, error)",
           labelNames: ["kind", "reason"],
+          registers,
+        }),
+    ),
+    resyncs: getOrCreate(
+      registry,
+      "informer_resyncs_total",
+      () =>
+        new Counter({
+          name: "informer_resyncs_total",
+          help: "Periodic resyncs completed (every cached object reported to the handlers), by watched kind",
+          labelNames: ["kind"],
           registers,
         }),
     ),

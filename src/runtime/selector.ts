@@ -59,3 +59,10 @@ export function parseSelector(selector: string): Selector {
   const requirements = terms(selector).map(requirement);
   return (labels) => requirements.every((r) => matches(r, labels ?? {}));
 }
+
+/** The terms of a selector that pin a label to one value (`a=b`, `a==b`, `a in (b)`): what an index can answer. */
+export function equalityTerms(selector: string): { key: string; value: string }[] {
+  return terms(selector)
+    .map(requirement)
+    .flatMap((r) => (r.op === "in" && r.values.size === 1 ? [{ key: r.key, value: [...r.values][0] as string }] : []));
+}

@@ -4,9 +4,10 @@
 // - patchStatus: server-side apply to the /status subresource, so each manager owns exactly the status fields it
 //   sends and a field it stops sending is removed (a merge patch would leave it behind);
 // - deleteObject: delete that treats "already gone" as success.
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { type ObjectRef, resourcePath } from "./discovery.ts";
 import { request, statusCode } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 const APPLY = "application/apply-patch+yaml"; // JSON is YAML, so the body is plain JSON
 

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { binaries, KUBECONFIG, kubectl, ROOT, up } from "./cluster.ts";
+import { imageNodeFlags } from "./node-flags.ts";
 import { containerEnv, freePort, runPreflightPod, startContainer } from "./stand-in.ts";
 
 const NAMESPACE = "quickstart";
@@ -36,6 +37,7 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   const operator = spawn(
     process.execPath,
     [
+      ...imageNodeFlags(),
       join(ROOT, "src/cli.ts"),
       "run",
       `--namespaces=${NAMESPACE}`,

@@ -109,8 +109,8 @@ async function operatorMetric(op: OperatorProcess, line: RegExp): Promise<number
 }
 /** reconcile_total, all results. */
 const reconciles = (op: OperatorProcess) => operatorMetric(op, /^reconcile_total\{/);
-/** Relists of the jobs watch by the periodic resync: after one, the operator's cache is at least that fresh. */
-const resyncs = (op: OperatorProcess) => operatorMetric(op, /^watch_restarts_total\{kind="jobs@.*reason="resync"/);
+/** Periodic resyncs of the jobs cache: after one, every job has been reconciled again since. */
+const resyncs = (op: OperatorProcess) => operatorMetric(op, /^informer_resyncs_total\{kind="jobs@/);
 
 /** Calls `onPod` for every pod added in the namespace until the returned stop is called. */
 async function watchPods(namespace: string, onPod: (pod: V1Pod) => void): Promise<() => void> {

@@ -52,9 +52,12 @@ describe("Informer", () => {
     expect(informer.list(ns, "a=2").map((o) => o.metadata?.name)).toEqual(["after"]);
     expect(informer.list("elsewhere")).toEqual([]);
 
-    const copy = informer.get(ns, "after") as KubernetesObject & { data: Record<string, string> };
-    copy.data.k = "mutated";
-    expect((informer.get(ns, "after") as typeof copy).data.k).toBe("v"); // reads are copies
+    const read = informer.get(ns, "after") as KubernetesObject & { data: Record<string, string> };
+    expect(() => {
+      read.data.k = "mutated";
+    }).toThrow(TypeError); // reads are the cache's own objects, frozen
+    expect((informer.get(ns, "after") as typeof read).data.k).toBe("v");
+    expect(read.metadata?.managedFields).toBeUndefined(); // never cached
 
     await core.deleteNamespacedConfigMap({ namespace: ns, name: "after" });
     await waitFor("delete", () => events.includes("delete:after"));
@@ -82,10 +85,10 @@ describe("Informer", () => {
     expect(informer.get(ns, "while-stopped")).toBeDefined();
   });
 
-  it("heals missed events with a periodic relist and reports every object on resync", async () => {
+  it("reports every object on resync from the cache, and relists when asked, without spurious updates", async () => {
     const ns = await testNamespace("inf");
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "one" } } });
-    const resynced: string[] = [];
+    const events: string[] = [];
     const metrics = registry();
     const informer = new Informer({
       kc,
@@ -94,13 +97,77 @@ describe("Informer", () => {
       logger,
       metrics: runtimeMetrics(metrics),
       resyncMs: 1000,
+      relistMs: 1500,
     });
-    informer.on((event, obj) => event === "resync" && resynced.push(obj.metadata?.name ?? ""));
+    informer.on((event, obj) => events.push(`${event}:${obj.metadata?.name}`));
     informer.start();
     stops.push(() => informer.stop());
-    await waitFor("two resyncs", () => resynced.filter((n) => n === "one").length >= 2);
-    const restarts = await metrics.getSingleMetricAsString("watch_restarts_total");
-    expect(restarts).toMatch(/watch_restarts_total\{kind="configmaps",reason="resync"\} [1-9]/);
+    await waitFor("two resyncs", () => events.filter((e) => e === "resync:one").length >= 2);
+    await waitFor("a relist", async () =>
+      /watch_restarts_total\{kind="configmaps",reason="relist"\} [1-9]/.test(
+        await metrics.getSingleMetricAsString("watch_restarts_total"),
+      ),
+    );
+    expect(await metrics.getSingleMetricAsString("informer_resyncs_total")).toMatch(
+      /informer_resyncs_total\{kind="configmaps"\} [1-9]/,
+    );
+    // A relist of unchanged objects is no news.
+    expect(events.filter((e) => e.startsWith("update:"))).toEqual([]);
+  });
+
+  it("indexes labels and custom values, and wakes no one for changes its transform drops", async () => {
+    const ns = await testNamespace("inf");
+    const events: string[] = [];
+    const informer = new Informer({
+      kc,
+      name: "configmaps",
+      listPath: `/api/v1/namespaces/${ns}/configmaps`,
+      logger,
+      metrics: runtimeMetrics(registry()),
+      // Keeps no data: a change to the data alone is invisible to readers of this cache.
+      transform: ({ data: _data, ...rest }: KubernetesObject & { data?: unknown }) => rest,
+      indexLabels: ["team"],
+      indexes: { firstLetter: (o) => [o.metadata?.name?.[0] ?? ""] },
+    });
+    informer.on((event, obj) => events.push(`${event}:${obj.metadata?.name}`));
+    informer.start();
+    stops.push(() => informer.stop());
+    await waitFor("sync", () => informer.hasSynced());
+    for (const [name, team] of [
+      ["apple", "a"],
+      ["avocado", "b"],
+      ["banana", "a"],
+    ]) {
+      await core.createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name, labels: { team: team! } }, data: { v: "1" } },
+      });
+    }
+    // (the namespace also gets kube-root-ca.crt from the controller manager)
+    await waitFor("three adds", () => ["apple", "avocado", "banana"].every((n) => events.includes(`add:${n}`)));
+    const names = (objs: KubernetesObject[]) => objs.map((o) => o.metadata?.name).sort();
+    expect(names(informer.list(ns, "team=a"))).toEqual(["apple", "banana"]);
+    expect(names(informer.list(ns, "team in (a),!missing"))).toEqual(["apple", "banana"]);
+    expect(names(informer.list("elsewhere", "team=a"))).toEqual([]);
+    expect(names(informer.byIndex("firstLetter", "a"))).toEqual(["apple", "avocado"]);
+
+    await core.patchNamespacedConfigMap({
+      namespace: ns,
+      name: "apple",
+      body: [{ op: "replace", path: "/data/v", value: "2" }],
+    });
+    await core.patchNamespacedConfigMap({
+      namespace: ns,
+      name: "apple",
+      body: [{ op: "replace", path: "/metadata/labels/team", value: "b" }],
+    });
+    await waitFor("the label change", () => events.includes("update:apple"));
+    expect(events.filter((e) => e === "update:apple")).toHaveLength(1); // the data change woke no one
+    expect(names(informer.list(ns, "team=a"))).toEqual(["banana"]);
+    expect(names(informer.list(ns, "team=b"))).toEqual(["apple", "avocado"]);
+    await core.deleteNamespacedConfigMap({ namespace: ns, name: "banana" });
+    await waitFor("delete", () => events.includes("delete:banana"));
+    expect(names(informer.list(ns, "team=a"))).toEqual([]);
   });
 });
 

@@ -72,6 +72,11 @@ describe("Manager", () => {
       expect(metrics).toMatch(/workqueue_depth\{name="cm"\} 0/);
       expect(metrics).toMatch(/leader_election_is_leader 1/);
       expect((await get(managers[standby]!.port, "/metrics")).body).toMatch(/leader_election_is_leader 0/);
+      // ?name= narrows a scrape to the metrics named (unknown names are skipped).
+      const narrowed = (await get(managers[leader]!.port, "/metrics?name=workqueue_depth&name=no_such_metric")).body;
+      expect(narrowed).toMatch(/^# HELP workqueue_depth /);
+      expect(narrowed).toMatch(/workqueue_depth\{name="cm"\} 0/);
+      expect(narrowed).not.toMatch(/reconcile_total|leader_election_is_leader/);
 
       // Graceful stop of the leader: the lease is released and the standby takes over long before it could expire.
       await managers[leader]!.stop();

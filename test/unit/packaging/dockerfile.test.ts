@@ -68,7 +68,12 @@ describe("Dockerfile", () => {
     const last = (keyword: string) => runtime!.instructions.filter((i) => i.getKeyword() === keyword).at(-1);
     expect(args(last("USER")!)).toEqual([`${UID}:${UID}`]);
     // Exec form: no shell in between, so SIGTERM reaches node, which handles it (see the last test).
-    expect(JSON.parse(lineOf(last("ENTRYPOINT")!))).toEqual(["/nodejs/bin/node", "/app/src/cli.ts"]);
+    expect(JSON.parse(lineOf(last("ENTRYPOINT")!))).toEqual([
+      "/nodejs/bin/node",
+      "--max-semi-space-size=8",
+      "--heap-growing-percent=50",
+      "/app/src/cli.ts",
+    ]);
     expect(JSON.parse(lineOf(last("CMD")!))).toEqual(["run"]);
     expect(lineOf(runtime!.instructions.find((i) => i.getKeyword() === "COPY")!)).toBe("--from=build /app /app");
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSelector } from "../../../src/runtime/selector.ts";
+import { equalityTerms, parseSelector } from "../../../src/runtime/selector.ts";
 
 describe("parseSelector", () => {
   const labels = { app: "web", tier: "front", "collabllm.io/job": "j1" };
@@ -30,5 +30,16 @@ describe("parseSelector", () => {
   it("rejects what the apiserver would reject", () => {
     expect(() => parseSelector("a=b=c")).toThrow(/invalid/);
     expect(() => parseSelector("a in b")).toThrow(/invalid/);
+  });
+});
+
+describe("equalityTerms", () => {
+  it("lists the terms that pin a label to one value", () => {
+    expect(equalityTerms("a=1,b==2,c!=3,d in (4),e in (5,6),f,!g")).toEqual([
+      { key: "a", value: "1" },
+      { key: "b", value: "2" },
+      { key: "d", value: "4" },
+    ]);
+    expect(equalityTerms("")).toEqual([]);
   });
 });
