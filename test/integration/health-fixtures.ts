@@ -55,6 +55,8 @@ export function normalize(job: Record<string, any>, ns: string): Record<string, 
   if (uidPiece) text = text.replaceAll(`-${uidPiece}`, "-000000");
   // So do the names of Kueue's single-pod Workloads (pod-<pod>-<a hash of the pod's uid>).
   text = text.replace(/(Kueue workload pod-[a-z0-9.-]+)-[0-9a-f]{5}\b/g, "$1-00000");
+  // And Kueue's pod set names hash the pod's shape, which changes with any field the operator adds to its pods.
+  text = text.replace(/\bpod set [0-9a-f]{8}\b/g, "pod set 00000000");
   // Messages name times too (a deadline, since when a pod terminates).
   text = text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, FIXED_TIME);
   const out = JSON.parse(text);
