@@ -312,6 +312,8 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
         name: `secrets${suffix}`,
         listPath: path(ns, "/api/v1", "secrets"),
         transform: keysOnlyUnlessOurs,
+        // A new value changes only the version of what is cached (the keys), and the preflight runs again on it.
+        reportVersionOnlyUpdates: true,
         resync: false,
         toKeys: referencing(REFERENCES.secrets),
       },

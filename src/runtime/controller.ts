@@ -42,6 +42,8 @@ export interface WatchSpec {
   fieldSelector?: string;
   /** Applied to every object before it is cached (the informer's transform), e.g. transform.ts's slimPod. */
   transform?: (obj: KubernetesObject) => KubernetesObject;
+  /** As the informer's option: report updates that changed only the resourceVersion of what the cache keeps. */
+  reportVersionOnlyUpdates?: boolean;
   /** Named indexes of the cache (`cache(name).byIndex`), e.g. the Secrets each job references. */
   indexes?: Record<string, IndexFunction>;
   /** Label keys to index, so `cache(name).list(ns, "key=value")` reads an index instead of scanning. */
@@ -134,6 +136,7 @@ export class Controller {
         transform: spec.transform,
         indexes: spec.indexes,
         indexLabels: spec.indexLabels,
+        reportVersionOnlyUpdates: spec.reportVersionOnlyUpdates,
         clock: this.#clock,
       });
       informer.on((event, obj, old) => {

@@ -71,6 +71,12 @@ export interface InformerOptions {
   indexes?: Record<string, IndexFunction>;
   /** Label keys to index, so `list(ns, "key=value")` reads the index. */
   indexLabels?: string[];
+  /**
+   * Report updates that changed nothing the cache keeps but `metadata.resourceVersion` (default false: they wake
+   * nobody, say a pod's status change in fields the transform drops). A reader that acts on the version itself (a
+   * Secret whose values the transform drops, whose version says they changed) needs them.
+   */
+  reportVersionOnlyUpdates?: boolean;
 }
 
 type Outcome = { reason: "closed" | "gone" | "watchdog" | "relist" | "stopped" } | { reason: "error"; error: unknown };
@@ -279,7 +285,8 @@ export class Informer implements Cache {
 
   /** Tells the handlers about a change, unless it is an update that changed nothing the cache keeps. */
   #report(change: Change | undefined): void {
-    if (!change || (change.type === "update" && sameButVersion(change.old, change.obj))) return;
+    if (!change) return;
+    if (change.type === "update" && !this.#o.reportVersionOnlyUpdates && sameButVersion(change.old, change.obj)) return;
     this.#emit(change.type, change.obj, change.old);
   }
 

@@ -85,10 +85,19 @@ build_karpenter() {
 # module_dir <wrapper> <module>: where the Go module cache holds a pinned module's source (CRDs, manifests, stages).
 module_dir() { (cd "$here/tools/$1" && go mod download -json "$2" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); }
 
+# complete <links-dir> <entries...>: whether a links directory made earlier has every entry (binaries executable, the
+# rest present). A complete one is never made again: tests on several clusters start binaries from it meanwhile, and
+# re-making it leaves a moment without it (rm, then mv).
+complete() {
+  local dir=$1; shift
+  for entry in "$@"; do [ -x "$dir/$entry" ] || return 1; done
+}
+
 # optional <name> <module> <dir> <build-thunk>: an opt-in component's binary beside a link to its module source.
 optional() {
   local name=$1 module=$2 dir=$3 thunk=$4
   local out="$cache/bin/links-$(basename "$dir")" tmp
+  if complete "$out" "$name" module; then printf '%s\n' "$out"; return; fi
   [ -x "$dir/$name" ] || "$thunk"
   tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
   ln -s "$dir/$name" "$tmp/$name"
@@ -119,6 +128,7 @@ if [ "${1:-}" = tools ]; then
   [ -x "$kstatus_dir/kstatus" ] || build "$kstatus_dir" kstatus "-s -w" kstatus .
   [ -x "$flux_dir/flux-health" ] || build "$flux_dir" flux-health "-s -w" flux-health .
   tool_links="$cache/bin/tools-links-$(basename "$helm_dir")-$(basename "$lua_dir")-$(basename "$kstatus_dir")-$(basename "$flux_dir")"
+  if complete "$tool_links" helm lua-health kstatus flux-health; then printf '%s\n' "$tool_links"; exit 0; fi
   tmp_links="$tool_links.tmp.$$"
   rm -rf "$tmp_links"; mkdir -p "$tmp_links"
   ln -s "$helm_dir/helm" "$tmp_links/helm"; ln -s "$lua_dir/lua-health" "$tmp_links/lua-health"
@@ -139,6 +149,9 @@ case "${1:-}" in
   *) log "unknown component '$1' (expected kueue or karpenter)"; exit 2 ;;
 esac
 
+if complete "$links" kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwok-stages; then
+  printf '%s\n' "$links"; exit 0
+fi
 tmp_links="$links.tmp.$$"
 rm -rf "$tmp_links"; mkdir -p "$tmp_links"
 for name in kube-apiserver kube-controller-manager kube-scheduler kubectl; do

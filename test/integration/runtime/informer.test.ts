@@ -169,6 +169,34 @@ describe("Informer", () => {
     await waitFor("delete", () => events.includes("delete:banana"));
     expect(names(informer.list(ns, "team=a"))).toEqual([]);
   });
+
+  it("reports a change its transform drops when asked to (a reader of the version, as of a Secret's)", async () => {
+    const ns = await testNamespace("inf");
+    const versions: string[] = [];
+    const informer = new Informer({
+      kc,
+      name: "configmaps",
+      listPath: `/api/v1/namespaces/${ns}/configmaps`,
+      logger,
+      metrics: runtimeMetrics(registry()),
+      transform: ({ data: _data, ...rest }: KubernetesObject & { data?: unknown }) => rest,
+      reportVersionOnlyUpdates: true,
+    });
+    informer.on((event, obj) => {
+      if (obj.metadata?.name === "key") versions.push(`${event}:${obj.metadata?.resourceVersion}`);
+    });
+    informer.start();
+    stops.push(() => informer.stop());
+    await waitFor("sync", () => informer.hasSynced());
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "key" }, data: { v: "1" } } });
+    const changed = await core.patchNamespacedConfigMap({
+      namespace: ns,
+      name: "key",
+      body: [{ op: "replace", path: "/data/v", value: "2" }],
+    });
+    await waitFor("the data change reported", () => versions.includes(`update:${changed.metadata?.resourceVersion}`));
+    expect(informer.get(ns, "key")?.metadata?.resourceVersion).toBe(changed.metadata?.resourceVersion);
+  });
 });
 
 describe("Controller", () => {

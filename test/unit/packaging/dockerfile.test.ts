@@ -6,6 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import {
   chmodSync,
+  copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -20,6 +21,7 @@ import { join } from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { imageNodeFlags } from "../../cluster/node-flags.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
 const text = readFileSync(join(ROOT, "Dockerfile"), "utf8");
@@ -106,12 +108,17 @@ function lineOf(i: Instruction): string {
 describe("the image's production install, replayed into a temporary directory", () => {
   let root: string;
   let app: string;
+  /** The image's /nodejs/bin/node: a copy, since the image's user may not reach this checkout's (a private parent). */
+  let node: string;
   const children: ChildProcess[] = [];
 
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), "image-"));
     chmodSync(root, 0o755);
     app = replayBuildStage(root);
+    node = join(root, "node");
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
   }, 300_000);
 
   afterAll(() => {
@@ -122,7 +129,7 @@ describe("the image's production install, replayed into a temporary directory", 
   /** Starts the image's entrypoint with `argv`, as the image's user when this test runs as root. */
   function start(argv: string[], env: Record<string, string> = {}): ChildProcess & { output: () => string } {
     const asImageUser = process.getuid?.() === 0 ? { uid: UID, gid: UID } : {};
-    const child = spawn(process.execPath, [join(app, "src/cli.ts"), ...argv], {
+    const child = spawn(node, [...imageNodeFlags(), join(app, "src/cli.ts"), ...argv], {
       cwd: app,
       env: { PATH: "/usr/bin:/bin", HOME: "/nonexistent", NODE_ENV: "production", ...env },
       stdio: ["ignore", "pipe", "pipe"],
