@@ -283,7 +283,7 @@ export async function writeBulkJob(kube: Kube, ns: string, name: string, i: numb
   for (const obj of objects) {
     if (obj.kind === "Secret") (obj as { data?: unknown }).data = { token: randomBytes(32).toString("base64") };
     if (obj.kind === "Pod") (obj.spec as { nodeName?: string }).nodeName = BENCH_NODES[i % BENCH_NODES.length];
-    await ignore409(kube.create(corePath(ns, obj.kind as string), obj));
+    await ignore409(kube.create(childPath(ns, obj), obj));
     if (obj.kind !== "Pod") continue;
     const role = obj.metadata.labels?.["collabllm.io/role"];
     const phase = role === "prepare" ? "Succeeded" : outcome;

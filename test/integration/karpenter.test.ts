@@ -8,7 +8,7 @@ import { HOPPER_PRODUCT } from "../cluster/fleet.ts";
 import { GPU_TAINT, gpuNodePool } from "../cluster/karpenter.ts";
 import { testNamespace } from "./kube.ts";
 import { eventually } from "./operator.ts";
-import { apply, eventsFor, get, gpuPod, isRunning, list, type Obj, remove } from "./scheduling.ts";
+import { apply, eventsFor, get, gpuPod, isRunning, karpenterSettled, list, type Obj, remove } from "./scheduling.ts";
 
 const suffix = randomBytes(3).toString("hex");
 // A taint of the pool's own: pods that do not tolerate it (the rest of the suite) never make this pool scale.
@@ -20,6 +20,7 @@ const poolNodes = () => list<Obj>("/api/v1/nodes", `karpenter.sh/nodepool=${pool
 
 beforeAll(async () => {
   await up({ karpenter: true });
+  await karpenterSettled();
   ns = await testNamespace("karpenter");
   await apply(pool);
 }, 900_000);

@@ -17,6 +17,7 @@ import {
   get,
   gpuPod,
   isRunning,
+  karpenterSettled,
   list,
   type Obj,
   podCondition,
@@ -40,6 +41,7 @@ const poolClaims = async () =>
 
 beforeAll(async () => {
   await up({ karpenter: true });
+  await karpenterSettled();
   ns = await testNamespace("karpenter");
   await apply(pool);
   // The static fleet's two A100 nodes taken: the job can only run on nodes Karpenter launches.

@@ -159,3 +159,15 @@ export const trainingPodsOf = (pods: Obj[], job: string) =>
       p.metadata?.labels?.["collabllm.io/job-name"] === job &&
       ["head", "worker"].includes(p.metadata?.labels?.["collabllm.io/role"] ?? ""),
   );
+
+/**
+ * Waits until Karpenter holds no NodeClaim: one of an earlier file's pools still being consolidated or replaced can
+ * keep its provisioner from launching for another for minutes (seen when both Karpenter files ran on one cluster).
+ */
+export async function karpenterSettled(): Promise<void> {
+  const deadline = Date.now() + 180_000;
+  while ((await list("/apis/karpenter.sh/v1/nodeclaims")).length > 0) {
+    if (Date.now() > deadline) throw new Error("NodeClaims of earlier tests still there after 180 s");
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
