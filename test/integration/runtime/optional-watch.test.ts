@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiextensionsV1Api } from "@kubernetes/client-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { Controller } from "../../../src/runtime/index.ts";
+import { Controller, type ControllerOptions } from "../../../src/runtime/index.ts";
 import { core, custom, kc, testNamespace } from "../kube.ts";
 import { logger, registry, waitFor } from "./helpers.ts";
 
@@ -55,37 +55,51 @@ async function serveGadgets(group: string, ns: string, name: string): Promise<vo
   );
 }
 
+/**
+ * A controller of ConfigMaps (reconciled under their names) and of the Gadgets of `group`, watched only if served
+ * (reconciled as `gadget-<name>`); `reconciled` hears every key's name.
+ */
+function gadgetController(
+  ns: string,
+  group: string,
+  reconciled: (name: string) => void,
+  more: Partial<ControllerOptions> = {},
+): Controller {
+  return new Controller({
+    kc,
+    name: `gadgets-${group}`,
+    watches: [
+      {
+        name: "configmaps",
+        listPath: `/api/v1/namespaces/${ns}/configmaps`,
+        toKeys: (o) => [{ namespace: ns, name: o.metadata?.name ?? "" }],
+      },
+      {
+        name: "gadgets",
+        listPath: `/apis/${group}/v1/namespaces/${ns}/gadgets`,
+        toKeys: (o) => [{ namespace: ns, name: `gadget-${o.metadata?.name}` }],
+        ifServed: { apiVersion: `${group}/v1`, kind: "Gadget" },
+      },
+    ],
+    reconciler: {
+      async reconcile(key) {
+        reconciled(key.name);
+        return undefined;
+      },
+    },
+    logger,
+    metrics: registry(),
+    syncTimeoutMs: 20_000,
+    ...more,
+  });
+}
+
 describe("a watch with ifServed", () => {
   it("is skipped while its API is not served, and watched once it is, from the controller's next start", async () => {
     const ns = await testNamespace("optional");
     const group = newGroup();
     const reconciled = new Set<string>();
-    const controller = new Controller({
-      kc,
-      name: "optional",
-      watches: [
-        {
-          name: "configmaps",
-          listPath: `/api/v1/namespaces/${ns}/configmaps`,
-          toKeys: (o) => [{ namespace: ns, name: o.metadata?.name ?? "" }],
-        },
-        {
-          name: "gadgets",
-          listPath: `/apis/${group}/v1/namespaces/${ns}/gadgets`,
-          toKeys: (o) => [{ namespace: ns, name: `gadget-${o.metadata?.name}` }],
-          ifServed: { apiVersion: `${group}/v1`, kind: "Gadget" },
-        },
-      ],
-      reconciler: {
-        async reconcile(key) {
-          reconciled.add(key.name);
-          return undefined;
-        },
-      },
-      logger,
-      metrics: registry(),
-      syncTimeoutMs: 20_000,
-    });
+    const controller = gadgetController(ns, group, (name) => reconciled.add(name));
     await controller.start();
     try {
       expect(controller.hasSynced()).toBe(true);
@@ -118,31 +132,7 @@ describe("a watch with ifServed", () => {
     const ns = await testNamespace("rediscover");
     const group = newGroup();
     const reconciles = new Map<string, number>();
-    const controller = new Controller({
-      kc,
-      name: "rediscover",
-      watches: [
-        {
-          name: "configmaps",
-          listPath: `/api/v1/namespaces/${ns}/configmaps`,
-          toKeys: (o) => [{ namespace: ns, name: o.metadata?.name ?? "" }],
-        },
-        {
-          name: "gadgets",
-          listPath: `/apis/${group}/v1/namespaces/${ns}/gadgets`,
-          toKeys: (o) => [{ namespace: ns, name: `gadget-${o.metadata?.name}` }],
-          ifServed: { apiVersion: `${group}/v1`, kind: "Gadget" },
-        },
-      ],
-      reconciler: {
-        async reconcile(key) {
-          reconciles.set(key.name, (reconciles.get(key.name) ?? 0) + 1);
-          return undefined;
-        },
-      },
-      logger,
-      metrics: registry(),
-      syncTimeoutMs: 20_000,
+    const controller = gadgetController(ns, group, (name) => reconciles.set(name, (reconciles.get(name) ?? 0) + 1), {
       rediscoverMs: 300,
     });
     await controller.start();
