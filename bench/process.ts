@@ -105,6 +105,7 @@ export interface OperatorOptions {
 const BENCH_METRICS = [
   "reconcile_total",
   "workqueue_depth",
+  "nodejs_eventloop_lag_seconds", // computes the max too (and resets it)
   "nodejs_eventloop_lag_max_seconds",
   "nodejs_heap_size_total_bytes", // computes the used size too
   "nodejs_heap_size_used_bytes",

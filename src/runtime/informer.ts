@@ -17,7 +17,7 @@ import type { KubeConfig } from "./kubeconfig.ts";
 import type { RuntimeMetrics } from "./metrics.ts";
 import { exponentialDelayMs } from "./rate-limit.ts";
 import { equalityTerms, parseSelector } from "./selector.ts";
-import { timeSlicer } from "./slice.ts";
+import { nextSlice } from "./slice.ts";
 import { type Change, type ChangeType, type IndexFunction, keyOf, Store } from "./store.ts";
 import { stripBookkeeping } from "./transform.ts";
 import { type WatchEvent, watch } from "./watch.ts";
@@ -189,13 +189,12 @@ export class Informer implements Cache {
     if (this.#resyncing || !this.#synced) return;
     this.#resyncing = true;
     try {
-      const pause = timeSlicer();
       for (const obj of [...this.#store.values()]) {
         if (signal.aborted) return;
         // Skip what was deleted meanwhile; its delete event was delivered.
         if (this.#store.get(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "") !== obj) continue;
         this.#emit("resync", obj);
-        await pause();
+        await nextSlice();
       }
       this.#o.metrics.resyncs.inc({ kind: this.#o.name });
     } finally {
@@ -235,7 +234,6 @@ export class Informer implements Cache {
    */
   async #relist(signal: AbortSignal): Promise<void> {
     const listed = new Set<string>();
-    const pause = timeSlicer();
     let cont: string | undefined;
     let rv = "";
     do {
@@ -250,6 +248,10 @@ export class Informer implements Cache {
         },
         signal,
       });
+      // Parsing a page cannot be cut short: it waits for a turn with time left, so pages of many informers that
+      // arrive together are parsed a few per turn.
+      await nextSlice();
+      if (signal.aborted) return;
       const page = JSON.parse(text) as {
         apiVersion?: string;
         kind?: string;
@@ -269,14 +271,14 @@ export class Informer implements Cache {
         const obj = this.#prepare({ apiVersion: page.apiVersion, kind, ...item });
         listed.add(keyOf(obj));
         this.#report(this.#store.upsert(obj));
-        await pause();
+        await nextSlice();
       }
       cont = page.metadata?.continue || undefined;
       rv = page.metadata?.resourceVersion ?? "";
     } while (cont);
     for (const change of this.#store.removeMissing(listed)) {
       this.#report(change);
-      await pause();
+      await nextSlice();
     }
     this.#rv = rv;
     this.#relistDue = false;

@@ -5,7 +5,7 @@
 // Shutdown order: stop the controllers (drain), then release the lease, so the next leader never overlaps our writes.
 
 import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
@@ -13,6 +13,7 @@ import type { Controller } from "./controller.ts";
 import { observeRequests } from "./http.ts";
 import type { KubeConfig } from "./kubeconfig.ts";
 import { LeaderElector, type LeaseHolder } from "./leader-elector.ts";
+import { exposition } from "./metrics.ts";
 
 export interface ManagerLeaderElection {
   namespace: string;
@@ -79,10 +80,16 @@ export class Manager {
         })
       : undefined;
     this.#server = createServer((req, res) => {
-      void this.#serve(req.url ?? "/").then(({ status, type, body }) => {
-        res.writeHead(status, { "content-type": type });
-        res.end(body);
-      });
+      this.#serve(req.url ?? "/")
+        .then(async ({ status, type, body }) => {
+          res.writeHead(status, { "content-type": type });
+          if (typeof body === "string") res.end(body);
+          else await writeAll(res, body);
+        })
+        .catch((err: unknown) => {
+          this.#o.logger.warn({ err, url: req.url }, "serving a request failed");
+          res.destroy();
+        });
     });
   }
 
@@ -163,7 +170,7 @@ export class Manager {
     await Promise.all(this.#o.controllers.map((c) => c.stop()));
   }
 
-  async #serve(url: string): Promise<{ status: number; type: string; body: string }> {
+  async #serve(url: string): Promise<{ status: number; type: string; body: string | AsyncIterable<string> }> {
     const path = url.split("?")[0];
     if (path === "/healthz") return { status: 200, type: "text/plain", body: "ok" };
     if (path === "/readyz") {
@@ -176,18 +183,11 @@ export class Manager {
       // prom-client's process metrics are computed by the first of their group (the heap sizes by the total's).
       const names = new Set(new URLSearchParams(url.split("?")[1] ?? "").getAll("name"));
       const registry = this.#o.registry;
-      const body =
-        names.size === 0
-          ? await registry.metrics()
-          : `${(
-              await Promise.all(
-                registry
-                  .getMetricsAsArray()
-                  .filter((m) => names.has(m.name))
-                  .map((m) => registry.getSingleMetricAsString(m.name)),
-              )
-            ).join("\n\n")}\n`;
-      return { status: 200, type: registry.contentType, body };
+      return {
+        status: 200,
+        type: registry.contentType,
+        body: exposition(registry, names.size > 0 ? names : undefined),
+      };
     }
     return { status: 404, type: "text/plain", body: "not found" };
   }
@@ -217,4 +217,21 @@ function processMetrics(kc: KubeConfig, registry: Registry): void {
     requests.inc({ method, code: String(code) });
     duration.observe({ method }, seconds);
   });
+}
+
+/** Writes every piece of `body`, waiting whenever the socket's buffer is full; stops if the client goes away. */
+async function writeAll(res: ServerResponse, body: AsyncIterable<string>): Promise<void> {
+  for await (const piece of body) {
+    if (res.destroyed) return;
+    if (!res.write(piece)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done).off("close", done);
+          resolve();
+        };
+        res.on("drain", done).on("close", done);
+      });
+    }
+  }
+  res.end();
 }

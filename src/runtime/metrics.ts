@@ -70,3 +70,35 @@ export function runtimeMetrics(registry: Registry): RuntimeMetrics {
     ),
   };
 }
+
+/**
+ * A metric that writes its own exposition text, a piece at a time, HELP and TYPE lines first: for one with hundreds
+ * of thousands of series (every job's), which prom-client would join into one string per metric and the registry
+ * into one per scrape. The registry's get() must still work for it (prom-client's own readers use that).
+ */
+export interface StreamedMetric {
+  name: string;
+  /** `scrape`: the same object for every metric of one scrape (to compute what several metrics share once). */
+  exposition(scrape: object): AsyncIterable<string>;
+}
+
+const isStreamed = (metric: object): metric is StreamedMetric =>
+  typeof (metric as Partial<StreamedMetric>).exposition === "function";
+
+/**
+ * The registry's text as registry.metrics() writes it, one metric at a time and streamed metrics a piece at a time,
+ * so a scrape never holds the whole text (18 MiB at 5,000 jobs; it pushed the operator's RSS up by 60-100 MiB).
+ * `names`: only those metrics, in the registry's order.
+ */
+export async function* exposition(registry: Registry, names?: ReadonlySet<string>): AsyncGenerator<string> {
+  let first = true;
+  const scrape = {};
+  for (const metric of registry.getMetricsAsArray()) {
+    if (names && !names.has(metric.name)) continue;
+    if (!first) yield "\n\n";
+    first = false;
+    if (isStreamed(metric)) yield* metric.exposition(scrape);
+    else yield await registry.getSingleMetricAsString(metric.name);
+  }
+  yield "\n";
+}

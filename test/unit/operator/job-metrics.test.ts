@@ -1,7 +1,9 @@
 // Per-job metrics from the jobs' cache: what each status field becomes, with bounded labels only.
+import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { Status } from "../../../src/api/schema.ts";
-import { JOB_METRICS, jobSamples, type Sample } from "../../../src/operator/job-metrics.ts";
+import { JOB_METRICS, jobSamples, registerJobMetrics, type Sample } from "../../../src/operator/job-metrics.ts";
+import { type Cache, exposition } from "../../../src/runtime/index.ts";
 
 const NOW = new Date("2026-11-22T10:00:00Z");
 
@@ -161,5 +163,46 @@ describe("per-job metrics", () => {
   it("never reports a negative remaining budget", () => {
     const over = jobSamples([job({ spec: { budget: { maxTokens: 100 } } })], NOW);
     expect(value(over, "collab_job_budget_remaining_tokens")).toBe(0);
+  });
+});
+
+describe("the scrape", () => {
+  it("prints one line per sample, in blocks of thousands of series, names and values exactly as computed", async () => {
+    // 1,500 jobs: about 90,000 series, several blocks for the per-condition and per-phase metrics.
+    const jobs = Array.from({ length: 1500 }, (_, i) => ({
+      ...job(),
+      metadata: { name: `job-${i}`, namespace: `ns-${i % 7}` },
+      status: { ...status, attempt: i, progress: { ...status.progress, reward: i % 3 === 0 ? -0.5 : i / 7 } },
+    }));
+    const cache = { hasSynced: () => true, list: () => jobs } as unknown as Cache;
+    const registry = new Registry();
+    registerJobMetrics(
+      registry,
+      () => cache,
+      () => NOW,
+    );
+    const text = await registry.metrics();
+    const printed = text.split("\n").filter((l) => l.startsWith("collab_job_"));
+    const expected = jobSamples(jobs, NOW).map(
+      (s) =>
+        `${s.name}{${Object.entries(s.labels)
+          .map(([k, v]) => `${k}="${v}"`)
+          .join(",")}} ${s.value}`,
+    );
+    expect(printed.length).toBe(expected.length);
+    expect(new Set(printed)).toEqual(new Set(expected));
+    // What the runtime's /metrics streams is the same text, a piece at a time.
+    let streamed = "";
+    for await (const piece of exposition(registry)) streamed += piece;
+    expect(streamed).toBe(text);
+    // Each metric's lines stay under its own HELP and TYPE.
+    for (const name of Object.keys(JOB_METRICS)) {
+      const at = text.indexOf(`# TYPE ${name} `);
+      const next = text.indexOf("# HELP", at);
+      const section = text.slice(at, next < 0 ? undefined : next);
+      expect(section.split("\n").filter((l) => l.startsWith(`${name}{`)).length).toBe(
+        expected.filter((l) => l.startsWith(`${name}{`)).length,
+      );
+    }
   });
 });

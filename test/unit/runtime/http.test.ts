@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { stringify } from "yaml";
-import { ApiError, request } from "../../../src/runtime/http.ts";
+import { ApiError, readBody, request, send } from "../../../src/runtime/http.ts";
 import { loadKubeConfig } from "../../../src/runtime/kubeconfig.ts";
 
 const seen: IncomingHttpHeaders[] = [];
@@ -98,6 +98,25 @@ describe("request credentials", () => {
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe(404);
     expect((err as ApiError).message).toMatch(/nothing here/);
+  });
+
+  it("lets go of a response's body once it is read (a pooled socket keeps its last response reachable)", async () => {
+    const kc = loadKubeConfig(kubeconfig({ token: "t" }), {});
+    const leftOnError: unknown[] = [];
+    for (const path of ["/api", "/missing"]) {
+      const res = await send(kc, { method: "GET", path });
+      const events = ["data", "end", "aborted"] as const;
+      const before = events.map((e) => res.listenerCount(e));
+      const errorBefore = res.listeners("error");
+      expect(JSON.parse(await readBody(res)).path ?? path).toBe(path);
+      // Node's own listeners may stay; every one readBody added is gone, but for one 'error' listener (an 'error'
+      // with none would throw) that is the same function for every response: no closure over this body.
+      expect(events.map((e) => res.listenerCount(e))).toEqual(before);
+      const added = res.listeners("error").filter((l) => !errorBefore.includes(l));
+      expect(added.length).toBeLessThanOrEqual(1);
+      leftOnError.push(...added);
+    }
+    expect(new Set(leftOnError).size).toBeLessThanOrEqual(1);
   });
 
   it("refuses plain http without insecure-skip-tls-verify, and proxies", async () => {
