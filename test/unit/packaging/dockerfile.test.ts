@@ -74,6 +74,7 @@ describe("Dockerfile", () => {
       "/nodejs/bin/node",
       "--max-semi-space-size=8",
       "--heap-growing-percent=50",
+      "--memory-saver-mode",
       "/app/src/cli.ts",
     ]);
     expect(JSON.parse(lineOf(last("CMD")!))).toEqual(["run"]);
