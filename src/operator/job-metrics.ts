@@ -6,7 +6,7 @@
 // jobSamples() is pure: the jobs and the time in, the samples out. registerJobMetrics() binds it to prom-client.
 import { Gauge, type Registry } from "prom-client";
 import { PHASES, type Status } from "../api/schema.ts";
-import { type Cache, nextSlice, type StreamedMetric, yieldToLoop } from "../runtime/index.ts";
+import { type Cache, nextSlice, type StreamedMetric } from "../runtime/index.ts";
 import { CONDITION } from "../status/conditions.ts";
 
 export type Labels = Record<string, string>;
@@ -243,26 +243,28 @@ function capitalized(s: string): string {
  * once for all of them. At 5,000 jobs that is about 285,000 series, and prom-client's own path (Gauge.set hashes each
  * sample's labels, then every metric is formatted in one go) cost 1.9 s a scrape with the event loop held throughout.
  * So the lines are written here, a few milliseconds of jobs at a time with the loop free in between (nextSlice), and
- * prom-client gets them a block at a time (see PreformattedSample); it formats one metric per turn of the loop, which
- * is then one string per block: handing it each series with its labels formatted still held the loop for 110 ms per
- * metric at 5,000 jobs (its per-series label handling, and the garbage of 285,000 small strings).
+ * they are kept a block at a time (see PreformattedSample): handing prom-client each series with its labels formatted
+ * still held the loop for 110 ms per metric at 5,000 jobs (its per-series label handling, and the garbage of 285,000
+ * small strings). The runtime's /metrics streams them (exposition()); prom-client's get() serves the same blocks.
  */
 export function registerJobMetrics(registry: Registry, jobs: () => Cache, now: () => Date = () => new Date()): void {
-  let scrape: { at: number; lines: Promise<Map<JobMetricName, PreformattedSample[]>> } | undefined;
-  let turn: Promise<unknown> = Promise.resolve();
-  // A streamed scrape reads the metrics one after another, for as long as the client takes: its lines are computed
-  // once per scrape, not per 100 ms as for prom-client's own readers (which ask for every metric at once).
+  // The lines of one scrape are computed once and shared by its metrics. The runtime's streamed /metrics names its
+  // scrape (it reads the metrics one after another, for as long as the client takes); prom-client's own readers ask
+  // for every metric at once, and share the lines of the last 100 ms.
   const byScrape = new WeakMap<object, Promise<Map<JobMetricName, PreformattedSample[]>>>();
-  // prom-client collects each metric separately: the lines of one scrape are computed once and shared.
-  const lines = (name: JobMetricName): Promise<PreformattedSample[]> => {
+  const linesOf = (scrape: object) => {
+    let lines = byScrape.get(scrape);
+    if (!lines) {
+      lines = preformatted(jobs(), now());
+      byScrape.set(scrape, lines);
+    }
+    return lines;
+  };
+  let recent: { at: number; scrape: object } | undefined;
+  const recentScrape = () => {
     const at = now().getTime();
-    if (!scrape || at - scrape.at > 100) scrape = { at, lines: preformatted(jobs(), new Date(at)) };
-    const mine = Promise.all([scrape.lines, turn]).then(async ([byName]) => {
-      await yieldToLoop(); // the metric before this one is formatted in the turn that ends here
-      return byName.get(name) ?? [];
-    });
-    turn = mine;
-    return mine;
+    if (!recent || at - recent.at > 100) recent = { at, scrape: {} };
+    return recent.scrape;
   };
   for (const [name, spec] of Object.entries(JOB_METRICS) as [JobMetricName, MetricSpec][]) {
     const metric = { name, help: spec.help, type: spec.type, aggregator: "sum" as const };
@@ -271,18 +273,14 @@ export function registerJobMetrics(registry: Registry, jobs: () => Cache, now: (
       // The runtime's /metrics writes these a block at a time (prom-client's text, never one string of them all).
       async *exposition(pass: object) {
         yield `# HELP ${name} ${escapedHelp(spec.help)}\n# TYPE ${name} ${spec.type}`;
-        let all = byScrape.get(pass);
-        if (!all) {
-          all = preformatted(jobs(), now());
-          byScrape.set(pass, all);
-        }
-        for (const block of (await all).get(name) ?? []) yield `\n${block.metricName} ${valueText(block.value)}`;
+        for (const block of (await linesOf(pass)).get(name) ?? [])
+          yield `\n${block.metricName} ${valueText(block.value)}`;
       },
     };
     registry.registerMetric({
       ...metric,
       ...streamed,
-      get: async () => ({ ...metric, values: await lines(name) }),
+      get: async () => ({ ...metric, values: (await linesOf(recentScrape())).get(name) ?? [] }),
       reset: () => {},
     } as unknown as Gauge);
   }

@@ -19,7 +19,7 @@ export { type LeaderElectionOptions, LeaderElector } from "./leader-elector.ts";
 export { Manager, type ManagerLeaderElection, type ManagerOptions } from "./manager.ts";
 export { VersionMemo, type VersionMemoOptions } from "./memo.ts";
 export { exposition, type StreamedMetric } from "./metrics.ts";
-export { nextSlice, yieldToLoop } from "./slice.ts";
+export { nextSlice } from "./slice.ts";
 export type { IndexFunction } from "./store.ts";
 export { sharedLines, slimPod, stripBookkeeping } from "./transform.ts";
 export { type ApplyOptions, applyObject, type DeleteOptions, deleteObject, patchStatus } from "./writes.ts";

@@ -3,7 +3,7 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, type ObjectKey } from "../../../src/runtime/index.ts";
-import { Informer } from "../../../src/runtime/informer.ts";
+import { Informer, type InformerOptions } from "../../../src/runtime/informer.ts";
 import { runtimeMetrics } from "../../../src/runtime/metrics.ts";
 import { restart } from "../../cluster/cluster.ts";
 import { core, kc, testNamespace } from "../kube.ts";
@@ -14,22 +14,36 @@ afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
 
+/** A started ConfigMap informer of `ns` with `options`, each event handed to `on`; resolves once it has synced. */
+async function configMaps(
+  ns: string,
+  on: (event: string, obj: KubernetesObject) => void,
+  options: Partial<InformerOptions> = {},
+): Promise<Informer> {
+  const informer = new Informer({
+    kc,
+    name: "configmaps",
+    listPath: `/api/v1/namespaces/${ns}/configmaps`,
+    logger,
+    metrics: runtimeMetrics(registry()),
+    ...options,
+  });
+  informer.on(on);
+  informer.start();
+  stops.push(() => informer.stop());
+  await waitFor("sync", () => informer.hasSynced());
+  return informer;
+}
+
+/** Keeps no data: a change to the data alone is invisible to readers of the cache. */
+const withoutData = ({ data: _data, ...rest }: KubernetesObject & { data?: unknown }) => rest;
+
 describe("Informer", () => {
   it("sees ConfigMaps added, updated and deleted, and filters cache reads by label", async () => {
     const ns = await testNamespace("inf");
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "before", labels: { a: "1" } } } });
     const events: string[] = [];
-    const informer = new Informer({
-      kc,
-      name: "configmaps",
-      listPath: `/api/v1/namespaces/${ns}/configmaps`,
-      logger,
-      metrics: runtimeMetrics(registry()),
-    });
-    informer.on((event, obj) => events.push(`${event}:${obj.metadata?.name}`));
-    informer.start();
-    stops.push(() => informer.stop());
-    await waitFor("sync", () => informer.hasSynced());
+    const informer = await configMaps(ns, (event, obj) => events.push(`${event}:${obj.metadata?.name}`));
     expect(events).toContain("add:before");
     const listed = informer.get(ns, "before");
     expect(listed?.kind).toBe("ConfigMap"); // filled in for list items, as watch events carry it
@@ -118,21 +132,11 @@ describe("Informer", () => {
   it("indexes labels and custom values, and wakes no one for changes its transform drops", async () => {
     const ns = await testNamespace("inf");
     const events: string[] = [];
-    const informer = new Informer({
-      kc,
-      name: "configmaps",
-      listPath: `/api/v1/namespaces/${ns}/configmaps`,
-      logger,
-      metrics: runtimeMetrics(registry()),
-      // Keeps no data: a change to the data alone is invisible to readers of this cache.
-      transform: ({ data: _data, ...rest }: KubernetesObject & { data?: unknown }) => rest,
+    const informer = await configMaps(ns, (event, obj) => events.push(`${event}:${obj.metadata?.name}`), {
+      transform: withoutData,
       indexLabels: ["team"],
       indexes: { firstLetter: (o) => [o.metadata?.name?.[0] ?? ""] },
     });
-    informer.on((event, obj) => events.push(`${event}:${obj.metadata?.name}`));
-    informer.start();
-    stops.push(() => informer.stop());
-    await waitFor("sync", () => informer.hasSynced());
     for (const [name, team] of [
       ["apple", "a"],
       ["avocado", "b"],
@@ -173,21 +177,13 @@ describe("Informer", () => {
   it("reports a change its transform drops when asked to (a reader of the version, as of a Secret's)", async () => {
     const ns = await testNamespace("inf");
     const versions: string[] = [];
-    const informer = new Informer({
-      kc,
-      name: "configmaps",
-      listPath: `/api/v1/namespaces/${ns}/configmaps`,
-      logger,
-      metrics: runtimeMetrics(registry()),
-      transform: ({ data: _data, ...rest }: KubernetesObject & { data?: unknown }) => rest,
-      reportVersionOnlyUpdates: true,
-    });
-    informer.on((event, obj) => {
-      if (obj.metadata?.name === "key") versions.push(`${event}:${obj.metadata?.resourceVersion}`);
-    });
-    informer.start();
-    stops.push(() => informer.stop());
-    await waitFor("sync", () => informer.hasSynced());
+    const informer = await configMaps(
+      ns,
+      (event, obj) => {
+        if (obj.metadata?.name === "key") versions.push(`${event}:${obj.metadata?.resourceVersion}`);
+      },
+      { transform: withoutData, reportVersionOnlyUpdates: true },
+    );
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "key" }, data: { v: "1" } } });
     const changed = await core.patchNamespacedConfigMap({
       namespace: ns,
