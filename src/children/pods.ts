@@ -5,10 +5,11 @@ import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
 import {
   type EndpointRole,
-  envName,
   API_KEY_ENV as GATEWAY_KEY_ENV,
   TOKEN_ENV as GATEWAY_TOKEN_ENV,
-} from "../gateway/config.ts";
+  type GatewaySetting,
+  gatewayEnv,
+} from "../contract/gateway-settings.ts";
 import {
   CONFIG_MOUNT,
   ENV,
@@ -208,8 +209,8 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
   };
 }
 
-function setting(key: Parameters<typeof envName>[0], value: string | number | undefined) {
-  return value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+function setting(key: GatewaySetting, value: string | number | undefined) {
+  return value === undefined ? [] : [{ name: gatewayEnv(key), value: String(value) }];
 }
 
 /**
@@ -276,7 +277,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         ...setting("cacheEntries", endpoint.temperature === 0 ? 10_000 : 0),
         ...setting("reportUrl", `${jobURL}/report`),
         ...(followLog ? setting("followLog", TRAINER_LOG) : []),
-        { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        { name: gatewayEnv("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
         ...endpointSettings.key,
       ],

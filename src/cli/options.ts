@@ -1,11 +1,9 @@
 // Command-line options where every flag has an environment variable (PREFIX_FLAG_NAME): a table in, raw strings
 // out, flags winning over the environment. Typed conversion stays with each command.
 
-export interface OptionSpec {
-  flag: string;
-  kind: "string" | "number" | "bool";
-  help: string;
-}
+import { envVarName, type Setting } from "../contract/gateway-settings.ts";
+
+export type OptionSpec = Setting;
 
 export type RawOptions<K extends string> = Partial<Record<K, string>>;
 
@@ -19,7 +17,7 @@ export class Options<K extends string> {
   }
 
   envName(key: K): string {
-    return `${this.#prefix}_${this.#table[key].flag.toUpperCase().replaceAll("-", "_")}`;
+    return envVarName(this.#prefix, this.#table[key].flag);
   }
 
   flag(key: K): string {

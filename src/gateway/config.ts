@@ -1,85 +1,24 @@
-// Gateway configuration: one table of options, each settable by a flag or by its COLLAB_GATEWAY_* env var (the flag
-// wins). Secrets are deliberately NOT in the table: flags show up in `ps`, so the upstream key and the job token are
-// read from the environment only.
+// Gateway configuration: the settings of contract/gateway-settings.ts, each from its flag or its COLLAB_GATEWAY_* env
+// var (the flag wins), checked and given their defaults.
 import { hostname } from "node:os";
-import { type OptionSpec, Options, type RawOptions } from "../cli/options.ts";
-
-export const ENDPOINT_ROLES = ["user-simulator", "judge"] as const;
-export type EndpointRole = (typeof ENDPOINT_ROLES)[number];
+import { Options, type RawOptions } from "../cli/options.ts";
+import {
+  API_KEY_ENV,
+  ENDPOINT_ROLES,
+  type EndpointRole,
+  GATEWAY_ENV_PREFIX,
+  GATEWAY_SETTINGS,
+  type GatewaySetting,
+  gatewayEnv,
+  PREFLIGHT_SETTINGS,
+  TERMINATION_LOG,
+  TOKEN_ENV,
+} from "../contract/gateway-settings.ts";
 
 const DEFAULT_PORT: Record<EndpointRole, number> = { "user-simulator": 4001, judge: 4002 };
 
-export const API_KEY_ENV = "COLLAB_GATEWAY_UPSTREAM_API_KEY";
-export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
-
-// Order here is the order of --help.
-const OPTIONS = {
-  role: { flag: "role", kind: "string", help: "user-simulator | judge (required)" },
-  listen: { flag: "listen", kind: "string", help: "host:port (default 127.0.0.1:4001 user-simulator, :4002 judge)" },
-  metricsListen: {
-    flag: "metrics-listen",
-    kind: "string",
-    help: "host:port of a second listener serving only GET /metrics, for Prometheus on the pod IP (default: none)",
-  },
-  model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
-  upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },
-  upstreamModel: { flag: "upstream-model", kind: "string", help: "model name sent upstream (required)" },
-  temperature: { flag: "temperature", kind: "number", help: "temperature when a request has none" },
-  maxTokens: { flag: "max-tokens", kind: "number", help: "max_tokens when a request has none" },
-  retries: { flag: "retries", kind: "number", help: "retries per request after the first attempt (default 6)" },
-  timeoutSeconds: {
-    flag: "timeout-seconds",
-    kind: "number",
-    help: "upstream attempt: longest wait to connect, for the answer to start or go on (default 120)",
-  },
-  deadlineSeconds: {
-    flag: "deadline-seconds",
-    kind: "number",
-    help: "overall deadline of a request, queueing and retries included (default 600)",
-  },
-  allowanceUrl: {
-    flag: "allowance-url",
-    kind: "string",
-    help: "operator endpoint handing out the job's limits and budget (then --share, --pods do not apply)",
-  },
-  requestsPerMinute: { flag: "requests-per-minute", kind: "number", help: "job-wide RPM limit (0 = none)" },
-  tokensPerMinute: { flag: "tokens-per-minute", kind: "number", help: "job-wide TPM limit (0 = none)" },
-  maxConcurrency: { flag: "max-concurrency", kind: "number", help: "job-wide in-flight limit (0 = none)" },
-  share: {
-    flag: "share",
-    kind: "number",
-    help: "without --allowance-url: this pod's fraction of the job's limits and budget (default 1)",
-  },
-  pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
-  queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
-  maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
-  bodyBytesInFlight: {
-    flag: "body-bytes-in-flight",
-    kind: "number",
-    help: "request bytes all requests in flight may hold together (default 67108864, 64 MiB)",
-  },
-  bodyTimeoutSeconds: {
-    flag: "body-timeout-seconds",
-    kind: "number",
-    help: "a request body must have arrived whole within this (default 30)",
-  },
-  budgetTokens: { flag: "budget-tokens", kind: "number", help: "job-wide token budget (0 = none)" },
-  cacheEntries: { flag: "cache-entries", kind: "number", help: "cache of temperature-0 answers (0 = off)" },
-  followLog: { flag: "follow-log", kind: "string", help: "trainer log to parse for progress (head pod only)" },
-  totalSteps: { flag: "total-steps", kind: "number", help: "total training steps, if known in advance" },
-  reportUrl: { flag: "report-url", kind: "string", help: "operator endpoint to POST usage and progress to" },
-  reportIntervalSeconds: { flag: "report-interval-seconds", kind: "number", help: "report period (default 15)" },
-  pod: { flag: "pod", kind: "string", help: "pod name in reports (default: hostname)" },
-  logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
-  logRequestBodies: { flag: "log-request-bodies", kind: "bool", help: "log request bodies at debug level" },
-} as const satisfies Record<string, OptionSpec>;
-
-type Key = keyof typeof OPTIONS;
-const options = new Options<Key>("COLLAB_GATEWAY", OPTIONS);
-
-export function envName(key: Key): string {
-  return options.envName(key);
-}
+type Key = GatewaySetting;
+const options = new Options<Key>(GATEWAY_ENV_PREFIX, GATEWAY_SETTINGS);
 
 export interface GatewayConfig extends EndpointSettings {
   host: string;
@@ -137,13 +76,13 @@ function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number | undef
   const parts = text.split("/");
   const value = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(text);
   if (!Number.isFinite(value) || value < min)
-    throw new Error(`--${OPTIONS[key].flag}: ${text} is not a number >= ${min}`);
+    throw new Error(`--${GATEWAY_SETTINGS[key].flag}: ${text} is not a number >= ${min}`);
   return value;
 }
 
 function required<K extends Key>(raw: RawOptions<K>, key: K): string {
   const value = raw[key];
-  if (!value) throw new Error(`--${OPTIONS[key].flag} (or ${envName(key)}) is required`);
+  if (!value) throw new Error(`--${GATEWAY_SETTINGS[key].flag} (or ${gatewayEnv(key)}) is required`);
   return value;
 }
 
@@ -244,23 +183,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
 
 // ---- collab-operator preflight ----
 
-/** Where the kubelet reads a container's termination message (terminationMessagePolicy: File). */
-export const TERMINATION_LOG = "/dev/termination-log";
-
-// The preflight reads the endpoint options of the gateway's table, from the same env vars, and ignores the rest of
-// the sidecar's environment.
-const PREFLIGHT_OPTIONS = {
-  role: OPTIONS.role,
-  upstreamBaseUrl: OPTIONS.upstreamBaseUrl,
-  upstreamModel: OPTIONS.upstreamModel,
-  timeoutSeconds: OPTIONS.timeoutSeconds,
-  terminationLog: {
-    flag: "termination-log",
-    kind: "string",
-    help: `file the verdict (JSON) is written to (default ${TERMINATION_LOG})`,
-  },
-} as const satisfies Record<string, OptionSpec>;
-const preflightOptions = new Options<keyof typeof PREFLIGHT_OPTIONS>("COLLAB_GATEWAY", PREFLIGHT_OPTIONS);
+const preflightOptions = new Options<keyof typeof PREFLIGHT_SETTINGS>(GATEWAY_ENV_PREFIX, PREFLIGHT_SETTINGS);
 
 export interface PreflightConfig extends EndpointSettings {
   terminationLog: string;

@@ -3,6 +3,8 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+import type { GatewayReport } from "../contract/report.ts";
+import { emptyUsage } from "../contract/usage.ts";
 import { AdmissionQueue } from "./admission.ts";
 import { Allowances } from "./allowance.ts";
 import { AllowanceClient } from "./allowance-client.ts";
@@ -14,12 +16,11 @@ import { SlidingWindowLimiter } from "./limiter.ts";
 import { LogFollower } from "./log-follower.ts";
 import { createMetrics } from "./metrics.ts";
 import { makeRedactor, type Redact } from "./redact.ts";
-import type { GatewayReport } from "./report.ts";
 import { Reporter } from "./reporter.ts";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry-policy.ts";
 import { createGatewayServer, createMetricsServer } from "./server.ts";
 import { createUpstreamClient } from "./upstream.ts";
-import { emptyUsage, overBudget } from "./usage.ts";
+import { overBudget } from "./usage.ts";
 import { ProgressTracker } from "./verl-log.ts";
 
 const FOLLOW_INTERVAL_MS = 1000;

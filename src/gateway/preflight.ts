@@ -5,8 +5,9 @@
 // ready; 1: not ready (the pod's restartPolicy OnFailure has the kubelet check again, with its backoff); 2: bad flags.
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "undici";
+import type { PreflightVerdict } from "../contract/preflight-verdict.ts";
 import { type PreflightConfig, parsePreflightConfig, preflightHelpText } from "./config.ts";
-import { type Answer, type PreflightVerdict, verdict } from "./preflight-verdict.ts";
+import { type Answer, verdict } from "./preflight-verdict.ts";
 import { makeRedactor } from "./redact.ts";
 import { createUpstreamClient, type UpstreamClient, UpstreamError } from "./upstream.ts";
 

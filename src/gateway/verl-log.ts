@@ -3,7 +3,7 @@
 // (Ray adds the prefix; numpy 2 reprs wrap values as np.float64(...)), and the trainer prints
 // "Total training steps: N" once at start. The tracker keeps the values of the latest step line read: after a
 // resume, veRL's step numbers continue from the checkpoint, and the newest line is the truth.
-import type { Progress } from "./report.ts";
+import type { Progress } from "../contract/report.ts";
 
 const STEP_LINE = /(?:^|[\s)])step:(\d+) - (.*)$/;
 const TOTAL_STEPS = /Total training steps: (\d+)/;

@@ -22,14 +22,13 @@ import {
   type AllowanceAnswer,
   type AllowanceRequest,
   type BudgetAmount,
-  costOf,
   GRANT_VALIDITY_MS,
   LEASE_MS,
-  type Prices,
-} from "../gateway/allowance-contract.ts";
-import { ENDPOINT_ROLES, type EndpointRole } from "../gateway/config.ts";
-import { type Charge, type Limits, SlidingWindow, WINDOW_MS } from "../gateway/limiter.ts";
-import type { UsageCounters } from "../gateway/report.ts";
+  type Limits,
+} from "../contract/allowance.ts";
+import { ENDPOINT_ROLES, type EndpointRole } from "../contract/gateway-settings.ts";
+import { type Charge, SlidingWindow, WINDOW_MS } from "../contract/sliding-window.ts";
+import { costOf, type Prices, totalTokens, type UsageCounters } from "../contract/usage.ts";
 import { controllerUid, isFinished, podPhase } from "../status/pods.ts";
 import { type EndpointPrices, jobBudget, type LedgerEntry, type RefusedCall } from "../status/usage.ts";
 
@@ -391,12 +390,12 @@ export class JobAllowances {
   private remaining(view: JobView): BudgetAmount {
     const spent = { tokens: 0, cost: 0 };
     const add = (role: EndpointRole, u: UsageCounters) => {
-      spent.tokens += u.promptTokens + u.completionTokens;
-      spent.cost += costOf(u.promptTokens, u.completionTokens, view.terms.roles[role].prices);
+      spent.tokens += totalTokens(u);
+      spent.cost += costOf(u, view.terms.roles[role].prices);
     };
     for (const [key, entry] of view.ledger) {
       const live = this.holders.get(key)?.usage;
-      add(entry.role, live && tokensOf(live) > tokensOf(entry.usage) ? live : entry.usage);
+      add(entry.role, live && totalTokens(live) > totalTokens(entry.usage) ? live : entry.usage);
     }
     for (const [key, h] of this.holders) if (!view.ledger.has(key)) add(h.role, h.usage);
     return { tokens: view.terms.budget.tokens - spent.tokens, cost: view.terms.budget.cost - spent.cost };
@@ -407,10 +406,6 @@ export class JobAllowances {
 function shortOf(max: BudgetAmount, remaining: BudgetAmount, need: BudgetAmount): { tokens: boolean; cost: boolean } {
   const short = (d: keyof BudgetAmount) => max[d] > 0 && (remaining[d] <= 0 || remaining[d] < need[d]);
   return { tokens: short("tokens"), cost: short("cost") };
-}
-
-function tokensOf(u: UsageCounters): number {
-  return u.promptTokens + u.completionTokens;
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import type { DesiredPod, OperatorContext } from "../children/pods.ts";
 import { type CheckedEndpoint, checkedEndpoints, preflightPod } from "../children/preflight.ts";
-import { type PreflightVerdict, PreflightVerdictSchema } from "../gateway/preflight-verdict.ts";
+import { type PreflightVerdict, PreflightVerdictSchema } from "../contract/preflight-verdict.ts";
 import { CONDITION, type ConditionInput } from "../status/conditions.ts";
 import { podPhase } from "../status/pods.ts";
 import type { ChildApply } from "./children.ts";

@@ -4,7 +4,6 @@
 // status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
 // Beside it, POST .../allowance hands out the job's limits and budget to the gateways (allowance.ts): from memory and
 // the caches, with no write, so it answers at once.
-import { timingSafeEqual } from "node:crypto";
 import {
   createServer,
   request as httpRequest,
@@ -20,9 +19,9 @@ import type { CollabTrainingJob, Condition, Status } from "../api/schema.ts";
 import { fieldName } from "../api/validate.ts";
 import { childMeta, childName, LABEL } from "../children/meta.ts";
 import { TOKEN_KEY } from "../children/support.ts";
-import { type AllowanceAnswer, AllowanceRequestSchema } from "../gateway/allowance-contract.ts";
-import { bearerToken } from "../gateway/http.ts";
-import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../gateway/report.ts";
+import { type AllowanceAnswer, AllowanceRequestSchema } from "../contract/allowance.ts";
+import { presentsToken } from "../contract/job-token.ts";
+import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../contract/report.ts";
 import { type KubeConfig, patchStatus, request, statusCode } from "../runtime/index.ts";
 import { sameData } from "../status/json.ts";
 import { controllerUid } from "../status/pods.ts";
@@ -404,8 +403,7 @@ async function allowance(
 
 function authenticate(req: IncomingMessage, secret: V1Secret | undefined): void {
   const expected = secret?.data?.[TOKEN_KEY] ? Buffer.from(secret.data[TOKEN_KEY], "base64") : undefined;
-  const given = Buffer.from(bearerToken(req.headers.authorization) ?? "");
-  if (!expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!presentsToken(req.headers.authorization, expected)) {
     throw new HttpError(401, "missing or wrong bearer token");
   }
 }

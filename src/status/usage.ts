@@ -4,9 +4,10 @@
 // each in a ledger (the job's usage ConfigMap, one key per process), so a restarted sidecar or operator loses nothing:
 // a role's total is the sum over the ledger.
 import type { Condition, Status } from "../api/schema.ts";
-import { type BudgetAmount, costOf, type Prices } from "../gateway/allowance-contract.ts";
-import type { EndpointRole } from "../gateway/config.ts";
-import type { GatewayReport, Progress, UsageCounters } from "../gateway/report.ts";
+import type { BudgetAmount } from "../contract/allowance.ts";
+import type { EndpointRole } from "../contract/gateway-settings.ts";
+import type { GatewayReport, Progress } from "../contract/report.ts";
+import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../contract/usage.ts";
 import { setCondition } from "./conditions.ts";
 
 export const BUDGET_CONDITION = "BudgetExceeded";
@@ -19,16 +20,6 @@ export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId"
 export function ledgerEntry(report: GatewayReport): string {
   return JSON.stringify(report.usage[report.role] ?? {});
 }
-
-const ZERO: UsageCounters = {
-  requests: 0,
-  promptTokens: 0,
-  completionTokens: 0,
-  rateLimited: 0,
-  retries: 0,
-  errors: 0,
-  cacheHits: 0,
-};
 
 /** One gateway process's latest counters in the ledger. */
 export interface LedgerEntry {
@@ -48,8 +39,8 @@ export function parseLedger(ledger: Record<string, string>): Map<string, LedgerE
     } catch {
       continue;
     }
-    const usage = { ...ZERO };
-    for (const k of Object.keys(ZERO) as (keyof UsageCounters)[]) usage[k] = Number(counters[k] ?? 0) || 0;
+    const usage = emptyUsage();
+    for (const k of Object.keys(usage) as (keyof UsageCounters)[]) usage[k] = Number(counters[k] ?? 0) || 0;
     entries.set(key, { role, usage });
   }
   return entries;
@@ -61,23 +52,22 @@ export function usageTotals(
   entries: ReadonlyMap<string, LedgerEntry>,
   prices: EndpointPrices,
 ): NonNullable<Status["usage"]> {
-  const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": { ...ZERO }, judge: { ...ZERO } };
+  const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": emptyUsage(), judge: emptyUsage() };
   for (const { role, usage } of entries.values()) {
-    for (const k of Object.keys(ZERO) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
+    for (const k of Object.keys(usage) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
   }
-  const tokens = (u: UsageCounters) => u.promptTokens + u.completionTokens;
   const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
   const endpoint = (role: EndpointRole) => {
     const u = sums[role];
     const p = prices[role];
-    return { ...u, ...(p ? { cost: costOf(u.promptTokens, u.completionTokens, p) } : {}) };
+    return { ...u, ...(p ? { cost: costOf(u, p) } : {}) };
   };
   const userSimulator = endpoint("user-simulator");
   const judge = endpoint("judge");
   return {
     userSimulator,
     judge,
-    totalTokens: tokens(sums["user-simulator"]) + tokens(sums.judge),
+    totalTokens: totalTokens(sums["user-simulator"]) + totalTokens(sums.judge),
     ...(priced ? { totalCost: (userSimulator.cost ?? 0) + (judge.cost ?? 0) } : {}),
   };
 }

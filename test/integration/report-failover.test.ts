@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
-import type { GatewayReport } from "../../src/gateway/report.ts";
+import type { GatewayReport } from "../../src/contract/report.ts";
 import { Reporter } from "../../src/gateway/reporter.ts";
 import { request } from "../../src/runtime/index.ts";
 import { core, kc, testNamespace } from "./kube.ts";

@@ -1,6 +1,7 @@
 // Flags, env vars and the rules between them.
 import { describe, expect, it } from "vitest";
-import { envName, helpText, parseConfig } from "../../../src/gateway/config.ts";
+import { gatewayEnv } from "../../../src/contract/gateway-settings.ts";
+import { helpText, parseConfig } from "../../../src/gateway/config.ts";
 
 const env = {
   COLLAB_GATEWAY_ROLE: "user-simulator",
@@ -47,7 +48,7 @@ describe("gateway config", () => {
   });
 
   it("documents every env var in --help", () => {
-    expect(envName("followLog")).toBe("COLLAB_GATEWAY_FOLLOW_LOG");
+    expect(gatewayEnv("followLog")).toBe("COLLAB_GATEWAY_FOLLOW_LOG");
     for (const name of ["COLLAB_GATEWAY_REPORT_URL", "COLLAB_GATEWAY_UPSTREAM_API_KEY", "COLLAB_GATEWAY_TOKEN"]) {
       expect(helpText()).toContain(name);
     }

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { type PreflightVerdict, PreflightVerdictSchema } from "../../../src/contract/preflight-verdict.ts";
 import { parsePreflightConfig } from "../../../src/gateway/config.ts";
 import { check } from "../../../src/gateway/preflight.ts";
-import { type PreflightVerdict, PreflightVerdictSchema } from "../../../src/gateway/preflight-verdict.ts";
 import { freePort } from "../../cluster/stand-in.ts";
 import { type FakeUpstream, type Fault, startFakeUpstream } from "./fake-upstream.ts";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type GatewayReport, GatewayReportSchema } from "../../../src/gateway/report.ts";
+import { type GatewayReport, GatewayReportSchema } from "../../../src/contract/report.ts";
 import { Reporter } from "../../../src/gateway/reporter.ts";
 import { JOB_TOKEN, type Pair, startPair } from "./harness.ts";
 

@@ -1,7 +1,7 @@
 // Parsing veRL's console log into progress.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ProgressSchema } from "../../../src/gateway/report.ts";
+import { ProgressSchema } from "../../../src/contract/report.ts";
 import { ProgressTracker, parseStepLine } from "../../../src/gateway/verl-log.ts";
 
 const recorded = readFileSync(new URL("testdata/verl-console.log", import.meta.url), "utf8").split("\n");

@@ -3,12 +3,12 @@
 // faults (the operator restarted, a gateway restarted, the gang replaced) at chosen moments. Every call that goes
 // upstream is logged with its time and what it used, so the tests can check the job-wide invariants over the log.
 import { randomUUID } from "node:crypto";
+import type { AllowanceAnswer, AllowanceRequest } from "../../../src/contract/allowance.ts";
+import type { EndpointRole } from "../../../src/contract/gateway-settings.ts";
+import { emptyUsage, type TokenCounts, type UsageCounters } from "../../../src/contract/usage.ts";
 import type { Waiting } from "../../../src/gateway/admission.ts";
 import { Allowances, BudgetExhaustedError } from "../../../src/gateway/allowance.ts";
-import type { AllowanceAnswer, AllowanceRequest } from "../../../src/gateway/allowance-contract.ts";
-import type { EndpointRole } from "../../../src/gateway/config.ts";
-import type { Need, Ticket } from "../../../src/gateway/limiter.ts";
-import { emptyUsage, type Usage } from "../../../src/gateway/usage.ts";
+import type { Ticket } from "../../../src/gateway/limiter.ts";
 import { JobAllowances, type JobTerms, type JobView } from "../../../src/operator/allowance.ts";
 import type { LedgerEntry } from "../../../src/status/usage.ts";
 
@@ -16,9 +16,9 @@ export interface SimCall {
   pod: number;
   /** The judge's gateway unless told. */
   role?: EndpointRole;
-  need: Need;
+  need: TokenCounts;
   /** What the upstream says it used (at most `need` unless a test wants an underestimate). */
-  used: Need;
+  used: TokenCounts;
   durationMs: number;
 }
 
@@ -36,10 +36,10 @@ interface Gateway {
   role: EndpointRole;
   startId: string;
   allowances: Allowances;
-  usage: Usage;
+  usage: UsageCounters;
   queue: { call: SimCall; queuedAt: number }[];
   /** What the queue needs together, kept as calls come and go. */
-  queued: Need;
+  queued: TokenCounts;
   inFlight: { ticket: Ticket; call: SimCall; endAt: number }[];
   askInFlight: { seq: number; sentAt: number; timeoutAt: number } | undefined;
 }
@@ -97,8 +97,8 @@ export class GovernanceSim {
       return;
     }
     g.queue.push({ call, queuedAt: this.now });
-    g.queued.prompt += call.need.prompt;
-    g.queued.completion += call.need.completion;
+    g.queued.promptTokens += call.need.promptTokens;
+    g.queued.completionTokens += call.need.completionTokens;
     this.admit(g);
   }
 
@@ -148,11 +148,11 @@ export class GovernanceSim {
   private retired = 0;
 
   /** Prompt and completion tokens the live gateways' calls used. */
-  get used(): { prompt: number; completion: number } {
-    const sum = { prompt: 0, completion: 0 };
+  get used(): { promptTokens: number; completionTokens: number } {
+    const sum = { promptTokens: 0, completionTokens: 0 };
     for (const g of this.gateways) {
-      sum.prompt += g.usage.promptTokens;
-      sum.completion += g.usage.completionTokens;
+      sum.promptTokens += g.usage.promptTokens;
+      sum.completionTokens += g.usage.completionTokens;
     }
     return sum;
   }
@@ -175,7 +175,7 @@ export class GovernanceSim {
       allowances: new Allowances(),
       usage: emptyUsage(),
       queue: [],
-      queued: { prompt: 0, completion: 0 },
+      queued: { promptTokens: 0, completionTokens: 0 },
       inFlight: [],
       askInFlight: undefined,
     };
@@ -199,8 +199,8 @@ export class GovernanceSim {
       for (const f of g.inFlight.filter((f) => f.endAt <= this.now)) {
         g.inFlight.splice(g.inFlight.indexOf(f), 1);
         g.usage.requests++;
-        g.usage.promptTokens += f.call.used.prompt;
-        g.usage.completionTokens += f.call.used.completion;
+        g.usage.promptTokens += f.call.used.promptTokens;
+        g.usage.completionTokens += f.call.used.completionTokens;
         g.allowances.release(f.ticket, f.call.used);
       }
       this.admit(g);
@@ -215,8 +215,8 @@ export class GovernanceSim {
 
   private dequeue(g: Gateway): SimCall {
     const { call } = g.queue.shift()!;
-    g.queued.prompt -= call.need.prompt;
-    g.queued.completion -= call.need.completion;
+    g.queued.promptTokens -= call.need.promptTokens;
+    g.queued.completionTokens -= call.need.completionTokens;
     return call;
   }
 
@@ -236,11 +236,11 @@ export class GovernanceSim {
       g.inFlight.push({ ticket: decision.ticket, call: head.call, endAt: this.now + head.call.durationMs });
       this.arrivals.push({
         at: this.now,
-        tokens: head.call.used.prompt + head.call.used.completion,
+        tokens: head.call.used.promptTokens + head.call.used.completionTokens,
         pod: head.call.pod,
       });
-      const estimate = head.call.need.prompt + head.call.need.completion;
-      this.overrun += Math.max(0, head.call.used.prompt + head.call.used.completion - estimate);
+      const estimate = head.call.need.promptTokens + head.call.need.completionTokens;
+      this.overrun += Math.max(0, head.call.used.promptTokens + head.call.used.completionTokens - estimate);
       const inFlight = this.gateways.reduce((sum, x) => sum + x.inFlight.length, 0);
       this.maxInFlight = Math.max(this.maxInFlight, inFlight);
     }

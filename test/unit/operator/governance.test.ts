@@ -3,8 +3,8 @@
 // gateway and the whole gang restarted mid-run. Checked over the log of what reached the upstream.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { GRANT_VALIDITY_MS } from "../../../src/gateway/allowance-contract.ts";
-import { WINDOW_MS } from "../../../src/gateway/limiter.ts";
+import { GRANT_VALIDITY_MS } from "../../../src/contract/allowance.ts";
+import { WINDOW_MS } from "../../../src/contract/sliding-window.ts";
 import type { JobTerms } from "../../../src/operator/allowance.ts";
 import { busiestWindow, GovernanceSim, type SimCall } from "./governance-sim.ts";
 
@@ -27,8 +27,8 @@ function seeded(seed: number): () => number {
 
 const call = (pod: number, tokens = 100, durationMs = 500, used = tokens): SimCall => ({
   pod,
-  need: { prompt: tokens / 2, completion: tokens / 2 },
-  used: { prompt: used / 2, completion: used / 2 },
+  need: { promptTokens: tokens / 2, completionTokens: tokens / 2 },
+  used: { promptTokens: used / 2, completionTokens: used / 2 },
   durationMs,
 });
 
@@ -249,7 +249,7 @@ describe("job-wide budget", () => {
       steady(10, (now) => [Math.floor(now / 10_000) % 4]),
     );
     expect(sim.refusedForBudget).toBeGreaterThan(0);
-    const spent = (sim.used.prompt * 10 + sim.used.completion * 30) / 1_000_000;
+    const spent = (sim.used.promptTokens * 10 + sim.used.completionTokens * 30) / 1_000_000;
     expect(spent).toBeLessThanOrEqual(0.5 + 1e-9);
     expect(spent).toBeGreaterThan(0.5 - 4 * 0.002);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob } from "../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../src/children/pods.ts";
 import { preflightPod } from "../../../src/children/preflight.ts";
-import type { PreflightVerdict } from "../../../src/gateway/preflight-verdict.ts";
+import type { PreflightVerdict } from "../../../src/contract/preflight-verdict.ts";
 import { type Plan, plan } from "../../../src/operator/plan.ts";
 import { validJob } from "../../fixtures/invalid-jobs.ts";
 import { isPreflight, job, SECRET_VERSIONS, world } from "./world.ts";

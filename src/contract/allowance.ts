@@ -1,7 +1,7 @@
 // The contract by which the operator hands out the job's limits and budget to its gateways (docs/gateway.md, "Job-wide
 // limits and budget"): a gateway POSTs what it holds, what it used and what it wants to
 // `.../collabtrainingjobs/{name}/allowance` (beside `/report`, with the same job token) and spends what it is given
-// locally, so no request waits for the operator. The operator imports these schemas.
+// locally, so no request waits for the operator. Both sides import these schemas.
 //
 // Three kinds of allowance:
 // - a **grant** of requests and tokens per minute, usable only for GRANT_VALIDITY_MS from the moment the gateway sent
@@ -9,8 +9,8 @@
 // - **slots** (calls in flight) and **budget** (tokens, spend), held until given back, as long as the gateway hears
 //   from the leader at least every LEASE_MS (again from the sending of the ask that was answered).
 import { z } from "zod";
-import { ENDPOINT_ROLES } from "./config.ts";
-import { UsageCountersSchema } from "./report.ts";
+import { ENDPOINT_ROLES } from "./gateway-settings.ts";
+import { money, PricesSchema, UsageCountersSchema } from "./usage.ts";
 
 /** T: how long a grant may be spent. The busy pod's steady share of a limit is about 60 / (60 + T) s = 92%. */
 export const GRANT_VALIDITY_MS = 5_000;
@@ -20,8 +20,14 @@ export const LEASE_MS = 60_000;
 export const HEARTBEAT_MS = 2_000;
 
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-/** Spend, in the currency of the endpoints' pricing. */
-const money = z.number().nonnegative().max(1e15);
+
+/** One endpoint's job-wide limits, as its spec says (0: none). */
+export const LimitsSchema = z.object({
+  requestsPerMinute: count,
+  tokensPerMinute: count,
+  maxConcurrency: count,
+});
+export type Limits = z.infer<typeof LimitsSchema>;
 
 export const BudgetAmountSchema = z.object({ tokens: count, cost: money });
 export type BudgetAmount = z.infer<typeof BudgetAmountSchema>;
@@ -76,12 +82,6 @@ export const AllowanceRequestSchema = z.object({
 });
 export type AllowanceRequest = z.infer<typeof AllowanceRequestSchema>;
 
-export const PricesSchema = z.object({
-  promptPerMillionTokens: money,
-  completionPerMillionTokens: money,
-});
-export type Prices = z.infer<typeof PricesSchema>;
-
 export const AllowanceAnswerSchema = z.object({
   /** Requests and tokens granted for this ask (its `seq`), spendable for `validMs` from when the ask was sent. */
   grant: z.object({ requests: count, tokens: count, validMs: count }).optional(),
@@ -98,20 +98,8 @@ export const AllowanceAnswerSchema = z.object({
   /** How long slots and budget stay valid without a newer answer, from when the ask was sent. */
   leaseMs: count,
   /** The job's limits and budget as the spec says now (0: none), for the gateway's own checks and messages. */
-  limits: z.object({
-    requestsPerMinute: count,
-    tokensPerMinute: count,
-    maxConcurrency: count,
-    budgetTokens: count,
-    budgetCost: money,
-  }),
+  limits: LimitsSchema.extend({ budgetTokens: count, budgetCost: money }),
   /** This endpoint's prices, when the spec has them: the gateway reserves spend with them. */
   prices: PricesSchema.optional(),
 });
 export type AllowanceAnswer = z.infer<typeof AllowanceAnswerSchema>;
-
-/** Spend of these tokens at these prices (0 without prices). */
-export function costOf(prompt: number, completion: number, prices: Prices | undefined): number {
-  if (!prices) return 0;
-  return (prompt * prices.promptPerMillionTokens + completion * prices.completionPerMillionTokens) / 1_000_000;
-}

@@ -1,24 +1,14 @@
 // The contract between a gateway and the operator: what a gateway POSTs to its report URL (with
-// `Authorization: Bearer <job token>`), and what the operator may answer. The operator imports these schemas.
+// `Authorization: Bearer <job token>`), and what the operator may answer. Both sides import these schemas.
 //
 // Usage semantics: counters are cumulative since the gateway process started, identified by `startId` (a fresh
 // UUID per process). A restarted sidecar starts again from zero under a new startId, so the job's total for a role is
 // the sum, over every (pod, role, startId) ever reported, of the latest report of that triple.
 import { z } from "zod";
-import { ENDPOINT_ROLES } from "./config.ts";
+import { ENDPOINT_ROLES } from "./gateway-settings.ts";
+import { UsageCountersSchema } from "./usage.ts";
 
 const count = z.number().int().nonnegative();
-
-export const UsageCountersSchema = z.object({
-  requests: count,
-  promptTokens: count,
-  completionTokens: count,
-  rateLimited: count,
-  retries: count,
-  errors: count,
-  cacheHits: count,
-});
-export type UsageCounters = z.infer<typeof UsageCountersSchema>;
 
 /** Parsed from the trainer's console log; only the head pod's gateway sends it. Absent fields were never printed. */
 export const ProgressSchema = z.object({
