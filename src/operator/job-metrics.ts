@@ -5,9 +5,9 @@
 //
 // jobSamples() is pure: the jobs and the time in, the samples out. registerJobMetrics() binds it to prom-client.
 import { Gauge, type Registry } from "prom-client";
+import { CONDITION } from "../api/conditions.ts";
 import { PHASES, type Status } from "../api/schema.ts";
 import { type Cache, nextSlice, type StreamedMetric } from "../runtime/index.ts";
-import { CONDITION } from "../status/conditions.ts";
 
 export type Labels = Record<string, string>;
 
@@ -228,7 +228,7 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
   if (budget !== undefined) {
     add("collab_job_budget_tokens", budget);
     add("collab_job_budget_remaining_tokens", Math.max(0, budget - used));
-    const exceeded = status.conditions?.some((c) => c.type === "BudgetExceeded" && c.status === "True");
+    const exceeded = status.conditions?.some((c) => c.type === CONDITION.budgetExceeded && c.status === "True");
     add("collab_job_budget_exceeded", exceeded ? 1 : 0);
   }
   return out;

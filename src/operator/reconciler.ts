@@ -3,12 +3,16 @@
 import { randomBytes } from "node:crypto";
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { CONDITION } from "../api/conditions.ts";
 import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
 import { storedStatus } from "../api/stored.ts";
 import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
+import { setCondition } from "../kube/conditions.ts";
+import { sameData } from "../kube/json.ts";
+import { rfc3339, timeText } from "../kube/time.ts";
 import {
   applyObject,
   type Cache,
@@ -22,14 +26,12 @@ import {
   request,
   statusCode,
 } from "../runtime/index.ts";
-import { CONDITION, setCondition } from "../status/conditions.ts";
-import { sameData } from "../status/json.ts";
-import type { PodEvent, PodGroupSeen } from "./observed.ts";
-import { type Observed, type OwnedStatus, plan } from "./plan.ts";
-import type { QueueWorkload } from "./queue.ts";
-import { secretReferences } from "./readiness.ts";
-import { isRejection, type Rejection } from "./rejection.ts";
-import { ownConditions } from "./status.ts";
+import type { KueueWorkload } from "./plan/kueue.ts";
+import type { PodEvent, PodGroupSeen } from "./plan/observed.ts";
+import { type Observed, type OwnedStatus, plan } from "./plan/plan.ts";
+import { secretReferences } from "./plan/readiness.ts";
+import { isRejection, type Rejection } from "./plan/rejection.ts";
+import { ownConditions } from "./plan/status.ts";
 import { parseStoredJob } from "./stored-job.ts";
 
 export const STATUS_MANAGER = "collab-operator-status";
@@ -47,7 +49,7 @@ export interface Caches {
   /** The job's native PodGroups (metadata only); empty when the cluster does not serve them. */
   podGroups: Cache;
   /** Kueue Workloads, reduced to owners and conditions; empty when the cluster does not serve them. */
-  queueWorkloads: Cache;
+  kueueWorkloads: Cache;
 }
 
 export class JobReconciler implements Reconciler {
@@ -84,7 +86,7 @@ export class JobReconciler implements Reconciler {
     if (raw !== this.#written.get(id)) this.#written.delete(id);
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
-    const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+    const now = rfc3339(this.#now());
     // Lenient: fields this operator does not know (a newer CRD) are ignored; only a spec it cannot use fails the job.
     const parsed = parseStoredJob(raw);
     if (parsed.ignored.length > 0) logger.debug({ ignored: parsed.ignored }, "fields this operator does not know");
@@ -158,8 +160,8 @@ export class JobReconciler implements Reconciler {
         deleting: g.metadata?.deletionTimestamp !== undefined,
       }),
     );
-    const queueWorkloads = (caches.queueWorkloads.list(key.namespace) as unknown as QueueWorkloadObject[])
-      .map(queueWorkload)
+    const kueueWorkloads = (caches.kueueWorkloads.list(key.namespace) as unknown as KueueWorkloadObject[])
+      .map(kueueWorkload)
       .filter((w) => w.podUids.some((uid) => podUids.has(uid)));
     return {
       job,
@@ -173,7 +175,7 @@ export class JobReconciler implements Reconciler {
       podEvents,
       served: this.#served(),
       podGroups,
-      queueWorkloads,
+      kueueWorkloads,
       now,
     };
   }
@@ -320,17 +322,17 @@ function podEvent(e: CoreV1Event): PodEvent {
     reason: e.reason ?? "",
     message: e.message ?? "",
     component: e.source?.component ?? e.reportingComponent ?? "",
-    time: time === undefined ? "" : typeof time === "string" ? time : new Date(time).toISOString(),
+    time: timeText(time) ?? "",
   };
 }
 
 /** A Kueue Workload (kueue.x-k8s.io/v1beta2) as the informer keeps it: owners and conditions. */
-export interface QueueWorkloadObject {
+export interface KueueWorkloadObject {
   metadata?: { name?: string; ownerReferences?: { kind?: string; uid?: string }[] };
   status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] };
 }
 
-export function queueWorkload(w: QueueWorkloadObject): QueueWorkload {
+export function kueueWorkload(w: KueueWorkloadObject): KueueWorkload {
   return {
     name: w.metadata?.name ?? "",
     podUids: (w.metadata?.ownerReferences ?? []).filter((o) => o.kind === "Pod").map((o) => o.uid ?? ""),

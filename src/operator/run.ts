@@ -22,11 +22,11 @@ import {
   slimPod,
   type WatchSpec,
 } from "../runtime/index.ts";
-import { CAPACITY_EVENT_REASONS } from "./capacity.ts";
 import { registerJobMetrics } from "./job-metrics.ts";
-import { secretReferences } from "./readiness.ts";
+import { CAPACITY_EVENT_REASONS } from "./plan/capacity.ts";
+import { secretReferences } from "./plan/readiness.ts";
 import { type Caches, JobReconciler } from "./reconciler.ts";
-import { createReportServer } from "./report-server.ts";
+import { createReportServer } from "./report/server.ts";
 import { parseStoredJob } from "./stored-job.ts";
 
 const options = new Options("COLLAB", {
@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
     const gang = {
       podGroups: namespacedCache(c, "podGroups", namespaces),
-      queueWorkloads: namespacedCache(c, "queueWorkloads", namespaces),
+      kueueWorkloads: namespacedCache(c, "kueueWorkloads", namespaces),
     };
     return { ...one, podEvents, ...gang } as unknown as Caches;
   };
@@ -125,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     served: () => {
       const c = controller as Controller;
       const watching = (kind: string) => c.watching(namespaces.length > 0 ? `${kind}@${namespaces[0]}` : kind);
-      return { kueue: watching("queueWorkloads"), podGroups: watching("podGroups") };
+      return { kueue: watching("kueueWorkloads"), podGroups: watching("podGroups") };
     },
     ctx: {
       operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
@@ -345,7 +345,7 @@ function watches(namespaces: string[], caches: () => Caches): WatchSpec[] {
       },
       // Kueue's Workloads carry no label of ours: all of the namespace's, reduced to owners and conditions.
       {
-        name: `queueWorkloads${suffix}`,
+        name: `kueueWorkloads${suffix}`,
         listPath: path(ns, `/apis/${KUEUE_WORKLOAD_API_VERSION}`, "workloads"),
         transform: workloadEssentials,
         resync: false,
