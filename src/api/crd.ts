@@ -48,6 +48,12 @@ export function collabTrainingJobCRD() {
           subresources: { status: {} },
           additionalPrinterColumns: [
             { name: "Phase", type: "string", jsonPath: ".status.phase" },
+            {
+              name: "Waiting",
+              type: "string",
+              jsonPath: ".status.waiting",
+              description: "what holds the job: Blocked, Restart, Queued, Capacity or Preflight, with the reason",
+            },
             { name: "Step", type: "string", jsonPath: ".status.progress.stepOfTotal", description: "step/total" },
             { name: "Reward", type: "number", jsonPath: ".status.progress.reward", description: "critic/score/mean" },
             { name: "Restarts", type: "integer", jsonPath: ".status.restarts" },

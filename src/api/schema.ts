@@ -754,6 +754,13 @@ export const Status = z.strictObject({
     })
     .optional(),
   message: z.string().max(32768).optional(),
+  waiting: z
+    .string()
+    .max(256)
+    .optional()
+    .describe(
+      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
+    ),
 });
 export type Status = z.output<typeof Status>;
 

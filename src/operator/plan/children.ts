@@ -17,14 +17,14 @@ export interface ChildApply {
   object: object;
 }
 
-export interface ChildrenPlan {
+export interface MissingChildren {
   /** Create the internal token Secret (the shell makes the random value). */
   createTokenSecret: boolean;
   apply: ChildApply[];
   events: PlannedEvent[];
 }
 
-export function childrenPlan(input: {
+export function missingChildren(input: {
   observed: Observed;
   ctx: OperatorContext;
   attempt: number;
@@ -33,17 +33,17 @@ export function childrenPlan(input: {
   desiredPods: readonly DesiredPod[];
   /** The native PodGroup those pods belong to, made before them (a pod naming a missing one waits silently). */
   podGroup?: { metadata: { name: string } };
-}): ChildrenPlan {
+}): MissingChildren {
   const { observed, attempt, pods, desiredPods, podGroup } = input;
   const { job } = observed;
   const name = jobName(job);
-  const plan: ChildrenPlan = { createTokenSecret: false, apply: [], events: [] };
+  const missing: MissingChildren = { createTokenSecret: false, apply: [], events: [] };
   if (!observed.tokenSecretExists) {
-    plan.createTokenSecret = true;
+    missing.createTokenSecret = true;
     // A new token cannot be the old one: pods already running keep the old value and their reports will be refused.
     const running = pods.ofAttempt.filter((p) => !isFinished(p)).map(podName);
     if (running.length > 0) {
-      plan.events.push({
+      missing.events.push({
         type: "Warning",
         reason: "TokenReplaced",
         message: `Secret ${childName.token(name)} was deleted and is made again with a new token; the gateways of ${running.join(", ")} keep the old one, so their usage and progress reports are refused until those pods restart`,
@@ -52,20 +52,20 @@ export function childrenPlan(input: {
   }
   const files = renderConfigFiles(job.spec, { jobName: name });
   if (!sameData(observed.configMapData, files)) {
-    plan.apply.push({ kind: "ConfigMap", name: childName.config(name), object: configMap(job, files) });
+    missing.apply.push({ kind: "ConfigMap", name: childName.config(name), object: configMap(job, files) });
   }
   const service = rayService(job, attempt);
   if (!sameData(observed.serviceSelector, service.spec.selector)) {
-    plan.apply.push({ kind: "Service", name: service.metadata.name, object: service });
+    missing.apply.push({ kind: "Service", name: service.metadata.name, object: service });
   }
   const claim = volumeClaim(job);
   if (claim && !observed.claimExists) {
-    plan.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
+    missing.apply.push({ kind: "PersistentVolumeClaim", name: claim.metadata.name, object: claim });
   }
-  const missing = desiredPods.filter((p) => !pods.byName.has(p.metadata.name) && !pods.taken.has(p.metadata.name));
+  const absent = desiredPods.filter((p) => !pods.byName.has(p.metadata.name) && !pods.taken.has(p.metadata.name));
   if (podGroup && desiredPods.length > 0 && !observed.podGroups.some((g) => g.name === podGroup.metadata.name)) {
-    plan.apply.push({ kind: "PodGroup", name: podGroup.metadata.name, object: podGroup });
+    missing.apply.push({ kind: "PodGroup", name: podGroup.metadata.name, object: podGroup });
   }
-  for (const pod of missing) plan.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
-  return plan;
+  for (const pod of absent) missing.apply.push({ kind: "Pod", name: pod.metadata.name, object: pod });
+  return missing;
 }

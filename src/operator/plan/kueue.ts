@@ -8,19 +8,11 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { DesiredPod } from "../../children/pods.ts";
 import type { ConditionChange, ConditionInput } from "../../kube/conditions.ts";
-import { type PodView, podName } from "./observed.ts";
+import { type KueueWorkload, type PodView, podName } from "./observed.ts";
 
 /** Kueue's scheduling gate and the label its webhook puts on the pods it manages (research/lifecycle.md §1.1). */
 export const KUEUE_ADMISSION_GATE = "kueue.x-k8s.io/admission";
 export const KUEUE_MANAGED_LABEL = "kueue.x-k8s.io/managed";
-
-/** A Kueue Workload (kueue.x-k8s.io), reduced to what this policy reads. */
-export interface KueueWorkload {
-  name: string;
-  /** The pods that own it: Kueue makes every pod of a group an owner of its Workload. */
-  podUids: string[];
-  conditions: { type: string; status: string; reason: string; message: string }[];
-}
 
 export interface KueueConditions {
   queued: ConditionChange;

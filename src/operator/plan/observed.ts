@@ -6,7 +6,6 @@ import type { ServedApis } from "../../children/gang.ts";
 import { LABEL } from "../../children/meta.ts";
 import { PREFLIGHT_ROLE } from "../../children/preflight.ts";
 import { controllerUid } from "../../kube/pods.ts";
-import type { KueueWorkload } from "./kueue.ts";
 
 /** An Event about one of the job's pods that says why it waits: the scheduler's, an autoscaler's, Karpenter's. */
 export interface PodEvent {
@@ -17,6 +16,14 @@ export interface PodEvent {
   component: string;
   /** lastTimestamp, eventTime or firstTimestamp, whichever the Event has. */
   time: string;
+}
+
+/** A Kueue Workload (kueue.x-k8s.io), reduced to what the Kueue policy reads. */
+export interface KueueWorkload {
+  name: string;
+  /** The pods that own it: Kueue makes every pod of a group an owner of its Workload. */
+  podUids: string[];
+  conditions: { type: string; status: string; reason: string; message: string }[];
 }
 
 /** What the reconciler saw. Secrets are reduced to their key names: values never reach the planner. */

@@ -17,7 +17,7 @@ import { isTerminating, type Observed, type PodView, podName } from "./observed.
 import type { BlockedBy } from "./readiness.ts";
 import type { JobStage } from "./stages.ts";
 
-export interface PreflightPlan {
+export interface PreflightDecision {
   /** The preflight pod, when it is missing. */
   apply: ChildApply[];
   /** Preflight pods of settings or Secrets that changed, and a pod that failed as a whole (evicted, node lost). */
@@ -32,7 +32,7 @@ export interface PreflightPlan {
 /** Stages whose pods take GPUs. */
 const GPU_STAGES: ReadonlySet<JobStage> = new Set(["FineTuning", "Training"]);
 
-export function preflightPlan(input: {
+export function preflightPolicy(input: {
   observed: Observed;
   ctx: OperatorContext;
   pods: PodView;
@@ -41,7 +41,7 @@ export function preflightPlan(input: {
   desired: readonly DesiredPod[];
   /** Why readiness blocks pods, if it does: with a Secret missing, the preflight pod could not start either. */
   blockedBy: BlockedBy | undefined;
-}): PreflightPlan {
+}): PreflightDecision {
   const { observed, ctx, pods, stage, desired, blockedBy } = input;
   const endpoints = checkedEndpoints(observed.job.spec);
   const wanted = preflightPod(observed.job, ctx, observed.secretVersions);

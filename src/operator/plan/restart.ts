@@ -88,7 +88,10 @@ export function decideRestart(
   };
 }
 
-export type RestartGate = { open: true } | { open: false; message: string; requeueAfterMs?: number };
+export type RestartGate =
+  | { open: true }
+  /** reason: PodsTerminating (an earlier attempt's pods are not gone yet) or Backoff. */
+  | { open: false; reason: "PodsTerminating" | "Backoff"; message: string; requeueAfterMs?: number };
 
 /**
  * Whether the current attempt may create pods: only once every pod of other attempts is gone (deleting them is not
@@ -111,6 +114,7 @@ export function restartGate(input: {
     });
     return {
       open: false,
+      reason: "PodsTerminating",
       message: `attempt ${attempt} waits for the pods of earlier attempts to be gone: ${names.join(", ")}`,
     };
   }
@@ -123,6 +127,7 @@ export function restartGate(input: {
   if (left <= 0) return { open: true };
   return {
     open: false,
+    reason: "Backoff",
     message: `attempt ${attempt} starts at ${due} (restart backoff)`,
     requeueAfterMs: left * 1000 + 1000,
   };

@@ -37,8 +37,10 @@ export function ownedStatus(input: {
   startTime: string | undefined;
   completionTime: string | undefined;
   gang?: Status["gang"];
+  waiting?: string | undefined;
 }): OwnedStatus {
-  const { job, conditions, phase, attempt, stage, counters, lastRestart, startTime, completionTime, gang } = input;
+  const { job, conditions, phase, attempt, stage, counters, lastRestart, startTime, completionTime, gang, waiting } =
+    input;
   return {
     phase,
     observedGeneration: job.metadata.generation as number | undefined,
@@ -54,6 +56,7 @@ export function ownedStatus(input: {
     roles: roleCounts(job, input.pods, attempt),
     outputs: { ...outputs(job.spec), volumeClaim: claimName(job) },
     message: messageOf(phase, conditions),
+    ...(waiting ? { waiting } : {}),
   };
 }
 

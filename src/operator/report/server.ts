@@ -26,9 +26,10 @@ import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "..
 import { sameData } from "../../kube/json.ts";
 import { controllerUid } from "../../kube/pods.ts";
 import { rfc3339 } from "../../kube/time.ts";
-import { type KubeConfig, patchStatus, request, statusCode } from "../../runtime/index.ts";
-import { type Caches, jobRef } from "../reconciler.ts";
-import { parseStoredJob } from "../stored-job.ts";
+import { type KubeConfig, request, statusCode } from "../../runtime/index.ts";
+import { PROGRESS_MANAGER, writeJobStatus } from "../job-status.ts";
+import type { Caches } from "../observe.ts";
+import { storedJob } from "../stored-job.ts";
 import { AllowanceBooks, endpointPrices, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
 import {
   budgetConditions,
@@ -41,7 +42,6 @@ import {
   usageTotals,
 } from "./ledger.ts";
 
-export const PROGRESS_MANAGER = "collab-operator-progress";
 const MAX_BODY = 64 * 1024;
 /** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
 const BODY_TIMEOUT_MS = 10_000;
@@ -319,7 +319,7 @@ async function apply(
   const caches = servingCaches(opts);
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
-  const parsed = parseStoredJob(raw);
+  const parsed = storedJob(raw);
   if (!parsed.ok) throw new HttpError(409, "the job's spec is invalid; see its Failed condition");
   const job = parsed.job;
   // The token is the job's, and so is every process holding it, the trainer included (which may run model-written
@@ -360,7 +360,7 @@ async function apply(
     ...(owned.length > 0 ? { conditions: owned } : {}),
   };
   if (!sameData(current, status)) {
-    await patchStatus(opts.kc, jobRef({ namespace, name }), status, PROGRESS_MANAGER, { signal });
+    await writeJobStatus(opts.kc, { namespace, name }, status, PROGRESS_MANAGER, signal);
   }
   return { budgetExceeded: conditions.some((c) => c.status === "True") };
 }
@@ -385,7 +385,7 @@ async function allowance(
   const raw = caches.jobs.get(namespace, name);
   if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
   const request = parseBody(body, AllowanceRequestSchema);
-  const parsed = parseStoredJob(raw);
+  const parsed = storedJob(raw);
   if (!parsed.ok) throw new HttpError(422, "the job's spec is invalid; see its Failed condition");
   const job = parsed.job;
   const pod = caches.pods.get(namespace, request.pod);

@@ -4,7 +4,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { SpecInput } from "../../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../../src/children/pods.ts";
-import { type ChildrenPlan, childrenPlan } from "../../../../src/operator/plan/children.ts";
+import { type MissingChildren, missingChildren } from "../../../../src/operator/plan/children.ts";
 import type { Observed } from "../../../../src/operator/plan/observed.ts";
 import { stagePods } from "../../../../src/operator/plan/stages.ts";
 import { renderConfigFiles } from "../../../../src/verl/files.ts";
@@ -21,7 +21,7 @@ function plan(
     attempt?: number;
     desired?: boolean;
   } = {},
-): ChildrenPlan {
+): MissingChildren {
   const j = job({ ...TWO_NODES, ...o.spec });
   const attempt = o.attempt ?? 0;
   const pods = o.pods ?? [];
@@ -29,7 +29,7 @@ function plan(
     serviceSelector: { ...SELECTOR, "collabllm.io/attempt": String(attempt) },
     ...o.observed,
   });
-  return childrenPlan({
+  return missingChildren({
     observed,
     ctx: DEFAULT_OPERATOR_CONTEXT,
     attempt,
@@ -37,10 +37,10 @@ function plan(
     desiredPods: o.desired === false ? [] : stagePods(j, DEFAULT_OPERATOR_CONTEXT, "Training", attempt),
   });
 }
-const applied = (p: ChildrenPlan) => p.apply.map((a) => `${a.kind}/${a.name}`);
+const applied = (p: MissingChildren) => p.apply.map((a) => `${a.kind}/${a.name}`);
 const RUNNING = [pod("job-a0-head"), pod("job-a0-worker-1")];
 
-describe("childrenPlan", () => {
+describe("missingChildren", () => {
   it.each<{ name: string; input: Parameters<typeof plan>[0]; applied: string[] }>([
     { name: "everything there: nothing to apply", input: { pods: RUNNING }, applied: [] },
     {

@@ -3,7 +3,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../../src/children/pods.ts";
-import { type KueueConditions, type KueueWorkload, kueueConditions } from "../../../../src/operator/plan/kueue.ts";
+import { type KueueConditions, kueueConditions } from "../../../../src/operator/plan/kueue.ts";
+import type { KueueWorkload } from "../../../../src/operator/plan/observed.ts";
 import { stagePods } from "../../../../src/operator/plan/stages.ts";
 import { job, pod, TWO_NODES, view } from "./world.ts";
 

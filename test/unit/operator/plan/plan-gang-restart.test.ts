@@ -91,7 +91,12 @@ describe("gang restart", () => {
       metadata: { ...x.metadata, deletionTimestamp: at(1) as unknown as Date },
     }));
     const waiting = planAt(after, terminating, at(2));
-    expect(waiting.status).toMatchObject({ phase: "Restarting", attempt: 1, restarts: 1 });
+    expect(waiting.status).toMatchObject({
+      phase: "Restarting",
+      attempt: 1,
+      restarts: 1,
+      waiting: "Restart: PodsTerminating",
+    });
     expect(podsApplied(waiting)).toEqual([]);
     expect(waiting.deletePods).toEqual([]);
     expect(cond(waiting, "Reconciling")?.message).toContain("waits for the pods of earlier attempts to be gone");
@@ -100,9 +105,11 @@ describe("gang restart", () => {
     const gone = planAt(written(after, waiting), [], at(4));
     expect(podsApplied(gone)).toEqual([]);
     expect(gone.requeueAfterMs).toBe(7000); // due at +10 s, a second of margin
+    expect(gone.status.waiting).toBe("Restart: Backoff");
     const due = planAt(written(after, gone), [], at(10));
     expect(podsApplied(due)).toEqual(["job-a1-head", "job-a1-worker-1"]);
     expect(due.status).toMatchObject({ phase: "Training", attempt: 1, restarts: 1 });
+    expect(due.status.waiting).toBeUndefined();
   });
 
   it("points the Ray head Service at the current attempt's head", () => {

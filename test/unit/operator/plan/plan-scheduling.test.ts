@@ -4,8 +4,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput } from "../../../../src/api/schema.ts";
-import type { KueueWorkload } from "../../../../src/operator/plan/kueue.ts";
-import type { Observed } from "../../../../src/operator/plan/observed.ts";
+import type { KueueWorkload, Observed } from "../../../../src/operator/plan/observed.ts";
 import type { Plan } from "../../../../src/operator/plan/plan.ts";
 import { at, condition, DATASET_READY, gated, job, NOW, planWorld, pod, TWO_NODES, unplaced } from "./world.ts";
 
@@ -131,6 +130,7 @@ describe("Kueue", () => {
     expect(cond(queued, "Admitted")).toMatchObject({ status: "False", reason: "Pending" });
     expect(cond(queued, "WaitingForCapacity")).toBeUndefined();
     expect(cond(queued, "Reconciling")).toMatchObject({ status: "True", reason: "Training" });
+    expect(queued.status.waiting).toBe("Queued: Pending");
     expect(queued.status.message).toBe(`Kueue workload job-a0-u1: ${message}`);
     expect(queued.events).toContainEqual({
       type: "Normal",
@@ -165,6 +165,7 @@ describe("Kueue", () => {
       message: "Kueue workload job-a0-u1: LocalQueue team doesn't exist",
     });
     expect(cond(p, "Reconciling")).toMatchObject({ status: "False", reason: "Blocked" });
+    expect(p.status.waiting).toBe("Blocked: Inadmissible");
     expect(p.events).toContainEqual(
       expect.objectContaining({ type: "Warning", reason: "Inadmissible", message: expect.stringContaining("team") }),
     );
@@ -185,6 +186,7 @@ describe("Kueue", () => {
     ];
     const restart = planWorld(admitted, evicted, KUEUE);
     expect(restart.status).toMatchObject({ phase: "Restarting", attempt: 1, restarts: 0, disruptions: 1 });
+    expect(restart.status.waiting).toBeUndefined();
     expect(restart.status.lastRestart).toMatchObject({ counted: false, backoffSeconds: 0, reason: "PodDeleted" });
     expect(restart.status.lastRestart?.message).toContain("WorkloadEvictedDueToPreempted");
     expect(restart.status.gang).toEqual({ mechanism: "Kueue", podGroup: "job-a1-u1", minCount: 2 });
@@ -192,6 +194,8 @@ describe("Kueue", () => {
 
     expect(restart.deletePods.sort()).toEqual(["job-a0-prepare"]);
     // Kueue lets the old pods go (their group is over); the next attempt is a new group, created at once.
+    const stillGoing = planWorld(written(admitted, restart), evicted, { ...KUEUE, now: at(1) });
+    expect(stillGoing.status).toMatchObject({ phase: "Restarting", waiting: "Restart: PodsTerminating" });
     const next = planWorld(written(admitted, restart), [], { ...KUEUE, now: at(1) });
     expect(applied(next)).toEqual(["Pod/job-a1-head", "Pod/job-a1-worker-1"]);
     expect(object(next, "job-a1-head").metadata.labels["kueue.x-k8s.io/pod-group-name"]).toBe("job-a1-u1");

@@ -65,6 +65,7 @@ describe("plan", () => {
       "spec.judge.apiKeySecretRef: Secret llm-keys has no key OPENAI_API_KEY",
     );
     expect(cond(p, "Stalled")?.status).toBe("True");
+    expect(p.status.waiting).toBe("Blocked: SecretNotFound");
     expect(p.events).toContainEqual(expect.objectContaining({ type: "Warning", reason: "SecretNotFound" }));
   });
 
@@ -167,6 +168,7 @@ describe("plan", () => {
     const p = plan(world(job(), [pod("job-a0-prepare", "prepare", "Succeeded"), stuck]), DEFAULT_OPERATOR_CONTEXT);
     expect(cond(p, "PodsScheduled")).toMatchObject({ status: "False", reason: "Unschedulable" });
     expect(p.status.message).toContain("Insufficient nvidia.com/gpu");
+    expect(p.status.waiting).toBe("Capacity: Unschedulable");
   });
 
   it("deletes the pods of a suspended job and of other attempts", () => {

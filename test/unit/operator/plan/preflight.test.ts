@@ -123,6 +123,7 @@ describe("preflight policy", () => {
     );
     expect(cond(p, "Reconciling")?.message).toBe("stage Training waits for the endpoint preflight (EndpointsReady)");
     expect(cond(p, "Stalled")?.status).toBe("False");
+    expect(p.status.waiting).toBe("Preflight");
   });
 
   it("holds the GPUs back on a refused key, naming the endpoint, the status, the provider's words and the Secret", () => {
@@ -140,6 +141,8 @@ describe("preflight policy", () => {
     expect(cond(p, "Stalled")).toMatchObject({ status: "True", reason: "KeyRefused", message: c?.message });
     expect(cond(p, "Reconciling")).toMatchObject({ reason: "Blocked" });
     expect(p.status.message).toBe(c?.message);
+    // kubectl get: the phase says the stage, the Waiting column that nothing runs and why.
+    expect(p.status).toMatchObject({ phase: "Training", waiting: "Blocked: KeyRefused" });
     expect(p.events).toContainEqual({ type: "Warning", reason: "KeyRefused", message: c?.message });
   });
 
@@ -148,6 +151,7 @@ describe("preflight policy", () => {
     expect(applied(p)).toEqual(["Pod/job-a0-prepare"]);
     expect(cond(p, "EndpointsReady")?.status).toBe("False");
     expect(cond(p, "Stalled")?.status).toBe("False");
+    expect(p.status.waiting).toBeUndefined();
     expect(p.events.map((e) => e.reason)).toContain("KeyRefused");
   });
 

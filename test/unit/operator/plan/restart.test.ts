@@ -231,19 +231,24 @@ describe("restartGate", () => {
     base?: number;
     olderPods?: V1Pod[];
     now?: string;
-    gate: { open: boolean; message?: string; requeueAfterMs?: number };
+    gate: { open: boolean; reason?: string; message?: string; requeueAfterMs?: number };
   }>([
     { name: "a first attempt, nothing older", attempt: 0, gate: { open: true } },
     {
       name: "a pod of an older attempt still running",
       olderPods: [pod("job-a1-head")],
-      gate: { open: false, message: "attempt 2 waits for the pods of earlier attempts to be gone: job-a1-head" },
+      gate: {
+        open: false,
+        reason: "PodsTerminating",
+        message: "attempt 2 waits for the pods of earlier attempts to be gone: job-a1-head",
+      },
     },
     {
       name: "older pods on their way out, and finished ones, hold the gate too",
       olderPods: [pod("job-a1-head", { deletedAt: at(-3) }), pod("job-a1-prepare", { phase: "Succeeded" })],
       gate: {
         open: false,
+        reason: "PodsTerminating",
         message: `attempt 2 waits for the pods of earlier attempts to be gone: job-a1-head (terminating since ${at(-3)}), job-a1-prepare`,
       },
     },
@@ -257,7 +262,12 @@ describe("restartGate", () => {
       name: "older pods gone, within the backoff: wakes when it ends, a second after",
       lastRestart: restartedAt(at(-4)),
       counters: { restarts: 1, disruptions: 0 },
-      gate: { open: false, message: `attempt 2 starts at ${at(6)} (restart backoff)`, requeueAfterMs: 7000 },
+      gate: {
+        open: false,
+        reason: "Backoff",
+        message: `attempt 2 starts at ${at(6)} (restart backoff)`,
+        requeueAfterMs: 7000,
+      },
     },
     {
       name: "one second before the backoff ends",
@@ -275,7 +285,12 @@ describe("restartGate", () => {
       name: "the backoff of the nth restart, counted and uncounted alike",
       lastRestart: restartedAt(at(-30)),
       counters: { restarts: 1, disruptions: 2 },
-      gate: { open: false, message: `attempt 2 starts at ${at(10)} (restart backoff)`, requeueAfterMs: 11_000 },
+      gate: {
+        open: false,
+        reason: "Backoff",
+        message: `attempt 2 starts at ${at(10)} (restart backoff)`,
+        requeueAfterMs: 11_000,
+      },
     },
     {
       name: "backoffSeconds 0 starts at once",
@@ -307,7 +322,12 @@ describe("restartGate", () => {
       name: "a recorded backoff is waited for as computed",
       lastRestart: { ...restartedAt(at(-5)), backoffSeconds: 7 },
       counters: { restarts: 3, disruptions: 5 },
-      gate: { open: false, message: `attempt 2 starts at ${at(2)} (restart backoff)`, requeueAfterMs: 3000 },
+      gate: {
+        open: false,
+        reason: "Backoff",
+        message: `attempt 2 starts at ${at(2)} (restart backoff)`,
+        requeueAfterMs: 3000,
+      },
     },
     {
       name: "no backoff for an attempt another restart did not start (a resume)",

@@ -7,7 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Caches } from "../../../../src/operator/reconciler.ts";
+import type { Caches } from "../../../../src/operator/observe.ts";
 import { createReportServer, type ReportRouting } from "../../../../src/operator/report/server.ts";
 
 const servers: Server[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keysOnlyUnlessOurs } from "../../../src/operator/run.ts";
+import { keysOnlyUnlessOurs } from "../../../src/operator/observe.ts";
 
 describe("the Secrets the operator caches", () => {
   it("keep the key names of a user's Secret and none of its values", () => {
