@@ -30,7 +30,7 @@ import { ENDPOINT_ROLES, type EndpointRole } from "../../contract/gateway-settin
 import { type Charge, SlidingWindow, WINDOW_MS } from "../../contract/sliding-window.ts";
 import { costOf, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
 import { controllerUid, isFinished, podPhase } from "../../kube/pods.ts";
-import { type EndpointPrices, jobBudget, type LedgerEntry, type RefusedCall } from "./ledger.ts";
+import { endpointPrices, jobBudget, type LedgerEntry, type RefusedCall } from "./ledger.ts";
 
 /** The job's limits and budget as its spec says now: a raised limit or budget applies at the next ask. */
 export interface JobTerms {
@@ -47,11 +47,6 @@ export interface JobView {
   runningGatewayPods: ReadonlySet<string>;
   /** The usage ledger (durable): every gateway process's cumulative counters, as last reported. */
   ledger: ReadonlyMap<string, LedgerEntry>;
-}
-
-/** Each endpoint's prices from the spec (undefined: it costs nothing). */
-export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
-  return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
 }
 
 /** The job's terms from its spec. */

@@ -1,16 +1,18 @@
-// What the gateways report becomes status.usage, status.progress and the BudgetExceeded condition. Pure.
+// What the gateways report becomes status.usage, status.progress and the BudgetExceeded condition. Pure: the report
+// endpoint (server.ts) reads and writes, this decides.
 //
 // Usage counters are cumulative per gateway process (pod, role, startId). The operator keeps the latest report of
-// each in a ledger (the job's usage ConfigMap, one key per process), so a restarted sidecar or operator loses nothing:
-// a role's total is the sum over the ledger.
+// each in a ledger (the job's usage ConfigMap, one key per process: ledger-store.ts), so a restarted sidecar or
+// operator loses nothing: a role's total is the sum over the ledger.
 
 import { CONDITION } from "../../api/conditions.ts";
-import type { Condition, Status } from "../../api/schema.ts";
+import type { Condition, Spec, Status } from "../../api/schema.ts";
 import type { BudgetAmount } from "../../contract/allowance.ts";
 import type { EndpointRole } from "../../contract/gateway-settings.ts";
 import type { GatewayReport, Progress } from "../../contract/report.ts";
 import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
 import { setCondition } from "../../kube/conditions.ts";
+import { sameData } from "../../kube/json.ts";
 
 /** ConfigMap-safe key of one gateway process. */
 export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId">): string {
@@ -47,6 +49,11 @@ export function parseLedger(ledger: Record<string, string>): Map<string, LedgerE
 }
 
 export type EndpointPrices = Record<EndpointRole, Prices | undefined>;
+
+/** Each endpoint's prices from the spec (undefined: it costs nothing). */
+export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
+  return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
+}
 
 export function usageTotals(
   entries: ReadonlyMap<string, LedgerEntry>,
@@ -148,4 +155,35 @@ export function budgetConditions(
 /** Spend as people read it: two decimals, more for amounts below a cent. */
 function money(amount: number): string {
   return amount >= 0.01 || amount === 0 ? amount.toFixed(2) : amount.toPrecision(2);
+}
+
+/** The fields of the job's status the report endpoint owns (one writer per field). */
+export type ReportedStatus = Pick<Status, "usage" | "progress" | "conditions">;
+
+/**
+ * What the report endpoint owns of the job's status once a report is in the ledger, whether that differs from what
+ * the job shows, and the job-wide budget verdict the gateway gets back. Everything the endpoint owns is sent every
+ * time: server-side apply removes what the writer stops sending (so a BudgetExceeded goes with the budget).
+ */
+export function reportedStatus(input: {
+  job: { spec: Pick<Spec, "userSimulator" | "judge" | "budget">; status?: Status | undefined; generation?: number };
+  ledger: ReadonlyMap<string, LedgerEntry>;
+  refused: RefusedCall | undefined;
+  progress: Progress | undefined;
+  now: string;
+}): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean } {
+  const { job, ledger, refused, now } = input;
+  const previous: Status = job.status ?? {};
+  const usage = usageTotals(ledger, endpointPrices(job.spec));
+  const budget = jobBudget(job.spec.budget);
+  const conditions = budgetConditions(previous.conditions ?? [], usage, budget, refused, now, job.generation);
+  const progress = input.progress ? progressStatus(input.progress) : previous.progress;
+  const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
+  const owned = (previous.conditions ?? []).filter((c) => c.type === CONDITION.budgetExceeded);
+  const current = {
+    usage: previous.usage,
+    ...(previous.progress ? { progress: previous.progress } : {}),
+    ...(owned.length > 0 ? { conditions: owned } : {}),
+  };
+  return { status, changed: !sameData(current, status), budgetExceeded: conditions.some((c) => c.status === "True") };
 }

@@ -1,70 +1,35 @@
-// The endpoint the gateway sidecars push usage and progress to: POST
+// The report endpoint's HTTP shell. Gateway sidecars push usage and progress to POST
 // /v1/namespaces/{ns}/collabtrainingjobs/{name}/report with `Authorization: Bearer <the job's internal token>`.
 // Training pods hold no Kubernetes credentials; this is their only way to the job's status (like Kubeflow Trainer's
-// status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager.
-// Beside it, POST .../allowance hands out the job's limits and budget to the gateways (allowance.ts): from memory and
-// the caches, with no write, so it answers at once.
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from "node:http";
+// status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager:
+// ledger.ts decides them, ledger-store.ts keeps the usage ledger. Beside it, POST .../allowance hands out the job's
+// limits and budget to the gateways (allowance.ts): from memory and the caches, with no write, so it answers at once.
+// A standby passes every request on to the leader (http.ts).
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
-import type { ZodSafeParseResult } from "zod";
-import { CONDITION } from "../../api/conditions.ts";
-import type { CollabTrainingJob, Condition, Status } from "../../api/schema.ts";
-import { fieldName } from "../../api/validate.ts";
-import { childMeta, childName, LABEL } from "../../children/meta.ts";
-import { TOKEN_KEY } from "../../children/support.ts";
+import type { CollabTrainingJob } from "../../api/schema.ts";
+import { childName, LABEL } from "../../children/meta.ts";
 import { type AllowanceAnswer, AllowanceRequestSchema } from "../../contract/allowance.ts";
-import { presentsToken } from "../../contract/job-token.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../../contract/report.ts";
-import { sameData } from "../../kube/json.ts";
 import { controllerUid } from "../../kube/pods.ts";
 import { rfc3339 } from "../../kube/time.ts";
-import { type KubeConfig, request, statusCode } from "../../runtime/index.ts";
+import type { KubeConfig } from "../../runtime/index.ts";
 import { PROGRESS_MANAGER, writeJobStatus } from "../job-status.ts";
 import type { Caches } from "../observe.ts";
 import { storedJob } from "../stored-job.ts";
-import { AllowanceBooks, endpointPrices, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
-import {
-  budgetConditions,
-  jobBudget,
-  type LedgerEntry,
-  ledgerEntry,
-  ledgerKey,
-  parseLedger,
-  progressStatus,
-  usageTotals,
-} from "./ledger.ts";
+import { AllowanceBooks, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
+import { authenticate, FORWARDED, forward, HttpError, parseBody, readRequestBody } from "./http.ts";
+import { type LedgerEntry, parseLedger, reportedStatus } from "./ledger.ts";
+import { ParsedLedgers, recordUsage } from "./ledger-store.ts";
+import { SerialByJob } from "./serial.ts";
 
-const MAX_BODY = 64 * 1024;
 /** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
 const BODY_TIMEOUT_MS = 10_000;
 /** A report not applied within this long from its arrival (waiting for the ones before it included) is given up. */
 const REPORT_TIMEOUT_MS = 30_000;
-/** Reports of one job that may wait at once; the gateways send one per process every few seconds. */
-const MAX_WAITING = 64;
-/** Gateway processes (pod × role × restart) one job's ledger keeps; far above any real job, well below 1 MiB. */
-const MAX_LEDGER_ENTRIES = 2000;
 const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/(report|allowance)$/;
-/** Set on a request a standby passed on: the receiver serves it or says 503, never passes it on again. */
-const FORWARDED = "x-collab-forwarded";
-const FORWARD_TIMEOUT_MS = 10_000;
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
-  }
-}
 
 /** Where requests are served: here while leading, else at the leader's report endpoint (from the Lease). */
 export interface ReportRouting {
@@ -85,84 +50,8 @@ export interface ReportServerOptions {
   timeouts?: { bodyMs?: number; reportMs?: number };
 }
 
-/**
- * Reports of one job are applied one at a time (each reads the ledger the previous one wrote), but only once their
- * body has arrived whole: reading a body happens outside the queue, so a slow, endless or oversized body delays
- * nobody else's report. Every queued report has a deadline; one that misses it gives way to the next.
- */
-export class JobQueues {
-  readonly #tails = new Map<string, { tail: Promise<unknown>; waiting: number }>();
-
-  run<T>(key: string, deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const queue = this.#tails.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
-    if (queue.waiting >= MAX_WAITING) {
-      return Promise.reject(
-        new HttpError(429, `${MAX_WAITING} reports of this job are waiting already`, { "retry-after": "5" }),
-      );
-    }
-    queue.waiting++;
-    const result = queue.tail.then(() => withDeadline(deadline, work));
-    queue.tail = result.catch(() => undefined);
-    this.#tails.set(key, queue);
-    const done = () => {
-      queue.waiting--;
-      if (queue.waiting === 0 && this.#tails.get(key) === queue) this.#tails.delete(key);
-    };
-    result.then(done, done);
-    return result;
-  }
-}
-
-/** Runs `work` with a signal that aborts at the deadline, and settles by then whatever `work` does. */
-function withDeadline<T>(deadline: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const remaining = deadline - Date.now();
-  if (remaining <= 0) return Promise.reject(new HttpError(503, "the report waited too long behind others of its job"));
-  const controller = new AbortController();
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      controller.abort();
-      reject(new HttpError(503, "the report could not be applied in time; the next one will carry the same counters"));
-    }, remaining);
-    work(controller.signal).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
-}
-
-/** The usage ledger of each job, parsed once per version of its ConfigMap (asks come many times a second). */
-class ParsedLedgers {
-  readonly #parsed = new Map<string, { version: string | undefined; entries: Map<string, LedgerEntry> }>();
-
-  get(configMap: V1ConfigMap | undefined, key: string): Map<string, LedgerEntry> {
-    const version = configMap?.metadata?.resourceVersion;
-    const known = this.#parsed.get(key);
-    if (known && known.version === version) return known.entries;
-    const entries = parseLedger(configMap?.data ?? {});
-    this.#parsed.set(key, { version, entries });
-    return entries;
-  }
-
-  forget(exists: (key: string) => boolean): void {
-    for (const key of this.#parsed.keys()) if (!exists(key)) this.#parsed.delete(key);
-  }
-}
-
-/** What the allowance books need to know of one job, from the caches. */
-function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>): JobView {
-  const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid: string };
-  const pods = caches.pods.list(namespace, `${LABEL.job}=${name}`) as V1Pod[];
-  return { terms: jobTerms(job.spec), ...gatewayPods(pods, uid), ledger };
-}
-
 export function createReportServer(opts: ReportServerOptions): Server {
-  const queues = new JobQueues();
+  const serial = new SerialByJob();
   const books = new AllowanceBooks();
   const ledgers = new ParsedLedgers();
   // Books belong to one term of leadership: another replica may have handed out allowances in between. Checked on
@@ -223,7 +112,7 @@ export function createReportServer(opts: ReportServerOptions): Server {
     const arrived = Date.now();
     void receive(opts, req, namespace, name, bodyMs)
       .then((report) =>
-        queues.run(`${namespace}/${name}`, arrived + reportMs, (signal) =>
+        serial.run(`${namespace}/${name}`, arrived + reportMs, (signal) =>
           apply(opts, books, namespace, name, report, signal),
         ),
       )
@@ -241,40 +130,6 @@ export function createReportServer(opts: ReportServerOptions): Server {
   server.requestTimeout = bodyMs + 1000;
   server.on("close", () => clearInterval(leadership));
   return server;
-}
-
-/**
- * A standby passes any request on to the leader unchanged (any route: the leader answers for what it serves), so
- * job pods may reach either replica through one Service. A failure to reach the leader is a 502 the gateway retries.
- */
-function forward(
-  req: IncomingMessage,
-  res: ServerResponse,
-  leaderUrl: string,
-  count: (code: number) => void,
-  reply: (status: number, body: unknown) => void,
-): void {
-  const headers: Record<string, string> = { [FORWARDED]: "1" };
-  for (const name of ["authorization", "content-type", "content-length"]) {
-    const value = req.headers[name];
-    if (typeof value === "string") headers[name] = value;
-  }
-  const out = httpRequest(
-    new URL(req.url ?? "/", leaderUrl),
-    { method: req.method, headers, timeout: FORWARD_TIMEOUT_MS },
-    (answer) => {
-      const code = answer.statusCode ?? 502;
-      count(code);
-      res.writeHead(code, { "content-type": answer.headers["content-type"] ?? "application/json" });
-      answer.pipe(res);
-    },
-  );
-  out.on("timeout", () => out.destroy(new Error("the leader did not answer in time")));
-  out.on("error", () => {
-    if (!res.headersSent) reply(502, { error: "could not reach the leader; retry" });
-    else res.destroy();
-  });
-  req.pipe(out);
 }
 
 /**
@@ -302,10 +157,10 @@ async function receive(
   // The token first: an unauthenticated caller learns nothing, not even whether the job exists.
   authenticate(req, caches.secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
   if (!caches.jobs.get(namespace, name)) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
-  return parseBody(await readBody(req, bodyMs), GatewayReportSchema);
+  return parseBody(await readRequestBody(req, bodyMs), GatewayReportSchema);
 }
 
-/** Applies one report: the usage ledger, then status.usage, status.progress and BudgetExceeded. */
+/** Applies one report: the usage ledger, then what the endpoint owns of the status (ledger.ts decides it). */
 async function apply(
   opts: ReportServerOptions,
   books: AllowanceBooks,
@@ -328,41 +183,19 @@ async function apply(
   if (!pod || controllerUid(pod) !== job.metadata.uid) {
     throw new HttpError(403, `${report.pod} is not a pod of this job`);
   }
-
-  const ledger = await recordUsage(
-    opts.kc,
-    job,
-    caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined,
-    report,
-    signal,
-  );
-  const entries = parseLedger(ledger);
-  const usage = usageTotals(entries, endpointPrices(job.spec));
-  const previous: Status = job.status ?? {};
-  const now = rfc3339(opts.now?.() ?? new Date());
-  const refused = books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, entries));
-  const conditions: Condition[] = budgetConditions(
-    previous.conditions ?? [],
-    usage,
-    jobBudget(job.spec.budget),
-    refused,
-    now,
-    job.metadata.generation as number | undefined,
-  );
-  const progress = report.progress ? progressStatus(report.progress) : previous.progress;
-  // Everything this writer owns, as it should be and as it is: SSA removes what the writer stops sending (so a
-  // BudgetExceeded goes with the budget), and an unchanged status is not written at all.
-  const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
-  const owned = (previous.conditions ?? []).filter((c) => c.type === CONDITION.budgetExceeded);
-  const current = {
-    usage: previous.usage,
-    ...(previous.progress ? { progress: previous.progress } : {}),
-    ...(owned.length > 0 ? { conditions: owned } : {}),
-  };
-  if (!sameData(current, status)) {
-    await writeJobStatus(opts.kc, { namespace, name }, status, PROGRESS_MANAGER, signal);
+  const stored = caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined;
+  const ledger = parseLedger(await recordUsage(opts.kc, job, stored, report, signal));
+  const reported = reportedStatus({
+    job: { spec: job.spec, status: job.status, generation: job.metadata.generation as number | undefined },
+    ledger,
+    refused: books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, ledger)),
+    progress: report.progress,
+    now: rfc3339(opts.now?.() ?? new Date()),
+  });
+  if (reported.changed) {
+    await writeJobStatus(opts.kc, { namespace, name }, reported.status, PROGRESS_MANAGER, signal);
   }
-  return { budgetExceeded: conditions.some((c) => c.status === "True") };
+  return { budgetExceeded: reported.budgetExceeded };
 }
 
 /**
@@ -379,7 +212,7 @@ async function allowance(
   bodyMs: number,
 ): Promise<AllowanceAnswer> {
   authenticate(req, servingCaches(opts).secrets.get(namespace, childName.token(name)) as V1Secret | undefined);
-  const body = await readBody(req, bodyMs);
+  const body = await readRequestBody(req, bodyMs);
   // Asked again once the body is in: this replica may have stopped leading meanwhile (503: the gateway asks again).
   const caches = servingCaches(opts);
   const raw = caches.jobs.get(namespace, name);
@@ -402,97 +235,9 @@ async function allowance(
   return outcome.answer;
 }
 
-function authenticate(req: IncomingMessage, secret: V1Secret | undefined): void {
-  const expected = secret?.data?.[TOKEN_KEY] ? Buffer.from(secret.data[TOKEN_KEY], "base64") : undefined;
-  if (!presentsToken(req.headers.authorization, expected)) {
-    throw new HttpError(401, "missing or wrong bearer token");
-  }
-}
-
-/** Reads at most MAX_BODY bytes within `timeoutMs`; a larger, endless or broken body is refused at once. */
-function readBody(req: IncomingMessage, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let size = 0;
-    const chunks: Buffer[] = [];
-    const fail = (error: HttpError) => {
-      clearTimeout(timer);
-      req.removeAllListeners("data");
-      reject(error);
-    };
-    const timer = setTimeout(
-      () => fail(new HttpError(408, `the report's body did not arrive within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const declared = Number(req.headers["content-length"]);
-    if (declared > MAX_BODY) return fail(new HttpError(413, `report larger than ${MAX_BODY} bytes`));
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) fail(new HttpError(413, `report larger than ${MAX_BODY} bytes`));
-      else chunks.push(chunk);
-    });
-    req.on("end", () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString("utf8"));
-    });
-    req.on("error", () => fail(new HttpError(400, "the connection broke before the report's body ended")));
-    req.on("close", () => {
-      if (!req.complete) fail(new HttpError(400, "the connection closed before the report's body ended"));
-    });
-  });
-}
-
-function parseBody<T>(body: string, schema: { safeParse: (json: unknown) => ZodSafeParseResult<T> }): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new HttpError(400, "body is not JSON");
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new HttpError(400, parsed.error.issues.map((i) => `${fieldName(i.path)}: ${i.message}`).join("; "));
-  }
-  return parsed.data;
-}
-
-/** Writes this process's counters into the job's usage ConfigMap; returns the whole ledger as it now stands. */
-async function recordUsage(
-  kc: KubeConfig,
-  job: CollabTrainingJob,
-  existing: V1ConfigMap | undefined,
-  report: GatewayReport,
-  signal: AbortSignal,
-): Promise<Record<string, string>> {
-  const name = childName.usage(job.metadata.name as string);
-  const namespace = job.metadata.namespace as string;
-  const key = ledgerKey(report);
-  const entry = { [key]: ledgerEntry(report) };
-  if (existing?.data && existing.data[key] === entry[key]) return existing.data; // nothing new: no write
-  if (existing && !(key in (existing.data ?? {})) && Object.keys(existing.data ?? {}).length >= MAX_LEDGER_ENTRIES) {
-    throw new HttpError(429, `the usage ledger holds ${MAX_LEDGER_ENTRIES} gateway processes already`);
-  }
-  if (!existing) {
-    // Created once with POST (never applied): an apply that found the ConfigMap could drop keys it set before.
-    const body = { apiVersion: "v1", kind: "ConfigMap", metadata: childMeta(job, name), data: entry };
-    try {
-      const created = await request<V1ConfigMap>(kc, {
-        method: "POST",
-        path: `/api/v1/namespaces/${namespace}/configmaps`,
-        body,
-        signal,
-      });
-      return created.data ?? {};
-    } catch (err) {
-      if (statusCode(err) !== 409) throw err; // it exists after all (our cache was behind): patch it below
-    }
-  }
-  // A merge patch adds or replaces one key and leaves the other processes' keys alone.
-  const patched = await request<V1ConfigMap>(kc, {
-    method: "PATCH",
-    path: `/api/v1/namespaces/${namespace}/configmaps/${name}`,
-    body: { data: entry },
-    contentType: "application/merge-patch+json",
-    signal,
-  });
-  return patched.data ?? {};
+/** What the allowance books need to know of one job, from the caches. */
+function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>): JobView {
+  const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid: string };
+  const pods = caches.pods.list(namespace, `${LABEL.job}=${name}`) as V1Pod[];
+  return { terms: jobTerms(job.spec), ...gatewayPods(pods, uid), ledger };
 }
