@@ -15,6 +15,9 @@ export interface Setting {
   help: string;
 }
 
+/** Settings as read from flags and environment, before they are checked: absent when neither sets them. */
+export type SettingValues<K extends string> = Partial<Record<K, string>>;
+
 /** The environment variable of a flag: PREFIX_FLAG_NAME. */
 export function envVarName(prefix: string, flag: string): string {
   return `${prefix}_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -102,6 +105,7 @@ export const PREFLIGHT_SETTINGS = {
     help: `file the verdict (JSON) is written to (default ${TERMINATION_LOG})`,
   },
 } as const satisfies Record<string, Setting>;
+export type PreflightSetting = keyof typeof PREFLIGHT_SETTINGS;
 
 /** The environment variable the operator sets a gateway setting with. */
 export function gatewayEnv(key: GatewaySetting): string {

@@ -1,16 +1,15 @@
-// Gateway configuration: the settings of contract/gateway-settings.ts, each from its flag or its COLLAB_GATEWAY_* env
-// var (the flag wins), checked and given their defaults.
+// Gateway and preflight configuration: the settings of contract/gateway-settings.ts as the commands read them (from a
+// flag or its COLLAB_GATEWAY_* env var: src/cli/), checked and given their defaults. Secrets come from the environment.
 import { hostname } from "node:os";
-import { Options, type RawOptions } from "../cli/options.ts";
 import {
   API_KEY_ENV,
   ENDPOINT_ROLES,
   type EndpointRole,
-  GATEWAY_ENV_PREFIX,
   GATEWAY_SETTINGS,
   type GatewaySetting,
   gatewayEnv,
-  PREFLIGHT_SETTINGS,
+  type PreflightSetting,
+  type SettingValues,
   TERMINATION_LOG,
   TOKEN_ENV,
 } from "../contract/gateway-settings.ts";
@@ -18,7 +17,6 @@ import {
 const DEFAULT_PORT: Record<EndpointRole, number> = { "user-simulator": 4001, judge: 4002 };
 
 type Key = GatewaySetting;
-const options = new Options<Key>(GATEWAY_ENV_PREFIX, GATEWAY_SETTINGS);
 
 export interface GatewayConfig extends EndpointSettings {
   host: string;
@@ -53,23 +51,9 @@ export interface GatewayConfig extends EndpointSettings {
   logRequestBodies: boolean;
 }
 
-export function helpText(): string {
-  return [
-    "usage: collab-operator gateway [flags]",
-    "",
-    "OpenAI-compatible sidecar for the user simulator or the judge: auth, model mapping, limits, retries, usage, progress.",
-    "",
-    ...options.helpRows(),
-    "",
-    "Secrets come from the environment only:",
-    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
-    `  ${TOKEN_ENV.padEnd(75)} token clients must send as 'Authorization: Bearer' (required)`,
-  ].join("\n");
-}
-
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number, min?: number): number;
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: undefined, min?: number): number | undefined;
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number | undefined, min = 0): number | undefined {
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: number, min?: number): number;
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: undefined, min?: number): number | undefined;
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: number | undefined, min = 0): number | undefined {
   const text = raw[key];
   if (text === undefined) return fallback;
   // Accept fractions like 1/3 for --share.
@@ -80,7 +64,7 @@ function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number | undef
   return value;
 }
 
-function required<K extends Key>(raw: RawOptions<K>, key: K): string {
+function required<K extends Key>(raw: SettingValues<K>, key: K): string {
   const value = raw[key];
   if (!value) throw new Error(`--${GATEWAY_SETTINGS[key].flag} (or ${gatewayEnv(key)}) is required`);
   return value;
@@ -109,7 +93,7 @@ export interface EndpointSettings {
 }
 
 function endpointSettings(
-  raw: RawOptions<"role" | "upstreamBaseUrl" | "upstreamModel" | "timeoutSeconds">,
+  raw: SettingValues<"role" | "upstreamBaseUrl" | "upstreamModel" | "timeoutSeconds">,
   env: NodeJS.ProcessEnv,
 ): EndpointSettings {
   const role = required(raw, "role");
@@ -126,8 +110,8 @@ function endpointSettings(
   };
 }
 
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
-  const raw = options.read(argv, env);
+/** The gateway's configuration from its settings' values; throws naming the flag (or variable) that is wrong. */
+export function gatewayConfig(raw: SettingValues<GatewaySetting>, env: NodeJS.ProcessEnv): GatewayConfig {
   const endpoint = endpointSettings(raw, env);
   const typedRole = endpoint.role;
   const { host, port } = hostPort("listen", raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`);
@@ -181,29 +165,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   };
 }
 
-// ---- collab-operator preflight ----
-
-const preflightOptions = new Options<keyof typeof PREFLIGHT_SETTINGS>(GATEWAY_ENV_PREFIX, PREFLIGHT_SETTINGS);
-
 export interface PreflightConfig extends EndpointSettings {
   terminationLog: string;
 }
 
-export function parsePreflightConfig(argv: string[], env: NodeJS.ProcessEnv): PreflightConfig {
-  const raw = preflightOptions.read(argv, env);
+/** The preflight's configuration: the endpoint's settings, from the same variables as its gateway's. */
+export function preflightConfig(raw: SettingValues<PreflightSetting>, env: NodeJS.ProcessEnv): PreflightConfig {
   return { ...endpointSettings(raw, env), terminationLog: raw.terminationLog ?? TERMINATION_LOG };
-}
-
-export function preflightHelpText(): string {
-  return [
-    "usage: collab-operator preflight [flags]",
-    "",
-    "Checks one endpoint as the gateway would use it: reachable, key accepted, model served, one completion of",
-    "max_tokens 1 answered. Writes the verdict as JSON to the termination log and exits 0 (ready) or 1 (not ready).",
-    "",
-    ...preflightOptions.helpRows(),
-    "",
-    "Secrets come from the environment only:",
-    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
-  ].join("\n");
 }

@@ -10,7 +10,7 @@ import { Allowances } from "./allowance.ts";
 import { AllowanceClient } from "./allowance-client.ts";
 import { LruCache } from "./cache.ts";
 import type { ChatDeps } from "./chat.ts";
-import { type GatewayConfig, helpText, parseConfig } from "./config.ts";
+import type { GatewayConfig } from "./config.ts";
 import { BodyBudget } from "./http.ts";
 import { SlidingWindowLimiter } from "./limiter.ts";
 import { LogFollower } from "./log-follower.ts";
@@ -202,26 +202,4 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 function hostOf(address: AddressInfo): string {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return `${host}:${address.port}`;
-}
-
-/** `collab-operator gateway`: runs until SIGTERM/SIGINT, then sends a last report and exits. */
-export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${helpText()}\n`);
-    return 0;
-  }
-  let config: GatewayConfig;
-  try {
-    config = parseConfig(argv, process.env);
-  } catch (error) {
-    process.stderr.write(`gateway: ${(error as Error).message}\n\n${helpText()}\n`);
-    return 2;
-  }
-  const gateway = await startGateway(config);
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
-  await gateway.close();
-  return 0;
 }

@@ -1,7 +1,7 @@
 // Flags, env vars and the rules between them.
 import { describe, expect, it } from "vitest";
+import { gatewayCommand } from "../../../src/cli/gateway.ts";
 import { gatewayEnv } from "../../../src/contract/gateway-settings.ts";
-import { helpText, parseConfig } from "../../../src/gateway/config.ts";
 
 const env = {
   COLLAB_GATEWAY_ROLE: "user-simulator",
@@ -10,9 +10,13 @@ const env = {
   COLLAB_GATEWAY_TOKEN: "job-token-0123456789",
 };
 
-describe("gateway config", () => {
+describe("collab-operator gateway: flags and environment", () => {
   it("reads every option from its env var, with role-based defaults", () => {
-    const config = parseConfig([], { ...env, COLLAB_GATEWAY_REQUESTS_PER_MINUTE: "3000", COLLAB_GATEWAY_SHARE: "1/4" });
+    const config = gatewayCommand.parse([], {
+      ...env,
+      COLLAB_GATEWAY_REQUESTS_PER_MINUTE: "3000",
+      COLLAB_GATEWAY_SHARE: "1/4",
+    });
     expect(config).toMatchObject({
       role: "user-simulator",
       host: "127.0.0.1",
@@ -26,7 +30,7 @@ describe("gateway config", () => {
   });
 
   it("lets flags override env vars, and splits limits and budget across pods", () => {
-    const config = parseConfig(
+    const config = gatewayCommand.parse(
       ["--role=judge", "--max-concurrency", "64", "--budget-tokens", "1000", "--pods", "3", "--tokens-per-minute", "2"],
       { ...env, COLLAB_GATEWAY_UPSTREAM_API_KEY: "sk-real-key-123456" },
     );
@@ -36,21 +40,23 @@ describe("gateway config", () => {
   });
 
   it("takes secrets from the environment only", () => {
-    expect(() => parseConfig(["--token", "x"], env)).toThrow(/unknown flag --token/);
-    expect(() => parseConfig(["--upstream-api-key", "x"], env)).toThrow(/unknown flag/);
-    expect(() => parseConfig([], { ...env, COLLAB_GATEWAY_TOKEN: "" })).toThrow(/COLLAB_GATEWAY_TOKEN must be set/);
+    expect(() => gatewayCommand.parse(["--token", "x"], env)).toThrow(/unknown flag --token/);
+    expect(() => gatewayCommand.parse(["--upstream-api-key", "x"], env)).toThrow(/unknown flag/);
+    expect(() => gatewayCommand.parse([], { ...env, COLLAB_GATEWAY_TOKEN: "" })).toThrow(
+      /COLLAB_GATEWAY_TOKEN must be set/,
+    );
   });
 
   it("rejects bad values with the flag's name", () => {
-    expect(() => parseConfig(["--role", "critic"], env)).toThrow(/--role must be one of/);
-    expect(() => parseConfig(["--retries", "-1"], env)).toThrow(/--retries/);
-    expect(() => parseConfig(["--share", "2"], env)).toThrow(/--share/);
+    expect(() => gatewayCommand.parse(["--role", "critic"], env)).toThrow(/--role must be one of/);
+    expect(() => gatewayCommand.parse(["--retries", "-1"], env)).toThrow(/--retries/);
+    expect(() => gatewayCommand.parse(["--share", "2"], env)).toThrow(/--share/);
   });
 
   it("documents every env var in --help", () => {
     expect(gatewayEnv("followLog")).toBe("COLLAB_GATEWAY_FOLLOW_LOG");
     for (const name of ["COLLAB_GATEWAY_REPORT_URL", "COLLAB_GATEWAY_UPSTREAM_API_KEY", "COLLAB_GATEWAY_TOKEN"]) {
-      expect(helpText()).toContain(name);
+      expect(gatewayCommand.help()).toContain(name);
     }
   });
 });

@@ -5,13 +5,14 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { DEFAULT_OPERATOR_CONTEXT } from "../children/pods.ts";
-import { Options } from "../cli/options.ts";
+import { DEFAULT_OPERATOR_CONTEXT, type OperatorContext } from "../children/pods.ts";
+import { registerJobMetrics } from "../operator/job-metrics.ts";
+import { controllerCaches, servedApis, watches } from "../operator/observe.ts";
+import { JobReconciler } from "../operator/reconciler.ts";
+import { createReportServer } from "../operator/report/server.ts";
 import { Controller, EventRecorder, loadKubeConfig, Manager } from "../runtime/index.ts";
-import { registerJobMetrics } from "./job-metrics.ts";
-import { controllerCaches, servedApis, watches } from "./observe.ts";
-import { JobReconciler } from "./reconciler.ts";
-import { createReportServer } from "./report/server.ts";
+import { Options } from "./options.ts";
+import { command } from "./prologue.ts";
 
 const options = new Options("COLLAB", {
   kubeconfig: { flag: "kubeconfig", kind: "string", help: "kubeconfig file (default: $KUBECONFIG, else in-cluster)" },
@@ -58,35 +59,63 @@ const options = new Options("COLLAB", {
   logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
 });
 
-function help(): string {
-  return [
-    "usage: collab-operator run [flags]",
-    "",
-    "Runs the CollabTrainingJob operator against the cluster of the kubeconfig (or in-cluster).",
-    "",
-    ...options.helpRows(),
-  ].join("\n");
+interface RunConfig {
+  kubeconfig: string | undefined;
+  /** Empty: every namespace. */
+  namespaces: string[];
+  workers: number;
+  resyncMs: number;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  port: number;
+  reportPort: number;
+  ctx: OperatorContext;
+  logLevel: string;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${help()}\n`);
-    return 0;
-  }
-  let raw: ReturnType<typeof options.read>;
-  try {
-    raw = options.read(argv, process.env);
-  } catch (err) {
-    process.stderr.write(`collab-operator run: ${(err as Error).message}\n\n${help()}\n`);
-    return 2;
-  }
-  const logger = pino({ level: raw.logLevel ?? "info", base: { component: "collab-operator" } });
-  const kc = loadKubeConfig(raw.kubeconfig);
+export const main = command<RunConfig>({
+  name: "run",
+  help: () =>
+    [
+      "usage: collab-operator run [flags]",
+      "",
+      "Runs the CollabTrainingJob operator against the cluster of the kubeconfig (or in-cluster).",
+      "",
+      ...options.helpRows(),
+    ].join("\n"),
+  parse: (argv, env) => {
+    const raw = options.read(argv, env);
+    return {
+      kubeconfig: raw.kubeconfig,
+      namespaces: (raw.namespaces ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+      workers: options.number(raw, "workers", 4, 1),
+      resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
+      leaderElect: options.bool(raw, "leaderElect", true),
+      leaderElectionNamespace: raw.leaderElectionNamespace ?? env.POD_NAMESPACE ?? "default",
+      leaderElectionId: raw.leaderElectionId ?? "collab-operator",
+      port: options.number(raw, "port", 8080, 0),
+      reportPort: options.number(raw, "reportPort", 8081, 0),
+      ctx: {
+        operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
+        trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
+        bigcodebenchTrainerImage: raw.trainerImageBigcodebench ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
+        reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
+      },
+      logLevel: raw.logLevel ?? "info",
+    };
+  },
+  run,
+});
+
+async function run(config: RunConfig): Promise<number> {
+  const { namespaces, leaderElect } = config;
+  const logger = pino({ level: config.logLevel, base: { component: "collab-operator" } });
+  const kc = loadKubeConfig(config.kubeconfig);
   const registry = new Registry();
-  const namespaces = (raw.namespaces ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
   const events = new EventRecorder({ kc, component: "collab-operator", instance: process.env.POD_NAME, logger });
 
   let controller: Controller | undefined;
@@ -96,25 +125,19 @@ export async function main(argv: string[]): Promise<number> {
     caches,
     events,
     served: () => servedApis(controller as Controller, namespaces),
-    ctx: {
-      operatorImage: raw.operatorImage ?? DEFAULT_OPERATOR_CONTEXT.operatorImage,
-      trainerImage: raw.trainerImage ?? DEFAULT_OPERATOR_CONTEXT.trainerImage,
-      bigcodebenchTrainerImage: raw.trainerImageBigcodebench ?? DEFAULT_OPERATOR_CONTEXT.bigcodebenchTrainerImage,
-      reportBaseURL: raw.reportBaseUrl ?? DEFAULT_OPERATOR_CONTEXT.reportBaseURL,
-    },
+    ctx: config.ctx,
   });
   controller = new Controller({
     kc,
     name: "collabtrainingjob",
     watches: watches(namespaces, caches),
     reconciler,
-    workers: options.number(raw, "workers", 4, 1),
+    workers: config.workers,
     logger,
     metrics: registry,
-    resyncMs: options.number(raw, "resyncSeconds", 300, 0) * 1000,
+    resyncMs: config.resyncMs,
   });
   registerJobMetrics(registry, () => caches().jobs);
-  const leaderElect = options.bool(raw, "leaderElect", true);
   let manager: Manager | undefined;
   // With two replicas behind one Service, a report may reach the standby: it passes it on to the leader, whose
   // report endpoint the leader writes on the Lease (docs/install.md, "The report endpoint").
@@ -132,19 +155,19 @@ export async function main(argv: string[]): Promise<number> {
         }
       : {}),
   });
-  await new Promise<void>((resolve) => reports.listen(options.number(raw, "reportPort", 8081, 0), resolve));
+  await new Promise<void>((resolve) => reports.listen(config.reportPort, resolve));
   logger.info({ address: reports.address() }, "report endpoint listening");
   manager = new Manager({
     kc,
     logger,
     registry,
     controllers: [controller],
-    port: options.number(raw, "port", 8080, 0),
+    port: config.port,
     ...(leaderElect
       ? {
           leaderElection: {
-            namespace: raw.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? "default",
-            name: raw.leaderElectionId ?? "collab-operator",
+            namespace: config.leaderElectionNamespace,
+            name: config.leaderElectionId,
             // The pod's name (as Events' reportingInstance) plus a suffix unique to this process, so the Lease
             // holder says which replica leads and a restarted pod of the same name is a new candidate.
             ...(process.env.POD_NAME ? { identity: `${process.env.POD_NAME}_${randomBytes(4).toString("hex")}` } : {}),

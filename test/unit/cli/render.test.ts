@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { verlArgsText } from "../../../src/verl/render.ts";
-import { exampleCase } from "./cases.ts";
+import { exampleCase } from "../verl/cases.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
 const cli = (args: string[], input?: string) =>
