@@ -240,12 +240,13 @@ function capitalized(s: string): string {
 
 /**
  * Registers the per-job metrics, and collab_jobs{phase} (jobs by phase), on `registry`. Every scrape reads the cache
- * once for all of them. At 5,000 jobs that is about 285,000 series, and prom-client's own path (Gauge.set hashes each
- * sample's labels, then every metric is formatted in one go) cost 1.9 s a scrape with the event loop held throughout.
+ * once for all of them. Thousands of jobs make hundreds of thousands of series, and prom-client's own path (Gauge.set
+ * hashes each sample's labels, then every metric is formatted in one go) held the event loop for the whole scrape.
  * So the lines are written here, a few milliseconds of jobs at a time with the loop free in between (nextSlice), and
  * they are kept a block at a time (see PreformattedSample): handing prom-client each series with its labels formatted
- * still held the loop for 110 ms per metric at 5,000 jobs (its per-series label handling, and the garbage of 285,000
- * small strings). The runtime's /metrics streams them (exposition()); prom-client's get() serves the same blocks.
+ * still held the loop per metric (its per-series label handling, and the garbage of a small string per series).
+ * docs/operator.md ("Scale and memory") has the figures. The runtime's /metrics streams them (exposition());
+ * prom-client's get() serves the same blocks.
  */
 export function registerJobMetrics(registry: Registry, jobs: () => Cache, now: () => Date = () => new Date()): void {
   // The lines of one scrape are computed once and shared by its metrics. The runtime's streamed /metrics names its

@@ -1,7 +1,9 @@
 // Capacity policy: whether the stage's pods are placed, and, while the scheduler cannot place one, why the job waits:
 // the scheduler's message, and the latest word of an autoscaler about it (Cluster Autoscaler's TriggeredScaleUp /
-// NotTriggerScaleUp, Karpenter's Nominated / FailedScheduling; research/lifecycle.md §7). Pods gated by a queue are
-// not waiting for capacity: they are not asking for any yet.
+// NotTriggerScaleUp, Karpenter's Nominated / FailedScheduling: kubernetes/autoscaler's
+// cluster-autoscaler/processors/status/eventing_scale_up_processor.go, kubernetes-sigs/karpenter's
+// pkg/controllers/provisioning/scheduling/events.go). Pods gated by a queue are not waiting for capacity: they are
+// not asking for any yet.
 import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { Condition } from "../../api/schema.ts";

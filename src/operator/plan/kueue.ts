@@ -10,7 +10,10 @@ import type { DesiredPod } from "../../children/pods.ts";
 import type { ConditionChange, ConditionInput } from "../../kube/conditions.ts";
 import { type KueueWorkload, type PodView, podName } from "./observed.ts";
 
-/** Kueue's scheduling gate and the label its webhook puts on the pods it manages (research/lifecycle.md §1.1). */
+/**
+ * Kueue's scheduling gate and the label its webhook puts on the pods it manages (kubernetes-sigs/kueue's
+ * pkg/controller/jobs/pod/constants/constants.go; its docs, "Run Plain Pods").
+ */
 export const KUEUE_ADMISSION_GATE = "kueue.x-k8s.io/admission";
 export const KUEUE_MANAGED_LABEL = "kueue.x-k8s.io/managed";
 

@@ -29,7 +29,10 @@ export interface AttemptFailure {
   queueEviction?: string;
 }
 
-/** Disruptions Kubernetes and Kueue announce on the pod before they end it (research/lifecycle.md §1.5, §3.1). */
+/**
+ * Disruptions Kubernetes and Kueue announce on the pod before they end it: DisruptionTarget (k8s.io/api core/v1
+ * types.go) and Kueue's TerminationTarget (kubernetes-sigs/kueue's pkg/controller/jobs/pod/pod_controller.go, Stop).
+ */
 export const DEFAULT_RULES: readonly FailureRule[] = [
   {
     action: "Ignore",
