@@ -122,16 +122,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 
   const tracker = new ProgressTracker(config.totalSteps);
   const startId = randomUUID();
-  const startedAt = new Date().toISOString();
   const buildReport = (): GatewayReport => ({
     pod: config.pod,
     role: config.role,
     startId,
-    startedAt,
-    sentAt: new Date().toISOString(),
     usage: { [config.role]: { ...usage } },
-    budgetTokens: config.budgetTokens,
-    budgetExceeded: budgetExceeded(),
     ...(tracker.progress && { progress: tracker.progress }),
   });
   const reporter = config.reportUrl

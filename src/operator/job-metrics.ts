@@ -1,7 +1,8 @@
 // Per-job metrics, computed from the jobs' cache at scrape time (never counted along the way), so they never drift
 // from what the cluster holds, survive an operator restart, and a finished job's series stay until the job is deleted.
 // One prefix, collab_; labels are bounded: namespace and job, and small enums (phase, condition, status, role,
-// endpoint, type); never a pod name or a message. A standby, which has no cache, exports none of them.
+// endpoint, type, split) or a reward metric's name (at most MAX_REWARD_METRICS a job); never a pod name or a message.
+// A standby, which has no cache, exports none of them.
 //
 // jobSamples() is pure: the jobs and the time in, the samples out. registerJobMetrics() binds it to prom-client.
 import { Gauge, type Registry } from "prom-client";
@@ -73,7 +74,19 @@ export const JOB_METRICS = {
     help: "critic/score/mean of the latest step: CollabLLM's multiturn-aware reward",
     labels: [],
   },
+  collab_job_reward_min: { type: "gauge", help: "critic/score/min of the latest step", labels: [] },
+  collab_job_reward_max: { type: "gauge", help: "critic/score/max of the latest step", labels: [] },
   collab_job_validation_reward: { type: "gauge", help: "The latest val-core/<source>/reward/mean@N", labels: [] },
+  collab_job_reward_metric: {
+    type: "gauge",
+    help: "A component of the reward by metric (status.progress.rewardMetrics): its weighted, clamped mean over the latest training step's samples or the latest validation's (split)",
+    labels: ["metric", "split"],
+  },
+  collab_job_throughput_tokens_per_second: {
+    type: "gauge",
+    help: "perf/throughput of the latest step: tokens per second per GPU",
+    labels: [],
+  },
   collab_job_step_duration_seconds: { type: "gauge", help: "timing_s/step of the latest step", labels: [] },
   collab_job_progress_updated_timestamp_seconds: {
     type: "gauge",
@@ -202,7 +215,14 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
     add("collab_job_progress_step", progress.step);
     add("collab_job_progress_total_steps", progress.totalSteps);
     add("collab_job_reward", progress.reward);
+    add("collab_job_reward_min", progress.rewardMin);
+    add("collab_job_reward_max", progress.rewardMax);
     add("collab_job_validation_reward", progress.validationReward);
+    for (const [metric, means] of Object.entries(progress.rewardMetrics ?? {})) {
+      add("collab_job_reward_metric", means.training, { metric, split: "training" });
+      add("collab_job_reward_metric", means.validation, { metric, split: "validation" });
+    }
+    add("collab_job_throughput_tokens_per_second", progress.throughput);
     add("collab_job_step_duration_seconds", progress.stepSeconds);
     add("collab_job_progress_updated_timestamp_seconds", seconds(progress.lastUpdateTime));
     add("collab_job_estimated_completion_timestamp_seconds", seconds(progress.estimatedCompletionTime));

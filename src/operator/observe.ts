@@ -3,10 +3,10 @@
 // (plan/observed.ts). The planner sees nothing else; the reconciler reads nothing else.
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
 import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
+import { timeText } from "../api/time.ts";
 import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, LABEL, MANAGED_BY } from "../children/meta.ts";
 import { claimName } from "../children/support.ts";
-import { timeText } from "../kube/time.ts";
 import { type Cache, type Controller, type ObjectKey, sharedLines, slimPod, type WatchSpec } from "../runtime/index.ts";
 import { CAPACITY_EVENT_REASONS } from "./plan/capacity.ts";
 import type { KueueWorkload, Observed, PodEvent, PodGroupSeen } from "./plan/observed.ts";

@@ -7,13 +7,13 @@ import type { Logger } from "pino";
 import { CONDITION } from "../api/conditions.ts";
 import type { CollabTrainingJob, Status } from "../api/schema.ts";
 import { storedStatus } from "../api/stored.ts";
+import { rfc3339 } from "../api/time.ts";
 import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, FIELD_MANAGER, jobName } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
 import { setCondition } from "../kube/conditions.ts";
 import { sameData } from "../kube/json.ts";
-import { rfc3339 } from "../kube/time.ts";
 import {
   applyObject,
   deleteObject,

@@ -183,11 +183,7 @@ export function judgeReport(pod: string, usage: Partial<UsageCounters> = {}, mor
     pod,
     role: "judge",
     startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-    startedAt: "2026-11-22T10:00:00Z",
-    sentAt: "2026-11-22T10:00:01Z",
     usage: { judge: { ...emptyUsage(), ...usage } },
-    budgetTokens: 0,
-    budgetExceeded: false,
     ...more,
   } satisfies GatewayReport;
 }

@@ -113,7 +113,6 @@ describe("gateway reports during a leader failover and a rolling update", () => 
     const gateways = pods.flatMap((pod) =>
       (["judge", "user-simulator"] as const).map((role) => {
         const startId = randomUUID();
-        const startedAt = new Date().toISOString();
         const g = {
           key: `${pod}.${role}.${startId}`,
           built: 0,
@@ -135,11 +134,7 @@ describe("gateway reports during a leader failover and a rolling update", () => 
             pod,
             role,
             startId,
-            startedAt,
-            sentAt: new Date().toISOString(),
             usage: { [role]: counters },
-            budgetTokens: 0,
-            budgetExceeded: false,
           };
         };
         g.reporter = new Reporter({

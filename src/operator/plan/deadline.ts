@@ -1,7 +1,7 @@
 // Deadline policy: spec.activeDeadlineSeconds bounds how long the job runs, counted from status.startTime (when its
 // first pod was scheduled; a suspension clears it and a resume starts it anew). Past it, the job fails with
 // DeadlineExceeded; before it, the reconcile is scheduled for the moment it runs out, not left to the next resync.
-import { addSeconds, secondsBetween } from "../../kube/time.ts";
+import { addSeconds, secondsBetween } from "../../api/time.ts";
 
 export type DeadlineCheck = { exceeded: string } | { requeueAfterMs: number } | undefined;
 

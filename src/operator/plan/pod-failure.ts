@@ -4,10 +4,10 @@
 // defaults; a failure no rule matches is counted, except pods deleted by others or lost, which are disruptions.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Spec, Status } from "../../api/schema.ts";
+import { timeText } from "../../api/time.ts";
 import { LABEL } from "../../children/meta.ts";
 import { type DesiredPod, TRAINER_CONTAINER } from "../../children/pods.ts";
 import { deletionDetail, failureDetail, podPhase } from "../../kube/pods.ts";
-import { timeText } from "../../kube/time.ts";
 import type { PodView } from "./observed.ts";
 import type { JobStage } from "./stages.ts";
 

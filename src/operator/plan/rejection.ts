@@ -4,8 +4,8 @@
 // is retried with a backoff read from the condition's age (1 s doubling to a minute, no state in memory), so fixing
 // the cause lets the job go on by itself.
 import { CONDITION } from "../../api/conditions.ts";
+import { secondsBetween } from "../../api/time.ts";
 import type { ConditionInput } from "../../kube/conditions.ts";
-import { secondsBetween } from "../../kube/time.ts";
 
 /** What the apiserver answered to an apply or create it refused (4xx but for conflicts and throttling). */
 export interface Rejection {

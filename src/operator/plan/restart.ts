@@ -5,7 +5,7 @@
 // maxDisruptions. Everything here is read from the status and the cache, so a restarted operator decides the same.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Spec, Status } from "../../api/schema.ts";
-import { addSeconds, secondsBetween, timeText } from "../../kube/time.ts";
+import { addSeconds, secondsBetween, timeText } from "../../api/time.ts";
 import { type PlannedEvent, podName } from "./observed.ts";
 import type { AttemptFailure } from "./pod-failure.ts";
 

@@ -3,9 +3,9 @@
 // the failure policy restarts or fails the job. Pods that wait for capacity or sit in a queue start no clock (they
 // hold nothing), and a timeout while a pod waits for capacity is not counted against the job.
 import type { V1Pod } from "@kubernetes/client-node";
+import { addSeconds, secondsBetween, timeText } from "../../api/time.ts";
 import type { DesiredPod } from "../../children/pods.ts";
 import { podPhase, unschedulable } from "../../kube/pods.ts";
-import { addSeconds, secondsBetween, timeText } from "../../kube/time.ts";
 import type { PodView } from "./observed.ts";
 import type { AttemptFailure } from "./pod-failure.ts";
 

@@ -1,6 +1,6 @@
 // TTL policy: spec.ttlSecondsAfterFinished deletes a finished job that long after status.completionTime. Its
 // children go with it through their owner references; a volume retained by storage.reclaimPolicy has none and stays.
-import { addSeconds, secondsBetween } from "../../kube/time.ts";
+import { addSeconds, secondsBetween } from "../../api/time.ts";
 
 export type TtlCheck = { deleteJob: true } | { requeueAfterMs: number } | undefined;
 

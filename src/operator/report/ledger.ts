@@ -1,15 +1,15 @@
-// What the gateways report becomes status.usage, status.progress and the BudgetExceeded condition. Pure: the report
-// endpoint (server.ts) reads and writes, this decides.
+// What the gateways report becomes status.usage, status.progress (as the head's gateway reported it) and the
+// BudgetExceeded condition. Pure: the report endpoint (server.ts) reads and writes, this decides.
 //
 // Usage counters are cumulative per gateway process (pod, role, startId). The operator keeps the latest report of
 // each in a ledger (the job's usage ConfigMap, one key per process: ledger-store.ts), so a restarted sidecar or
 // operator loses nothing: a role's total is the sum over the ledger.
 
 import { CONDITION } from "../../api/conditions.ts";
-import type { Condition, Spec, Status } from "../../api/schema.ts";
+import type { Condition, Progress, Spec, Status } from "../../api/schema.ts";
 import type { BudgetAmount } from "../../contract/allowance.ts";
 import type { EndpointRole } from "../../contract/gateway-settings.ts";
-import type { GatewayReport, Progress } from "../../contract/report.ts";
+import type { GatewayReport } from "../../contract/report.ts";
 import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
 import { setCondition } from "../../kube/conditions.ts";
 import { sameData } from "../../kube/json.ts";
@@ -76,26 +76,6 @@ export function usageTotals(
     judge,
     totalTokens: totalTokens(sums["user-simulator"]) + totalTokens(sums.judge),
     ...(priced ? { totalCost: (userSimulator.cost ?? 0) + (judge.cost ?? 0) } : {}),
-  };
-}
-
-/** status.progress from the head's latest parsed step, with an ETA from the last step's duration. */
-export function progressStatus(progress: Progress): NonNullable<Status["progress"]> {
-  const { step, totalSteps, epoch, reward, validationReward, stepSeconds, updatedAt } = progress;
-  const remaining = totalSteps !== undefined && stepSeconds !== undefined ? Math.max(0, totalSteps - step) : undefined;
-  const eta =
-    remaining !== undefined && stepSeconds !== undefined
-      ? new Date(Date.parse(updatedAt) + remaining * stepSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
-      : undefined;
-  return {
-    step,
-    ...(totalSteps !== undefined ? { totalSteps, stepOfTotal: `${step}/${totalSteps}` } : { stepOfTotal: `${step}` }),
-    ...(epoch !== undefined ? { epoch } : {}),
-    ...(reward !== undefined ? { reward } : {}),
-    ...(validationReward !== undefined ? { validationReward } : {}),
-    ...(stepSeconds !== undefined ? { stepSeconds } : {}),
-    ...(eta ? { estimatedCompletionTime: eta } : {}),
-    lastUpdateTime: updatedAt.replace(/\.\d+Z$/, "Z"),
   };
 }
 
@@ -177,7 +157,8 @@ export function reportedStatus(input: {
   const usage = usageTotals(ledger, endpointPrices(job.spec));
   const budget = jobBudget(job.spec.budget);
   const conditions = budgetConditions(previous.conditions ?? [], usage, budget, refused, now, job.generation);
-  const progress = input.progress ? progressStatus(input.progress) : previous.progress;
+  // The head's gateway reports progress in the status's own shape; the other gateways report none.
+  const progress = input.progress ?? previous.progress;
   const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
   const owned = (previous.conditions ?? []).filter((c) => c.type === CONDITION.budgetExceeded);
   const current = {
