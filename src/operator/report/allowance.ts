@@ -1,5 +1,5 @@
 // The job's limits and budget, handed out to its gateways (docs/gateway.md, "Job-wide limits and budget"). Pure: the
-// time and what the caches show come in, the answer goes out; the report endpoint (report-server.ts) does the HTTP.
+// time and what the caches show come in, the answer goes out; the report endpoint (server.ts) does the HTTP.
 //
 // Per endpoint (role), requests and tokens per minute: every grant is charged at the moment it is issued to a window
 // of 60 s + T (T = GRANT_VALIDITY_MS), and a grant is only issued while the grants in that window leave room for it.
