@@ -191,6 +191,9 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) 
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
     command: launchCommand(shape.script),
     workingDir: VERL_ROOT,
+    // Pods of a failed attempt are deleted before the next starts, taking their logs along: the kubelet keeps the
+    // end of the log as the termination message, which the job's restart and failure quote.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     env,
     resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
     ...(shape.role === "head"
@@ -282,18 +285,20 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape)
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
         ...endpointSettings.key,
       ],
-      // The kubelet probes the pod IP and the gateway listens on loopback only, hence exec. On a native sidecar a
-      // startupProbe holds the trainer back until the gateway answers.
+      // The chat API listens on loopback only; the kubelet probes the pod IP, where the metrics listener, which the
+      // gateway opens once the chat API listens, answers /healthz. (An exec probe would need a program in the image:
+      // the distroless image has no shell and no node on PATH.) On a native sidecar the startupProbe holds the trainer
+      // back until the gateway answers; the livenessProbe restarts one that stops answering.
       startupProbe: {
-        exec: {
-          command: [
-            "node",
-            "-e",
-            `fetch('http://127.0.0.1:${port}/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
-          ],
-        },
+        httpGet: { path: "/healthz", port: GATEWAY_METRICS_PORTS[role].name },
         periodSeconds: 1,
         failureThreshold: 60,
+      },
+      livenessProbe: {
+        httpGet: { path: "/healthz", port: GATEWAY_METRICS_PORTS[role].name },
+        periodSeconds: 10,
+        timeoutSeconds: 5,
+        failureThreshold: 6,
       },
       resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "1Gi" } },
       securityContext: gatewaySecurityContext(),

@@ -37,7 +37,7 @@ export const GATEWAY_SETTINGS = {
   metricsListen: {
     flag: "metrics-listen",
     kind: "string",
-    help: "host:port of a second listener serving only GET /metrics, for Prometheus on the pod IP (default: none)",
+    help: "host:port of a second listener serving only GET /metrics and /healthz, for Prometheus and the kubelet on the pod IP (default: none)",
   },
   model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
   upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },

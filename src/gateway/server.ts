@@ -17,7 +17,7 @@ export function createGatewayServer(deps: ChatDeps): Server {
     const path = (req.url ?? "/").split("?", 1)[0];
     const route = `${req.method} ${path}`;
     if (route === "GET /healthz") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      sendHealthy(res);
       return;
     }
     if (route === "GET /metrics") {
@@ -60,6 +60,10 @@ export function createGatewayServer(deps: ChatDeps): Server {
   return server;
 }
 
+function sendHealthy(res: ServerResponse): void {
+  res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+}
+
 function serveMetrics(metrics: GatewayMetrics, res: ServerResponse): void {
   metrics.registry.metrics().then((text) => {
     res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
@@ -67,13 +71,19 @@ function serveMetrics(metrics: GatewayMetrics, res: ServerResponse): void {
 }
 
 /**
- * The listener for Prometheus (`--metrics-listen`, on the pod IP): GET /metrics and nothing else, so no request of
- * the chat API is reachable from outside the pod.
+ * The listener on the pod IP (`--metrics-listen`): GET /metrics for Prometheus and GET /healthz for the kubelet's
+ * probes (it is opened once the chat API listens), and nothing else, so no request of the chat API is reachable from
+ * outside the pod.
  */
 export function createMetricsServer(metrics: GatewayMetrics): Server {
   return createServer((req, res) => {
-    const path = (req.url ?? "/").split("?", 1)[0];
-    if (req.method === "GET" && path === "/metrics") serveMetrics(metrics, res);
-    else sendError(res, new HttpError(404, "invalid_request_error", "not_found", "only GET /metrics is served here"));
+    const route = `${req.method} ${(req.url ?? "/").split("?", 1)[0]}`;
+    if (route === "GET /metrics") serveMetrics(metrics, res);
+    else if (route === "GET /healthz") sendHealthy(res);
+    else
+      sendError(
+        res,
+        new HttpError(404, "invalid_request_error", "not_found", "only GET /metrics and /healthz are served here"),
+      );
   });
 }

@@ -43,8 +43,25 @@ export function failureDetail(pod: V1Pod, preferredContainer: string): string {
     return `pod ${name} failed: ${reason}${pod.status?.message ? `: ${pod.status.message}` : ""}${cause}`;
   }
   const t = failed.state.terminated;
-  const message = t.message ? `: ${t.message}` : "";
+  const message = t.message?.trim() ? `: ${lastWords(t.message)}` : "";
   return `pod ${name} container ${failed.name} exited with code ${t.exitCode} (${t.reason ?? "Error"})${message}${cause}`;
+}
+
+/** How much of a termination message a failure quotes: its end, where a traceback's error is. */
+export const TERMINATION_QUOTE_CHARS = 400;
+
+/**
+ * The end of a container's termination message on one line. The trainer's is the tail of its log when it failed
+ * without writing one (terminationMessagePolicy FallbackToLogsOnError): up to 80 lines, of which the last say why.
+ */
+function lastWords(message: string): string {
+  const line = message
+    .trim()
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(" | ");
+  return line.length <= TERMINATION_QUOTE_CHARS ? line : `…${line.slice(-TERMINATION_QUOTE_CHARS)}`;
 }
 
 /** A pod that is going away, and why when Kubernetes said (eviction, preemption, taint, node loss). */

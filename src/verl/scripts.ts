@@ -23,14 +23,33 @@ function preamble(stage: string, spec: Spec, runtime: VerlRuntime): string {
     "export HYDRA_FULL_ERROR=1",
     `export HF_HOME=${PATHS.hfHome}`,
     ...(entity ? [`export WANDB_ENTITY=${shellQuote(entity)}`] : []),
+    "# This script is its container's first process, which the kernel shields from every signal it does not handle:",
+    "# the kubelet's SIGTERM (an eviction, a deletion, the job's deadline) goes on to every process of the stage, and",
+    "# the script ends once they have. Long steps run as `cmd & wait $!`, since bash runs a trap only between commands.",
+    `${STOP_STAGE}() { trap '' TERM INT; kill -TERM 0 2>/dev/null || true; wait; exit 143; }`,
+    `trap ${STOP_STAGE} TERM INT`,
+    "# Ray 2.5x drains a node on SIGTERM for up to 30 s (for Ray Serve replicas); a training gang stops and restarts",
+    "# as a whole, so draining only delays the next attempt, and with the head gone it waits out the whole timeout.",
+    "export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0",
     `cd ${VERL_ROOT}`,
     "",
   ].join("\n");
 }
 
-/** Runs a trainer with its output on the console, in the gateway's log file and on the volume; keeps its exit code. */
+const STOP_STAGE = "stop_stage";
+
+/** A long step: in the background, waited for, so that a signal reaches the script while it runs. */
+function awaited(command: string): string {
+  return `${command} &\nwait $!`;
+}
+
+/**
+ * Runs a trainer with its output on the console, in the gateway's log file and on the volume; keeps its exit code.
+ * tee ignores the stop signal, so the trainer's last lines still reach the log while it stops.
+ */
 function logged(argv: readonly (string | Raw)[], logName: string): string {
-  return `${shellCommand(argv)} \\\n  2>&1 | tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log"`;
+  const tee = `(trap '' TERM INT; exec tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log")`;
+  return awaited(`{ ${shellCommand(argv)} \\\n  2>&1 | ${tee}; }`);
 }
 
 interface TrainAndExport {
@@ -100,22 +119,24 @@ export function prepareScript(spec: Spec, runtime: VerlRuntime): string {
       `  echo "[collab] ${kind} data already prepared"`,
       "else",
       `  rm -rf ${partial}`,
-      shellCommand([
-        "python3",
-        runtime.processDatasetScript,
-        "--dataset",
-        spec.dataset.source,
-        "--local_dir",
-        partial,
-        "--dataset_type",
-        kind,
-        "--task_desc",
-        spec.dataset.taskDescription,
-        "--validation_size",
-        String(spec.dataset.validationFraction),
-        "--seed",
-        String(spec.dataset.seed),
-      ]).replace(/^/gm, "  "),
+      awaited(
+        shellCommand([
+          "python3",
+          runtime.processDatasetScript,
+          "--dataset",
+          spec.dataset.source,
+          "--local_dir",
+          partial,
+          "--dataset_type",
+          kind,
+          "--task_desc",
+          spec.dataset.taskDescription,
+          "--validation_size",
+          String(spec.dataset.validationFraction),
+          "--seed",
+          String(spec.dataset.seed),
+        ]),
+      ).replace(/^/gm, "  "),
       // The train file last: its presence with the validation file marks the split complete.
       `  mv ${partial}/${kind}_validation.parquet ${validation}`,
       `  mv ${partial}/${kind}_train.parquet ${train}`,
@@ -127,12 +148,14 @@ export function prepareScript(spec: Spec, runtime: VerlRuntime): string {
   const prefetch = spec.model.startsWith("/")
     ? []
     : [
-        shellCommand([
-          "python3",
-          "-c",
-          "import sys; from huggingface_hub import snapshot_download; print(snapshot_download(sys.argv[1]))",
-          spec.model,
-        ]),
+        awaited(
+          shellCommand([
+            "python3",
+            "-c",
+            "import sys; from huggingface_hub import snapshot_download; print(snapshot_download(sys.argv[1]))",
+            spec.model,
+          ]),
+        ),
       ];
   return [
     preamble("prepare", spec, runtime),
@@ -188,7 +211,7 @@ export function rlHeadScript(spec: Spec, ctx: RenderContext, runtime: VerlRuntim
       "--disable-usage-stats",
     ]),
     `# veRL asks Ray for one STRICT_PACK group of ${gpusPerNode} GPUs on each of ${nodes} node(s): wait until they have joined.`,
-    `python3 - ${nodes} ${gpusPerNode} ${timeout} <<'PY'`,
+    `python3 - ${nodes} ${gpusPerNode} ${timeout} <<'PY' &`,
     "import sys, time, ray",
     "nodes, gpus, timeout = map(int, sys.argv[1:4])",
     'ray.init(address="auto", logging_level="ERROR")',
@@ -203,11 +226,12 @@ export function rlHeadScript(spec: Spec, ctx: RenderContext, runtime: VerlRuntim
     "    time.sleep(5)",
     "ray.shutdown()",
     "PY",
+    "wait $!",
     trainAndExport({
       checkpointDir: PATHS.rlCheckpoints,
       target: PATHS.finalModel,
       train: logged(["python3", "-m", runtime.ppoModule, ...rlArgs(spec, ctx)], "rl"),
-      produce: shellCommand(merge),
+      produce: awaited(shellCommand(merge)),
     }),
   ].join("\n");
 }
@@ -220,9 +244,17 @@ export function rlWorkerScript(spec: Spec, runtime: VerlRuntime): string {
     `deadline=$((SECONDS + ${spec.scheduling.startupTimeoutSeconds}))`,
     `until (exec 3<>"/dev/tcp/${head}/${RAY_GCS_PORT}") 2>/dev/null; do`,
     `  if ((SECONDS > deadline)); then echo "[collab] Ray head ${head}:${RAY_GCS_PORT} unreachable" >&2; exit 1; fi`,
-    "  sleep 5",
+    "  sleep 5 & wait $!",
     "done",
-    `exec ${shellCommand(["ray", "start", { raw: `--address="${head}:${RAY_GCS_PORT}"` }, "--block", "--disable-usage-stats"])}`,
+    awaited(
+      shellCommand([
+        "ray",
+        "start",
+        { raw: `--address="${head}:${RAY_GCS_PORT}"` },
+        "--block",
+        "--disable-usage-stats",
+      ]),
+    ),
     "",
   ].join("\n");
 }

@@ -4,6 +4,7 @@
 #   build-bins.sh             etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok
 #   build-bins.sh kueue       Kueue's manager (opt-in): prints a directory with `kueue` and `module` (its source)
 #   build-bins.sh karpenter   Karpenter with its KWOK provider (opt-in): `karpenter` and `module`
+#   build-bins.sh realnode    the real node's kubelet, kube-proxy and CoreDNS (opt-in): a directory with the three
 #
 # Resolution per control-plane binary, first match wins:
 #   1. $KUBEBUILDER_ASSETS/<name>        used as it is (the envtest convention)
@@ -25,6 +26,8 @@ etcd_dir=$cache/bin/etcd-$ETCD_VERSION
 kwok_dir=$cache/bin/kwok-$KWOK_VERSION
 kueue_dir=$cache/bin/kueue-$KUEUE_VERSION
 karpenter_dir=$cache/bin/karpenter-$KARPENTER_VERSION
+node_dir=$cache/bin/kubernetes-node-$KUBERNETES_VERSION
+coredns_dir=$cache/bin/coredns-$COREDNS_VERSION-$(cat "$here/tools/coredns"/go.* "$here/tools/coredns"/*.go | sha256sum | cut -c1-12)
 links=$cache/bin/links-$KUBERNETES_VERSION-$ETCD_VERSION-$KWOK_VERSION
 
 # build <out-dir> <wrapper-dir> <ldflags> <output-name|""> <packages...>: builds into a scratch dir and renames it into
@@ -70,6 +73,15 @@ build_k8s() {
   build "$k8s_dir" k8s "$(k8s_ldflags)" "" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+# The node's binaries come from the same wrapper module as the control plane's, so they are the same release.
+build_node() {
+  build "$node_dir" k8s "$(k8s_ldflags)" "" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+}
+build_coredns() {
+  grep -qE "^require github.com/coredns/coredns $COREDNS_VERSION$" "$here/tools/coredns/go.mod" ||
+    { log "tools/coredns/go.mod does not require github.com/coredns/coredns $COREDNS_VERSION (versions.env)"; exit 1; }
+  build "$coredns_dir" coredns "-s -w" coredns .
 }
 build_etcd() { build "$etcd_dir" etcd "-s -w" etcd go.etcd.io/etcd/server/v3; }
 build_kwok() { build "$kwok_dir" kwok "-s -w" kwok sigs.k8s.io/kwok/cmd/kwok; }
@@ -146,7 +158,17 @@ case "${1:-}" in
   "") ;;
   kueue) optional kueue sigs.k8s.io/kueue "$kueue_dir" build_kueue; exit ;;
   karpenter) optional karpenter sigs.k8s.io/karpenter "$karpenter_dir" build_karpenter; exit ;;
-  *) log "unknown component '$1' (expected kueue or karpenter)"; exit 2 ;;
+  realnode)
+    out="$cache/bin/links-$(basename "$node_dir")-$(basename "$coredns_dir")"
+    if complete "$out" kubelet kube-proxy coredns; then printf '%s\n' "$out"; exit 0; fi
+    [ -x "$node_dir/kubelet" ] && [ -x "$node_dir/kube-proxy" ] || build_node
+    [ -x "$coredns_dir/coredns" ] || build_coredns
+    tmp="$out.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp"
+    ln -s "$node_dir/kubelet" "$tmp/kubelet"; ln -s "$node_dir/kube-proxy" "$tmp/kube-proxy"
+    ln -s "$coredns_dir/coredns" "$tmp/coredns"
+    rm -rf "$out"; mv "$tmp" "$out"
+    printf '%s\n' "$out"; exit ;;
+  *) log "unknown component '$1' (expected kueue, karpenter or realnode)"; exit 2 ;;
 esac
 
 if complete "$links" kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwok-stages; then

@@ -1,9 +1,9 @@
 // npm run cluster:up | cluster:down | cluster:status | start:local — the local control plane for development and tests.
-// `npm run cluster:up -- --with=kueue,karpenter` also starts the opt-in components.
+// `npm run cluster:up -- --with=kueue,karpenter,realnode` also starts the opt-in components.
 import { type Addon, down, KUBECONFIG, running, up } from "./cluster.ts";
 import { quickstart } from "./quickstart.ts";
 
-const ADDONS: readonly Addon[] = ["kueue", "karpenter"];
+const ADDONS: readonly Addon[] = ["kueue", "karpenter", "realnode"];
 
 function addons(): Set<Addon> {
   const flags = process.argv.filter((a) => a.startsWith("--with="));
@@ -19,7 +19,11 @@ function addons(): Set<Addon> {
 const commands: Record<string, () => Promise<void>> = {
   up: async () => {
     const withAddons = addons();
-    await up({ kueue: withAddons.has("kueue"), karpenter: withAddons.has("karpenter") });
+    await up({
+      kueue: withAddons.has("kueue"),
+      karpenter: withAddons.has("karpenter"),
+      realnode: withAddons.has("realnode"),
+    });
     process.stdout.write(`export KUBECONFIG=${KUBECONFIG}\n`);
   },
   down,

@@ -38,15 +38,15 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
  */
 export const INSTANCE = Number(process.env.COLLAB_CLUSTER_INSTANCE ?? process.env.VITEST_POOL_ID ?? 1);
 const suffix = INSTANCE === 1 ? "" : `-${INSTANCE}`;
-const DIR = `${process.env.COLLAB_CLUSTER_DIR ?? join(ROOT, ".cluster")}${suffix}`;
+export const DIR = `${process.env.COLLAB_CLUSTER_DIR ?? join(ROOT, ".cluster")}${suffix}`;
 export const KUBECONFIG = join(DIR, "kubeconfig");
-const PKI = join(DIR, "pki");
-const LOGS = join(DIR, "logs");
+export const PKI = join(DIR, "pki");
+export const LOGS = join(DIR, "logs");
 const PIDS = join(DIR, "pids");
 
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback) + 1000 * (INSTANCE - 1);
 const ETCD_PORT = port("COLLAB_CLUSTER_ETCD_PORT", 23790);
-const API_PORT = port("COLLAB_CLUSTER_API_PORT", 16443);
+export const API_PORT = port("COLLAB_CLUSTER_API_PORT", 16443);
 const KWOK_PORT = port("COLLAB_CLUSTER_KWOK_PORT", 10247);
 // Opt-in components; defaults in 18600-18699.
 const KUEUE_WEBHOOK_PORT = port("COLLAB_CLUSTER_KUEUE_WEBHOOK_PORT", 18600);
@@ -57,9 +57,9 @@ const KARPENTER_HEALTH_PORT = port("COLLAB_CLUSTER_KARPENTER_HEALTH_PORT", 18604
 export const API_SERVER = `https://127.0.0.1:${API_PORT}`;
 const ETCD_URL = `http://127.0.0.1:${ETCD_PORT}`;
 
-const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
+export const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 
-export type Addon = "kueue" | "karpenter";
+export type Addon = "kueue" | "karpenter" | "realnode";
 
 /**
  * Builds (once) or finds the binaries; returns the directory of links to them. For an addon, the directory holds its
@@ -163,43 +163,65 @@ export type Component =
   | "kube-scheduler"
   | "kwok"
   | "kueue"
-  | "karpenter";
+  | "karpenter"
+  | RealNodeComponent;
 
-function pidOf(name: Component): number | undefined {
+/** The real node's processes (realnode.ts), started in the node's network namespace. */
+const REAL_NODE_COMPONENTS = ["containerd", "kubelet", "kube-proxy", "coredns", "stand-ins"] as const;
+export type RealNodeComponent = (typeof REAL_NODE_COMPONENTS)[number];
+
+/** The pid of a component we started, if it still runs. */
+export function pidOf(name: Component): number | undefined {
   const file = join(PIDS, `${name}.pid`);
   if (!existsSync(file)) return undefined;
-  const pid = Number(readFileSync(file, "utf8"));
-  // A pid file may outlive its process and the pid be reused: only a process running our binary counts.
+  const [pidText, script] = readFileSync(file, "utf8").split("\n");
+  const pid = Number(pidText);
+  // A pid file may outlive its process and the pid be reused: only a process running our binary (or an interpreter
+  // running our script) counts.
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.split("\0")[0]?.endsWith(`/${name}`) ? pid : undefined;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return (script ? argv.includes(script) : argv[0]?.endsWith(`/${name}`)) ? pid : undefined;
   } catch {
     return undefined;
   }
 }
 
-function start(bin: string, name: Component, args: string[], env: Record<string, string> = {}): void {
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Run in this network namespace (`ip netns` name): the real node's processes. */
+  netns?: string;
+  /** What to run instead of `<bin>/<name>`: an interpreter and its script, which the pid file records to tell our
+   * process from another's. */
+  command?: string[];
+}
+
+export function start(bin: string, name: Component, args: string[], options: StartOptions = {}): void {
   if (pidOf(name) !== undefined) return;
   log(`starting ${name}`);
   mkdirSync(LOGS, { recursive: true });
   mkdirSync(PIDS, { recursive: true });
   const out = openSync(join(LOGS, `${name}.log`), "a");
-  const child = spawn(join(bin, name), args, {
+  const full = [...(options.command ?? [join(bin, name)]), ...args];
+  // nsenter execs the program in place: the pid is the program's, and only the network namespace changes (unlike
+  // `ip netns exec`, whose private mount namespace would hide the kubelet's volume mounts from containerd).
+  const [command, ...argv] = options.netns ? ["nsenter", `--net=/run/netns/${options.netns}`, "--", ...full] : full;
+  const child = spawn(command!, argv, {
     detached: true,
     stdio: ["ignore", out, out],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...options.env },
   });
   closeSync(out);
-  writeFileSync(join(PIDS, `${name}.pid`), String(child.pid));
+  const script = options.command?.at(-1);
+  writeFileSync(join(PIDS, `${name}.pid`), script ? `${child.pid}\n${script}` : String(child.pid));
   child.unref();
 }
 
-async function stop(name: Component): Promise<void> {
+export async function stop(name: Component, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const pid = pidOf(name);
   rmSync(join(PIDS, `${name}.pid`), { force: true });
   if (pid === undefined) return;
   log(`stopping ${name}`);
-  process.kill(pid, "SIGTERM");
+  process.kill(pid, signal);
   const gone = await poll(async () => !existsSync(`/proc/${pid}`) || isZombie(pid), 15_000).catch(() => false);
   if (!gone) process.kill(pid, "SIGKILL");
 }
@@ -212,7 +234,7 @@ function isZombie(pid: number): boolean {
   }
 }
 
-async function poll(check: () => Promise<boolean>, timeoutMs: number, what = "condition"): Promise<true> {
+export async function poll(check: () => Promise<boolean>, timeoutMs: number, what = "condition"): Promise<true> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return true;
@@ -291,10 +313,12 @@ const FEATURE_GATES = "GenericWorkload=true";
 function startApiserver(bin: string): void {
   start(bin, "kube-apiserver", [
     `--etcd-servers=${ETCD_URL}`,
-    "--bind-address=127.0.0.1",
+    // Every address, so the real node (realnode.ts), in a network namespace of its own, reaches it through its link
+    // to this host; KWOK and the tests use loopback.
+    "--bind-address=0.0.0.0",
     "--advertise-address=127.0.0.1", // a sandbox has no default route to derive it from
-    // Since 1.37 the endpoint reconciler refuses a loopback advertise address; nothing here runs in-cluster clients
-    // that would read the `kubernetes` Service's endpoints.
+    // Since 1.37 the endpoint reconciler refuses a loopback advertise address: the `kubernetes` Service's endpoints
+    // are written by the real node's harness, the only place pods run that call the API (realnode.ts).
     "--endpoint-reconciler-type=none",
     `--secure-port=${API_PORT}`,
     `--cert-dir=${join(DIR, "apiserver-certs")}`,
@@ -306,12 +330,18 @@ function startApiserver(bin: string): void {
     `--service-account-issuer=${API_SERVER}`,
     `--service-account-key-file=${join(PKI, "sa.pub")}`,
     `--service-account-signing-key-file=${join(PKI, "sa.key")}`,
-    // As envtest: no ServiceAccount admission, so test namespaces need no default service account first.
-    "--disable-admission-plugins=ServiceAccount",
+    // ServiceAccount admission is on, as on every real cluster: pods get their ServiceAccount's projected token (the
+    // operator's pod on the real node), and a pod in a namespace whose `default` ServiceAccount the controller manager
+    // has not made yet waits for it (the plugin retries) rather than being refused.
     // As OpenShift and hardened clusters: setting blockOwnerDeletion needs update on the owner's finalizers, so the
     // chart's RBAC test sees that rule used (test/integration/rbac.test.ts).
     "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
     "--allow-privileged=true",
+    // `kubectl logs`, `exec` and `port-forward` on the real node: the apiserver calls its kubelet by the node's IP
+    // (nothing here resolves node names) with the admin certificate, which the kubelet's client CA verifies.
+    "--kubelet-preferred-address-types=InternalIP",
+    `--kubelet-client-certificate=${join(PKI, "admin.crt")}`,
+    `--kubelet-client-key=${join(PKI, "admin.key")}`,
     "--max-requests-inflight=0",
     "--max-mutating-requests-inflight=0",
     "--enable-priority-and-fairness=false",
@@ -497,7 +527,7 @@ async function startKueue(bin: string): Promise<void> {
       certDir,
     }),
   );
-  start(kueue, "kueue", [`--config=${config}`, "--feature-gates=VisibilityOnDemand=false"], { KUBECONFIG });
+  start(kueue, "kueue", [`--config=${config}`, "--feature-gates=VisibilityOnDemand=false"], { env: { KUBECONFIG } });
   await poll(() => httpOk(`http://127.0.0.1:${KUEUE_HEALTH_PORT}/readyz`), 120_000, "kueue /readyz");
 }
 
@@ -538,11 +568,13 @@ async function startKarpenter(bin: string): Promise<void> {
   const instanceTypes = join(DIR, "karpenter-instance-types.json");
   writeFileSync(instanceTypes, karpenterInstanceTypes());
   start(karpenter, "karpenter", [], {
-    KUBECONFIG,
-    DISABLE_LEADER_ELECTION: "true",
-    METRICS_PORT: String(KARPENTER_METRICS_PORT),
-    HEALTH_PROBE_PORT: String(KARPENTER_HEALTH_PORT),
-    INSTANCE_TYPES_FILE_PATH: instanceTypes,
+    env: {
+      KUBECONFIG,
+      DISABLE_LEADER_ELECTION: "true",
+      METRICS_PORT: String(KARPENTER_METRICS_PORT),
+      HEALTH_PROBE_PORT: String(KARPENTER_HEALTH_PORT),
+      INSTANCE_TYPES_FILE_PATH: instanceTypes,
+    },
   });
   await poll(() => httpOk(`http://127.0.0.1:${KARPENTER_HEALTH_PORT}/readyz`), 120_000, "karpenter /readyz");
 }
@@ -552,6 +584,8 @@ export interface UpOptions {
   kueue?: boolean;
   /** Also run Karpenter with its KWOK provider (tests bring their NodePools: karpenter.ts gpuNodePool). */
   karpenter?: boolean;
+  /** Also run the real node (realnode.ts): a kubelet on containerd that starts the containers it is given. */
+  realnode?: boolean;
 }
 
 /** Starts whatever is not running yet and waits until pods can be scheduled. Idempotent. */
@@ -583,6 +617,8 @@ export async function up(options: UpOptions = {}): Promise<void> {
   await poll(() => nodesReady(bin), 120_000, "nodes Ready and untainted");
   if (options.kueue) await startKueue(bin);
   if (options.karpenter) await startKarpenter(bin);
+  // Imported here: realnode.ts builds on this module.
+  if (options.realnode) await (await import("./realnode.ts")).upRealNode(bin);
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s; kubeconfig: ${KUBECONFIG}`);
 }
 
@@ -598,6 +634,7 @@ const ORDER: Component[] = [
 
 /** Stops every process this harness started (and nothing else) and forgets the cluster's data. */
 export async function down(): Promise<void> {
+  await (await import("./realnode.ts")).downRealNode();
   for (const name of ORDER) await stop(name);
   rmSync(join(DIR, "etcd"), { recursive: true, force: true });
   log("down");
@@ -611,6 +648,8 @@ export async function restart(name: Component): Promise<void> {
   else if (name === "kube-apiserver") startApiserver(bin);
   else if (name === "kueue") await startKueue(bin);
   else if (name === "karpenter") await startKarpenter(bin);
+  else if (REAL_NODE_COMPONENTS.includes(name as RealNodeComponent))
+    await (await import("./realnode.ts")).upRealNode(bin);
   else startControllers(bin);
   if (name === "kube-apiserver")
     await poll(async () => (await apiGet("/readyz")).status === 200, 120_000, "kube-apiserver");

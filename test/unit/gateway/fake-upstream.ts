@@ -1,6 +1,6 @@
 // A local OpenAI-compatible upstream for tests and benchmarks. Each request takes the next scripted fault (or answers
 // normally when the script is empty) and is recorded, headers included, so tests can check what the gateway sent.
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault =
@@ -48,18 +48,20 @@ export interface FakeUpstream {
   script: (...faults: Fault[]) => void;
   /** Token counts the next answers report. */
   usage: { prompt_tokens: number; completion_tokens: number };
+  /** Every answer waits this long first (a slow provider). */
+  latencyMs: number;
   close: () => Promise<void>;
 }
 
 const ANSWER = "Sure, here is what I think about that.";
 
-function completion(model: unknown, usage: FakeUpstream["usage"]) {
+function completion(model: unknown, usage: FakeUpstream["usage"], content = ANSWER) {
   return {
     id: "chatcmpl-fake",
     object: "chat.completion",
     created: 1_700_000_000,
     model,
-    choices: [{ index: 0, message: { role: "assistant", content: ANSWER }, finish_reason: "stop", logprobs: null }],
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop", logprobs: null }],
     usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
   };
 }
@@ -82,6 +84,13 @@ export interface FakeUpstreamOptions {
   apiKey?: string;
   /** The models GET /models lists; a chat completion for any other gets OpenAI's 404 model_not_found. */
   models?: string[];
+  /** What an answer says, from the request's body (default: the same sentence every time). */
+  answer?: (body: Record<string, unknown>) => string;
+  /** Where to listen (default: a free port on loopback). */
+  host?: string;
+  port?: number;
+  /** Sees every request first; when it answers (resolves true), the upstream does nothing more with it. */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** OpenAI's answer to a refused key, which echoes a masked form of it. */
@@ -113,7 +122,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const faults: Fault[] = [];
   const requests: Recorded[] = [];
   const usage = { prompt_tokens: 11, completion_tokens: 7 };
+  const state = { latencyMs: 0 };
   const server: Server = createServer(async (req, res) => {
+    if (options.intercept && (await options.intercept(req, res))) return;
     const chunks: Buffer[] = [];
     for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
     const json = (status: number, payload: unknown) =>
@@ -142,6 +153,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     }
     const fault = faults.shift();
     if (fault?.kind === "hang") return;
+    if (state.latencyMs > 0) await new Promise((r) => setTimeout(r, state.latencyMs));
+    const content = options.answer?.(body) ?? ANSWER;
     if (fault?.kind === "reset") {
       req.socket.destroy();
       return;
@@ -158,7 +171,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (fault?.kind === "early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload; as=style" });
     if (body.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream", "x-request-id": "req-stream" });
-      const words = ANSWER.split(" ");
+      const words = content.split(" ");
       const cut = fault?.kind === "broken-stream" || fault?.kind === "stream-error" || fault?.kind === "stalled-stream";
       const limit = cut ? fault.chunks : words.length;
       const extra = fault?.kind === "null-error-stream" ? { error: null } : {};
@@ -186,7 +199,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       res.end("data: [DONE]\n\n");
       return;
     }
-    const text = JSON.stringify(completion(body.model, usage));
+    const text = JSON.stringify(completion(body.model, usage, content));
     if (fault?.kind === "late") {
       const timer = setTimeout(() => {
         res.writeHead(200, { "content-type": "application/json", "x-request-id": "req-late" }).end(text);
@@ -208,13 +221,20 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       .end(text);
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/v1`,
+    url: `http://${host}:${port}/v1`,
     requests,
     script: (...more) => faults.push(...more),
     usage,
+    get latencyMs() {
+      return state.latencyMs;
+    },
+    set latencyMs(ms: number) {
+      state.latencyMs = ms;
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

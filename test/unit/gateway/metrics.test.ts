@@ -94,14 +94,15 @@ describe("gateway GenAI metrics", () => {
 });
 
 describe("gateway metrics listener (--metrics-listen)", () => {
-  it("serves /metrics and nothing else, so the chat API stays on loopback", async () => {
+  it("serves /metrics and /healthz (the kubelet's probes) and nothing else, so the chat API stays on loopback", async () => {
     pair = await startPair(["--metrics-listen", "127.0.0.1:0"]);
     await pair.client.chat.completions.create(ask);
     const url = pair.gateway.metricsUrl!;
     const samples = await scrape(url);
     expect(sample(samples, "gen_ai_client_token_usage_count", { gen_ai_token_type: "output" })).toBe(1);
     expect(sample(samples, "collab_gateway_requests_total", { role: "judge" })).toBe(1);
-    for (const path of ["/v1/models", "/v1/chat/completions", "/healthz"]) {
+    expect(await (await fetch(`${url}/healthz`)).text()).toBe("ok\n");
+    for (const path of ["/v1/models", "/v1/chat/completions"]) {
       expect((await fetch(`${url}${path}`, { headers: { authorization: "Bearer x" } })).status).toBe(404);
     }
     expect((await fetch(`${url}/v1/chat/completions`, { method: "POST", body: "{}" })).status).toBe(404);

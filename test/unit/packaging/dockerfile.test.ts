@@ -2,14 +2,12 @@
 // image must keep (multi-stage, Node 24, production dependencies only, numeric non-root user, node as PID 1 in exec
 // form), and the build stage's own COPY and RUN lines are replayed into a temporary directory, from which `run` and
 // `gateway` start as that user, answer --help and /healthz, and exit 0 on SIGTERM.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import {
   chmodSync,
   copyFileSync,
-  cpSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -18,33 +16,17 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { argDefault, args, DOCKERFILE_TEXT, lineOf, replayBuildStage, stages } from "../../cluster/dockerfile.ts";
 import { imageNodeFlags } from "../../cluster/node-flags.ts";
 
 const ROOT = join(import.meta.dirname, "../../..");
-const text = readFileSync(join(ROOT, "Dockerfile"), "utf8");
-const dockerfile = DockerfileParser.parse(text);
+const text = DOCKERFILE_TEXT;
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 /** The image's user: the test runs the replayed install as it when it can (as root). */
 const UID = 65532;
-
-/** The instructions of each stage, in order. */
-function stages(): { from: string; name?: string; instructions: Instruction[] }[] {
-  const out: { from: string; name?: string; instructions: Instruction[] }[] = [];
-  for (const instruction of dockerfile.getInstructions()) {
-    const keyword = instruction.getKeyword();
-    if (keyword === "FROM") {
-      const args = instruction.getArguments().map((a) => a.getValue());
-      out.push({ from: args[0] as string, name: args[2], instructions: [] });
-    } else out.at(-1)?.instructions.push(instruction);
-  }
-  return out;
-}
-
-const args = (i: Instruction) => i.getArguments().map((a) => a.getValue());
-const ARG_DEFAULT = (name: string) => new RegExp(`^ARG ${name}=(\\S+)$`, "m").exec(text)?.[1];
+const ARG_DEFAULT = argDefault;
 
 describe("Dockerfile", () => {
   const [build, runtime] = stages();
@@ -98,13 +80,6 @@ describe("Dockerfile", () => {
     ).toEqual(sources);
   });
 });
-
-/** The instruction's text after its keyword (for exec-form JSON arrays). */
-function lineOf(i: Instruction): string {
-  const range = i.getRange();
-  const lines = text.split("\n").slice(range.start.line, range.end.line + 1);
-  return lines.join("\n").replace(/^\S+\s+/, "");
-}
 
 describe("the image's production install, replayed into a temporary directory", () => {
   let root: string;
@@ -200,40 +175,6 @@ describe("the image's production install, replayed into a temporary directory", 
     expect(code).toBe(0);
   }, 30_000);
 });
-
-/**
- * Does what the build stage does, in `root` standing for the image's filesystem: WORKDIR, COPY from the repository
- * (the build context), RUN through sh. Returns the directory the runtime stage copies (/app).
- */
-function replayBuildStage(root: string): string {
-  const [build] = stages();
-  let workdir = root;
-  for (const instruction of build!.instructions) {
-    const [first, ...rest] = args(instruction);
-    switch (instruction.getKeyword()) {
-      case "WORKDIR":
-        workdir = join(root, first as string);
-        mkdirSync(workdir, { recursive: true });
-        break;
-      case "COPY": {
-        const all = [first as string, ...rest];
-        const dest = join(workdir, all.at(-1) as string);
-        for (const source of all.slice(0, -1)) {
-          cpSync(join(ROOT, source), all.length > 2 ? join(dest, source) : dest, { recursive: true });
-        }
-        break;
-      }
-      case "RUN":
-        execFileSync("sh", ["-c", [first, ...rest].join(" ")], { cwd: workdir, stdio: "pipe" });
-        break;
-      default:
-        throw new Error(`the replay does not know ${instruction.getKeyword()}: teach it before using it`);
-    }
-  }
-  // The runtime copies /app as it is, owned by root and not writable by the image's user.
-  execFileSync("chmod", ["-R", "go-w,a+rX", root]);
-  return join(root, "app");
-}
 
 async function loggedPort(
   child: ChildProcess & { output: () => string },

@@ -30,12 +30,33 @@ describe("launch scripts", () => {
   const files = renderConfigFiles(job.spec, ctx);
   const head = files[CONFIG_FILES.rlHead]!;
 
-  it("runs main_ppo with pipefail and its output tee'd to the gateway's log", () => {
+  it("runs main_ppo with pipefail and its output tee'd to the gateway's log, by a tee that outlives a stop signal", () => {
     expect(head).toContain("set -euo pipefail");
     expect(head).toMatch(
-      /python3 \\\n {4}-m verl\.trainer\.main_ppo[\s\S]*2>&1 \| tee -a \/var\/run\/collab\/trainer\.log /,
+      /\{ python3 \\\n {4}-m verl\.trainer\.main_ppo[\s\S]*2>&1 \| \(trap '' TERM INT; exec tee -a \/var\/run\/collab\/trainer\.log "[^"]+"\); \} &\n {2}wait \$!\n/,
     );
     expect(TRAINER_LOG).toBe("/var/run/collab/trainer.log");
+  });
+
+  it("passes the kubelet's SIGTERM on to the whole stage: a trap in every script, every long step waited for", () => {
+    for (const [name, text] of Object.entries(files)) {
+      if (!name.endsWith(".sh")) continue;
+      expect(text, name).toContain("trap stop_stage TERM INT");
+      expect(text, name).toContain(
+        "stop_stage() { trap '' TERM INT; kill -TERM 0 2>/dev/null || true; wait; exit 143; }",
+      );
+      // No command replaces the script (exec): it must stay to pass the signal on.
+      expect(text, name).not.toMatch(/^\s*exec /m);
+      // Every python3 or ray start that runs for long is backgrounded and waited for.
+      const lines = text.split("\n");
+      lines.forEach((line, i) => {
+        if (!/^\s*(\{ )?python3|ray start --address/.test(line)) return;
+        const rest = lines.slice(i).join("\n");
+        const heredoc = /<<'(\w+)' &$/.exec(line);
+        if (heredoc) expect(rest, `${name}: ${line}`).toMatch(new RegExp(`\\n${heredoc[1]}\\nwait \\$!\\n`));
+        else expect(rest, `${name}: ${line}`).toMatch(/^[^\n]*(?:\\\n[^\n]*)*&\n\s*wait \$!/);
+      });
+    }
   });
 
   it("merges the last RL checkpoint into the documented model directory", () => {
@@ -56,8 +77,10 @@ describe("launch scripts", () => {
     expect(f[CONFIG_FILES.sft]).toBeUndefined();
     expect(f[CONFIG_FILES.prepare]).toContain("--dataset_type rl");
     expect(f[CONFIG_FILES.prepare]).not.toContain("--dataset_type sft");
-    expect(f[CONFIG_FILES.rlHead]).toContain("python3 - 2 8 1800 <<'PY'");
-    expect(f[CONFIG_FILES.rlWorker]).toContain(`exec ray start --address="$\{head}:6379" --block`);
+    expect(f[CONFIG_FILES.rlHead]).toContain("python3 - 2 8 1800 <<'PY' &");
+    expect(f[CONFIG_FILES.rlWorker]).toContain(
+      `ray start --address="$\{head}:6379" --block --disable-usage-stats &\nwait $!`,
+    );
   });
 
   it("maps each stage to its script in the ConfigMap", () => {

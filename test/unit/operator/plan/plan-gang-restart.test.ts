@@ -4,7 +4,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { CollabTrainingJob, SpecInput, Status } from "../../../../src/api/schema.ts";
-import { failureDetail } from "../../../../src/kube/pods.ts";
+import { failureDetail, TERMINATION_QUOTE_CHARS } from "../../../../src/kube/pods.ts";
 import type { Plan } from "../../../../src/operator/plan/plan.ts";
 import { at, DATASET_READY, job, NOW, planWorld, TWO_NODES, world } from "./world.ts";
 
@@ -261,6 +261,41 @@ describe("gang restart", () => {
     };
     expect(failureDetail(gone, "trainer")).toBe(
       "pod job-a0-worker-1 failed: Failed (DeletionByPodGC: PodGC: node no longer exists on node node-of-job-a0-worker-1)",
+    );
+  });
+
+  it.each([
+    ["a short message", "bigcodebench is missing\n", ": bigcodebench is missing"],
+    [
+      "a log's tail, on one line",
+      "Traceback:\n  File x\n\nKeyError: 'ray_init'\n",
+      ": Traceback: | File x | KeyError: 'ray_init'",
+    ],
+    [
+      "only the end of a long one",
+      `${"x".repeat(1000)}\nValueError: boom`,
+      `: …${`${"x".repeat(1000)} | ValueError: boom`.slice(-TERMINATION_QUOTE_CHARS)}`,
+    ],
+    ["nothing for a blank one", " \n", ""],
+  ])("quotes the end of the container's termination message: %s", (_, message, quoted) => {
+    const failed: V1Pod = {
+      ...worker,
+      status: {
+        phase: "Failed",
+        containerStatuses: [
+          {
+            name: "trainer",
+            image: "",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 1, reason: "Error", message } },
+          },
+        ],
+      },
+    };
+    expect(failureDetail(failed, "trainer")).toBe(
+      `pod job-a0-worker-1 container trainer exited with code 1 (Error)${quoted}`,
     );
   });
 });
