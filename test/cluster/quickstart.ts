@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
-import { binaries, KUBECONFIG, kubectl, ROOT, up } from "./cluster.ts";
+import { binaries, KUBECONFIG, kubectl, LOGS, ROOT, up } from "./cluster.ts";
 import { imageNodeFlags } from "./node-flags.ts";
 import { containerEnv, freePort, runPreflightPod, startContainer } from "./stand-in.ts";
 
@@ -32,7 +32,7 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   await up();
   const bin = binaries();
   kubectl(bin, ["apply", "-f", join(ROOT, "examples/quickstart.yaml")]);
-  const logFile = join(ROOT, ".cluster/logs/operator.log");
+  const logFile = join(LOGS, "operator.log");
   const reportPort = await freePort();
   const operator = spawn(
     process.execPath,
