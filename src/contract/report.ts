@@ -16,8 +16,11 @@ export const GatewayReportSchema = z.object({
   startId: z.uuid(),
   /** Keyed by role; a gateway reports its own role only. */
   usage: z.partialRecord(z.enum(ENDPOINT_ROLES), UsageCountersSchema),
-  /** Only from the gateway that follows the trainer's log, once it read a step line. */
-  progress: Progress.optional(),
+  /**
+   * Only from the gateway that follows the trainer's log, once it read a step line. Fields this operator does not know
+   * are dropped rather than refused, so the gateways of pods made by an earlier operator still report their usage.
+   */
+  progress: Progress.strip().optional(),
 });
 export type GatewayReport = z.infer<typeof GatewayReportSchema>;
 
