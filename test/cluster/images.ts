@@ -31,6 +31,7 @@ import { homedir } from "node:os";
 import { basename, dirname, join, normalize, relative } from "node:path";
 import { ROOT } from "./cluster.ts";
 import { argDefault, type ImageConfig, replayBuildStage, runtimeConfig } from "./dockerfile.ts";
+import { ensurePackages } from "./packages.ts";
 
 const CACHE =
   process.env.COLLAB_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "collab-operator");
@@ -108,7 +109,13 @@ function once<T>(out: string, build: (scratch: string) => T): void {
   const scratch = `${out}.tmp.${process.pid}`;
   rmSync(scratch, { recursive: true, force: true });
   build(scratch);
-  renameSync(scratch, out);
+  try {
+    renameSync(scratch, out);
+  } catch (error) {
+    // Another process built the same inputs meanwhile: theirs is as good.
+    if (!existsSync(out)) throw error;
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 // ---- Debian roots ----
@@ -380,6 +387,7 @@ export function trainerImage(): Image {
 
 /** Every image the real node runs, built when missing. */
 export function allImages(): { operator: Image; trainer: Image; pause: Image } {
+  ensurePackages();
   return { pause: pauseImage(), operator: operatorImage(), trainer: trainerImage() };
 }
 
@@ -406,7 +414,8 @@ export function imageFilesystem(archive: string) {
       if (!m) continue;
       const path = `/${relative(".", m[3]!)}`;
       const type = m[1] === "l" ? "link" : m[1] === "d" ? "dir" : "file";
-      const executable = /x/.test(m[2]!) || (m[5] !== undefined && entries.get(`/${relative(".", m[5])}`)?.executable === true);
+      const executable =
+        /x/.test(m[2]!) || (m[5] !== undefined && entries.get(`/${relative(".", m[5])}`)?.executable === true);
       entries.set(path, { type, executable, ...(m[4] ? { target: m[4] } : {}) });
     }
   }
@@ -428,7 +437,11 @@ export function imageFilesystem(archive: string) {
   };
   const find = (path: string) => {
     const real = resolve(path);
-    return real === undefined ? undefined : real === "/" ? ({ type: "dir", executable: true } as Entry) : entries.get(real);
+    return real === undefined
+      ? undefined
+      : real === "/"
+        ? ({ type: "dir", executable: true } as Entry)
+        : entries.get(real);
   };
   return {
     find,

@@ -18,10 +18,11 @@ import { appendFileSync, mkdtempSync, openSync, readFileSync, writeFileSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { parseAllDocuments, stringify } from "yaml";
+import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { binaries, KUBECONFIG, kubectl, ROOT, up } from "./cluster.ts";
 import { allImages } from "./images.ts";
+import { imageNodeFlags } from "./node-flags.ts";
 import {
   HUB_CONTROL,
   installOperatorChart,
@@ -31,7 +32,6 @@ import {
   REAL_NODE_TAINT,
   realNodeUnavailable,
 } from "./realnode.ts";
-import { imageNodeFlags } from "./node-flags.ts";
 import { containerEnv, freePort, runPreflightPod, startContainer } from "./stand-in.ts";
 
 const NAMESPACE = "quickstart";
@@ -45,7 +45,9 @@ const say = (msg: string) => process.stdout.write(`[quickstart] ${msg}\n`);
 export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void> {
   const why = realNodeUnavailable();
   if (why === undefined) return realNodeQuickstart(opts);
-  say(`this machine cannot run the real node (${why}): the job runs on fake nodes, and this script stands in for its containers`);
+  say(
+    `this machine cannot run the real node (${why}): the job runs on fake nodes, and this script stands in for its containers`,
+  );
   return kwokQuickstart(opts);
 }
 
@@ -61,7 +63,7 @@ function onRealNode(docs: Record<string, any>[]): Record<string, any>[] {
     };
     for (const role of ["userSimulator", "judge"]) spec[role] = { ...spec[role], baseURL: PROVIDER.inCluster };
     delete spec.resources.gpuProduct;
-    spec.rl = { ...spec.rl, batchSize: 4 };
+    spec.rl = { ...spec.rl, batchSize: 4, miniBatchSize: 4 };
     spec.rollout = { ...spec.rollout, samplesPerPrompt: 2, multiTurn: { futureConversations: 1 } };
     return { ...doc, spec };
   });
@@ -84,9 +86,15 @@ async function realNodeQuickstart(opts: { exitWhenDone: boolean }): Promise<void
   say(
     "applying examples/quickstart.yaml, changed for this machine: the job goes to the real node (nodeSelector and toleration), " +
       `its user simulator and judge to the provider stand-in (${PROVIDER.inCluster}), without gpuProduct, ` +
-      "with rl.batchSize 4 and rollout.samplesPerPrompt 2, multiTurn.futureConversations 1 (a CPU node finishes in about a minute)",
+      "with rl.batchSize and miniBatchSize 4, rollout.samplesPerPrompt 2 and multiTurn.futureConversations 1 (a CPU node finishes in a few minutes)",
   );
-  kubectl(bin, ["apply", "-f", "-"], onRealNode(docs).map((d) => stringify(d)).join("---\n"));
+  kubectl(
+    bin,
+    ["apply", "-f", "-"],
+    onRealNode(docs)
+      .map((d) => stringify(d))
+      .join("---\n"),
+  );
   const watch = watchJob(bin);
   process.once("SIGINT", () => {
     watch.stop();
@@ -103,7 +111,9 @@ async function realNodeQuickstart(opts: { exitWhenDone: boolean }): Promise<void
   }
   await showEnd(bin, finished, watch.watched);
   watch.stop();
-  say(`the pods' logs stay: kubectl logs -n ${NAMESPACE} ${NAMESPACE}-a0-head -c trainer (or -c user-simulator, -c judge)`);
+  say(
+    `the pods' logs stay: kubectl logs -n ${NAMESPACE} ${NAMESPACE}-a0-head -c trainer (or -c user-simulator, -c judge)`,
+  );
   say(
     `the operator keeps running in the cluster (helm -n ${OPERATOR_RELEASE.namespace} status ${OPERATOR_RELEASE.name}; npm run cluster:down stops everything). export KUBECONFIG=${KUBECONFIG}`,
   );

@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { API_PORT, binaries, DIR, INSTANCE, kubectl, log, PKI, pidOf, poll, ROOT, start, stop } from "./cluster.ts";
 import { allImages, type Image, inputsHash } from "./images.ts";
+import { ensurePackages } from "./packages.ts";
 import { CHART, run as runTool } from "./tools.ts";
 
 export const REAL_NODE = `collab-real-${INSTANCE}`;
@@ -43,8 +44,8 @@ const DNS_SERVICE_IP = "10.0.0.10";
 /** What pods use to land on the real node: its label and its taint (tolerate it, select it). */
 export const REAL_NODE_LABEL = "collabllm.io/real-node";
 export const REAL_NODE_TAINT = { key: REAL_NODE_LABEL, value: "true", effect: "NoSchedule" } as const;
-/** How many nvidia.com/gpu the node advertises. No GPU is behind them: trainer images on this node run on CPU. */
-export const REAL_NODE_GPUS = 4;
+/** How many nvidia.com/gpu the node advertises, as a usual 8-GPU node. None is behind them: trainers here run on CPU. */
+export const REAL_NODE_GPUS = 8;
 
 const STATE = join(DIR, "realnode");
 /** Sockets and the runtime's state, under /run so that unix socket paths stay short. */
@@ -73,34 +74,6 @@ export function realNodeUnavailable(): string | undefined {
     return "no memory cgroup controller under /sys/fs/cgroup";
   if (tryRun("ip", ["netns", "list"]) === undefined) return "`ip netns` does not work here (iproute2)";
   return undefined;
-}
-
-/** Debian's packages the node needs, installed with apt when missing (CI starts from a fresh machine). */
-const PACKAGES: Record<string, string> = {
-  "/usr/bin/containerd": "containerd",
-  "/usr/sbin/runc": "runc",
-  "/usr/lib/cni/bridge": "containernetworking-plugins",
-  "/usr/sbin/iptables": "iptables",
-  "/usr/sbin/conntrack": "conntrack",
-  "/usr/sbin/debootstrap": "debootstrap",
-  "/usr/bin/gcc": "gcc",
-};
-
-function ensurePackages(): void {
-  const missing = Object.entries(PACKAGES)
-    .filter(([path]) => !existsSync(path))
-    .map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  log(`installing Debian packages: ${missing.join(" ")}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = () =>
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { env, stdio: "ignore" });
-  try {
-    install();
-  } catch {
-    execFileSync("apt-get", ["update"], { env, stdio: "ignore" });
-    install();
-  }
 }
 
 // ---- network ----

@@ -52,7 +52,11 @@ it("npm run start:local brings the quickstart job to Succeeded", async () => {
   })) as { status: Status };
   expect(job.status.progress).toMatchObject({ step: total, totalSteps: total, stepOfTotal: `${total}/${total}` });
   // The pods ran for real: the head's trainer log is there to read, with veRL's step lines.
-  const log = await core.readNamespacedPodLog({ namespace: "quickstart", name: "quickstart-a0-head", container: "trainer" });
+  const log = await core.readNamespacedPodLog({
+    namespace: "quickstart",
+    name: "quickstart-a0-head",
+    container: "trainer",
+  });
   expect(String(log)).toMatch(new RegExp(`step:${total} - `));
   expect(job.status.usage?.userSimulator?.requests).toBeGreaterThan(0);
   expect(job.status.usage?.judge?.requests).toBeGreaterThan(0);
