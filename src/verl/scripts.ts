@@ -45,11 +45,13 @@ function awaited(command: string): string {
 
 /**
  * Runs a trainer with its output on the console, in the gateway's log file and on the volume; keeps its exit code.
- * tee ignores the stop signal, so the trainer's last lines still reach the log while it stops.
+ * Of the stop signal the script passes on, only the trainer acts: the subshell holding the pipeline and tee ignore
+ * it, so tee writes the trainer's last lines and the script's `wait` sees the trainer's end, not the subshell's.
  */
 function logged(argv: readonly (string | Raw)[], logName: string): string {
-  const tee = `(trap '' TERM INT; exec tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log")`;
-  return awaited(`{ ${shellCommand(argv)} \\\n  2>&1 | ${tee}; }`);
+  const trainer = `(trap - TERM INT; exec ${shellCommand(argv)})`;
+  const tee = `(exec tee -a ${TRAINER_LOG} "${PATHS.logs}/${logName}-\${HOSTNAME}.log")`;
+  return awaited(`{ trap '' TERM INT; ${trainer} \\\n  2>&1 | ${tee}; }`);
 }
 
 interface TrainAndExport {

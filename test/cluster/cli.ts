@@ -1,6 +1,8 @@
 // npm run cluster:up | cluster:down | cluster:status | start:local — the local control plane for development and tests.
-// `npm run cluster:up -- --with=kueue,karpenter,realnode` also starts the opt-in components.
-import { type Addon, down, KUBECONFIG, running, up } from "./cluster.ts";
+// `npm run cluster:up -- --with=kueue,karpenter,realnode` also starts the opt-in components; `node test/cluster/cli.ts
+// images` builds the real node's images and binaries (the test run's setup does it beside the control plane's build).
+import { type Addon, binaries, down, KUBECONFIG, running, up } from "./cluster.ts";
+import { allImages } from "./images.ts";
 import { quickstart } from "./quickstart.ts";
 
 const ADDONS: readonly Addon[] = ["kueue", "karpenter", "realnode"];
@@ -29,6 +31,11 @@ const commands: Record<string, () => Promise<void>> = {
   down,
   // The README's start command (test/cluster/quickstart.ts); --exit-when-done for scripts.
   quickstart: () => quickstart({ exitWhenDone: process.argv.includes("--exit-when-done") }),
+  images: async () => {
+    const images = allImages();
+    binaries("realnode");
+    for (const [name, image] of Object.entries(images)) process.stdout.write(`${name}: ${image.ref}\n`);
+  },
   status: async () => {
     const alive = running();
     process.stdout.write(alive.length > 0 ? `running: ${alive.join(", ")}\n` : "not running\n");

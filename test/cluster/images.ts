@@ -28,9 +28,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { homedir } from "node:os";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join, normalize, relative } from "node:path";
 import { ROOT } from "./cluster.ts";
 import { argDefault, type ImageConfig, replayBuildStage, runtimeConfig } from "./dockerfile.ts";
+import { ensurePackages } from "./packages.ts";
 
 const CACHE =
   process.env.COLLAB_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "collab-operator");
@@ -85,6 +86,22 @@ function run(command: string, args: string[], options: { cwd?: string; env?: Nod
   }
 }
 
+/**
+ * Keeps the newest `keep` files of a directory whose names start with `prefix` (older builds of one layer or
+ * image): every change to src/ makes a new operator image, which would otherwise fill the disk over a day's work.
+ */
+function prune(dir: string, prefix: string, keep = 3): void {
+  if (!existsSync(dir)) return;
+  const builds = readdirSync(dir)
+    .filter((f) => f.startsWith(prefix) && f.endsWith(".tar"))
+    .map((f) => ({ f, at: statSync(join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const { f } of builds.slice(keep)) {
+    rmSync(join(dir, f), { force: true });
+    rmSync(join(dir, `${f}.sha256`), { force: true });
+  }
+}
+
 /** Builds `out` through a scratch directory renamed into place, so an interrupted build leaves nothing half made. */
 function once<T>(out: string, build: (scratch: string) => T): void {
   if (existsSync(out)) return;
@@ -92,7 +109,13 @@ function once<T>(out: string, build: (scratch: string) => T): void {
   const scratch = `${out}.tmp.${process.pid}`;
   rmSync(scratch, { recursive: true, force: true });
   build(scratch);
-  renameSync(scratch, out);
+  try {
+    renameSync(scratch, out);
+  } catch (error) {
+    // Another process built the same inputs meanwhile: theirs is as good.
+    if (!existsSync(out)) throw error;
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 // ---- Debian roots ----
@@ -138,6 +161,7 @@ function layer(name: string, key: string, fill: (dir: string) => void): Layer {
     }
     writeFileSync(`${scratch}.sha256`, run("sha256sum", [scratch]).split(" ")[0]!);
     renameSync(`${scratch}.sha256`, `${tar}.sha256`);
+    prune(dirname(tar), `${name}-`);
   });
   return { tar, diffId: `sha256:${readFileSync(`${tar}.sha256`, "utf8").trim()}` };
 }
@@ -171,10 +195,12 @@ function image(repository: string, layers: Layer[], config: ImageConfig): Image 
         join(dir, "manifest.json"),
         JSON.stringify([{ Config: `${configDigest}.json`, RepoTags: [ref], Layers: layerPaths }]),
       );
-      run("tar", ["--sort=name", "--mtime=@0", "--hard-dereference", "-C", dir, "-cf", scratch, "."]);
+      const members = [`${configDigest}.json`, "manifest.json", ...layerPaths];
+      run("tar", ["--mtime=@0", "--hard-dereference", "-C", dir, "-cf", scratch, ...members]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    prune(dirname(archive), `${basename(repository)}-`);
   });
   return { ref, archive };
 }
@@ -361,24 +387,80 @@ export function trainerImage(): Image {
 
 /** Every image the real node runs, built when missing. */
 export function allImages(): { operator: Image; trainer: Image; pause: Image } {
+  ensurePackages();
   return { pause: pauseImage(), operator: operatorImage(), trainer: trainerImage() };
 }
 
-/** Paths of an image's files, read from its archive's layers (the union, as the container sees it). */
-export function imageFiles(archive: string): Set<string> {
-  const manifest = JSON.parse(run("tar", ["-xOf", archive, "manifest.json"])) as { Layers: string[] }[];
-  const files = new Set<string>();
+interface Entry {
+  type: "file" | "dir" | "link";
+  executable: boolean;
+  /** A symbolic link's target, as written. */
+  target?: string;
+}
+
+/**
+ * An image's filesystem as a container sees it (every layer in order; no whiteouts are written by this builder), read
+ * from its archive: which paths exist and which are executable programs, symbolic links followed as the kernel would.
+ */
+export function imageFilesystem(archive: string) {
+  const manifest = manifestOf(archive);
+  const entries = new Map<string, Entry>();
   for (const layerPath of manifest[0]!.Layers) {
-    const listing = execFileSync("bash", ["-c", `tar -xOf "$1" "$2" | tar -t`, "list", archive, layerPath], {
+    const listing = execFileSync("bash", ["-c", 'tar -xOf "$1" "$2" | tar -tv', "list", archive, layerPath], {
       maxBuffer: 256 * 1024 * 1024,
     }).toString();
-    for (const name of listing.split("\n")) if (name && name !== "./") files.add(`/${relative(".", name)}`);
+    for (const line of listing.split("\n")) {
+      const m = /^(\S)(\S{9}) \S+\s+\d+ \S+ \S+ (.+?)(?: -> (.+)| link to (.+))?$/.exec(line);
+      if (!m) continue;
+      const path = `/${relative(".", m[3]!)}`;
+      const type = m[1] === "l" ? "link" : m[1] === "d" ? "dir" : "file";
+      const executable =
+        /x/.test(m[2]!) || (m[5] !== undefined && entries.get(`/${relative(".", m[5])}`)?.executable === true);
+      entries.set(path, { type, executable, ...(m[4] ? { target: m[4] } : {}) });
+    }
   }
-  return files;
+  const resolve = (path: string, hops = 0): string | undefined => {
+    if (hops > 40) return undefined;
+    let current = "";
+    const parts = path.split("/").filter(Boolean);
+    for (const [i, part] of parts.entries()) {
+      const candidate = `${current}/${part}`;
+      const entry = entries.get(candidate);
+      if (!entry) return undefined;
+      if (entry.type === "link") {
+        const target = entry.target!.startsWith("/") ? entry.target! : `${current}/${entry.target}`;
+        return resolve(normalize([target, ...parts.slice(i + 1)].join("/")), hops + 1);
+      }
+      current = candidate;
+    }
+    return current || "/";
+  };
+  const find = (path: string) => {
+    const real = resolve(path);
+    return real === undefined
+      ? undefined
+      : real === "/"
+        ? ({ type: "dir", executable: true } as Entry)
+        : entries.get(real);
+  };
+  return {
+    find,
+    /** The program a container would run for `name`: a path as it is, a bare name looked up in PATH. */
+    program(name: string, path: string): string | undefined {
+      const candidates = name.includes("/") ? [name] : path.split(":").map((dir) => `${dir}/${name}`);
+      return candidates.find((c) => {
+        const entry = find(c);
+        return entry?.type === "file" && entry.executable;
+      });
+    },
+  };
 }
 
 /** An image's config, read from its archive. */
 export function imageConfigOf(archive: string): ImageConfig {
-  const manifest = JSON.parse(run("tar", ["-xOf", archive, "manifest.json"])) as { Config: string }[];
-  return (JSON.parse(run("tar", ["-xOf", archive, manifest[0]!.Config])) as { config: ImageConfig }).config;
+  return (JSON.parse(run("tar", ["-xOf", archive, manifestOf(archive)[0]!.Config])) as { config: ImageConfig }).config;
+}
+
+function manifestOf(archive: string): { Config: string; Layers: string[] }[] {
+  return JSON.parse(run("tar", ["-xOf", archive, "manifest.json"]));
 }

@@ -9,7 +9,8 @@
 // host). Tests and people steer the provider over HTTP on its own port, under /_control (never reached through the
 // gateways, which only forward /v1):
 //   POST /_control/faults   [Fault, ...]                 the next requests fail so (fake-upstream.ts Fault)
-//   POST /_control/settings {latencyMs, scores, usage}   answers wait latencyMs; judge scores per metric; token counts
+//   POST /_control/settings {latencyMs, scores, ramps, usage}   answers wait latencyMs; the judge's score per metric
+//                                                        (or a ramp over its calls); token counts
 //   GET  /_control/requests                              the requests seen (model, role asked for, headers redacted)
 //   POST /_control/reset                                 all of the above back to the start
 // The hub takes POST /_control/settings {datasetRows} on its own port.
@@ -36,18 +37,29 @@ export function askedFor(
 export interface ProviderSettings {
   latencyMs: number;
   scores: Record<string, number>;
+  /** A metric's score moving from `from` to `to` over its first `calls` judge calls (a policy that learns). */
+  ramps: Record<string, { from: number; to: number; calls: number }>;
   usage: { prompt_tokens: number; completion_tokens: number };
 }
 
 const initialSettings = (): ProviderSettings => ({
   latencyMs: 0,
   scores: { ...DEFAULT_SCORES },
+  ramps: {},
   usage: { prompt_tokens: 11, completion_tokens: 7 },
 });
 
 export async function startLlmProvider(host: string, port: number) {
   const settings = initialSettings();
   let turn = 0;
+  const judged = new Map<string, number>();
+  const score = (metric: string) => {
+    const n = (judged.get(metric) ?? 0) + 1;
+    judged.set(metric, n);
+    const ramp = settings.ramps[metric];
+    if (ramp) return Number((ramp.from + (ramp.to - ramp.from) * Math.min(1, n / ramp.calls)).toFixed(4));
+    return settings.scores[metric] ?? 0.5;
+  };
   const upstream: FakeUpstream = await startFakeUpstream({
     host,
     port,
@@ -64,7 +76,7 @@ export async function startLlmProvider(host: string, port: number) {
       if (asked.role === "judge") {
         if (asked.metric === "final_completion")
           return JSON.stringify({ thought: "extracted", final_completion: "1/2" });
-        return JSON.stringify({ thought: "judged", [asked.metric]: settings.scores[asked.metric] ?? 0.5 });
+        return JSON.stringify({ thought: "judged", [asked.metric]: score(asked.metric) });
       }
       return "Sure, here is what I think about that.";
     },
@@ -77,10 +89,12 @@ export async function startLlmProvider(host: string, port: number) {
         Object.assign(settings, await bodyOf(req));
       } else if (req.method === "POST" && path === "/_control/reset") {
         upstream.requests.length = 0;
+        judged.clear();
         Object.assign(settings, initialSettings());
       } else if (req.method === "GET" && path === "/_control/requests") {
         const seen = upstream.requests.slice(-REQUESTS_KEPT).map((r) => ({
           model: r.body.model,
+          maxTokens: r.body.max_tokens ?? r.body.max_completion_tokens,
           asked: askedFor(r.body),
           authorization: r.headers.authorization ? "present" : "absent",
           at: r.at,

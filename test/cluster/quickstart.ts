@@ -1,23 +1,37 @@
-// `npm run start:local`: the local cluster, the CRD, the operator, and the quickstart job with its Secret, watched
-// with `kubectl get ctj -w` until it finishes. KWOK's nodes run no containers, so this script plays their part, and
-// says so:
-// - the preflight pod: it runs the pod's `collab-operator preflight` containers with their own env (stand-in.ts),
-//   against a local OpenAI-compatible server standing in for the provider (this machine may be offline, and the
-//   quickstart's key is a placeholder), and puts their termination messages on the pod;
-// - the prepare pod: a few seconds after it is Running, it ends it Succeeded (sim.collabllm.io/outcome);
-// - the head pod: it runs the pod's two gateway sidecars (`collab-operator gateway`, their own env, reporting to the
-//   operator with the job's token), writes a recorded veRL 0.6.0 console log into the file the user-simulator gateway
-//   follows, and calls both gateways as the trainer's litellm would; so STEP and REWARD move in `kubectl get ctj -w`
-//   and `kubectl describe` shows the usage. Then it ends the pod Succeeded.
-// Everything else is the real operator at work.
+// `npm run start:local`: the local cluster, the operator, and the quickstart job with its Secret, watched with
+// `kubectl get ctj -w` until it finishes.
+//
+// On a machine that can run the real node (root, cgroups: realnode.ts), everything runs for real: the operator is
+// installed by its chart from the image built here and runs in a pod; the job's pods run on the real node, the
+// trainer being the CPU stand-in of images/trainer-cpu. What the script changes in the example, and says: the job is
+// sent to the real node (its label and taint), its endpoints to the provider stand-in (this machine is offline and
+// the key is a placeholder), its GPU product dropped (the real node's GPUs are not H100s), and its batch made small
+// enough for a CPU to finish in about a minute.
+//
+// Elsewhere it says why, and falls back to fake nodes (KWOK), where no container runs and this script stands in for
+// them: the preflight pod's containers run as local processes (stand-in.ts) against a local provider stand-in; the
+// prepare pod ends a few seconds after it is Running; on the head pod the two gateway sidecars run locally, a
+// recorded veRL 0.6.0 console log is written into the file the user-simulator gateway follows, and the gateways are
+// called as the trainer's litellm would. Everything else is the real operator at work.
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
+import { parseAllDocuments, stringify } from "yaml";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { binaries, KUBECONFIG, kubectl, LOGS, ROOT, up } from "./cluster.ts";
+import { allImages } from "./images.ts";
 import { imageNodeFlags } from "./node-flags.ts";
+import {
+  HUB_CONTROL,
+  installOperatorChart,
+  OPERATOR_RELEASE,
+  PROVIDER,
+  REAL_NODE_LABEL,
+  REAL_NODE_TAINT,
+  realNodeUnavailable,
+} from "./realnode.ts";
 import { containerEnv, freePort, runPreflightPod, startContainer } from "./stand-in.ts";
 
 const NAMESPACE = "quickstart";
@@ -29,6 +43,106 @@ const LINE_MS = 200;
 const say = (msg: string) => process.stdout.write(`[quickstart] ${msg}\n`);
 
 export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void> {
+  const why = realNodeUnavailable();
+  if (why === undefined) return realNodeQuickstart(opts);
+  say(
+    `this machine cannot run the real node (${why}): the job runs on fake nodes, and this script stands in for its containers`,
+  );
+  return kwokQuickstart(opts);
+}
+
+/** The example's job as it runs on the real node, with what changed said. */
+function onRealNode(docs: Record<string, any>[]): Record<string, any>[] {
+  return docs.map((doc) => {
+    if (doc.kind !== "CollabTrainingJob") return doc;
+    const spec = structuredClone(doc.spec);
+    spec.scheduling = {
+      ...spec.scheduling,
+      nodeSelector: { [REAL_NODE_LABEL]: "true" },
+      tolerations: [{ key: REAL_NODE_TAINT.key, operator: "Exists" }],
+    };
+    for (const role of ["userSimulator", "judge"]) spec[role] = { ...spec[role], baseURL: PROVIDER.inCluster };
+    delete spec.resources.gpuProduct;
+    spec.rl = { ...spec.rl, batchSize: 4, miniBatchSize: 4 };
+    spec.rollout = { ...spec.rollout, samplesPerPrompt: 2, multiTurn: { futureConversations: 1 } };
+    return { ...doc, spec };
+  });
+}
+
+async function realNodeQuickstart(opts: { exitWhenDone: boolean }): Promise<void> {
+  await up({ realnode: true });
+  const bin = binaries();
+  const images = allImages();
+  say(`installing the operator's chart with the image built here (${images.operator.ref}); it runs on the real node`);
+  installOperatorChart(images);
+  await fetch(`${PROVIDER.control}/reset`, { method: "POST" });
+  // A score that climbs as the run goes on, as a learning policy's would: REWARD moves.
+  await fetch(`${PROVIDER.control}/settings`, {
+    method: "POST",
+    body: JSON.stringify({ ramps: { interactivity: { from: 0.2, to: 0.9, calls: 120 } } }),
+  });
+  await fetch(`${HUB_CONTROL}/settings`, { method: "POST", body: JSON.stringify({ datasetRows: 40 }) });
+  const docs = parseAllDocuments(readFileSync(join(ROOT, "examples/quickstart.yaml"), "utf8")).map((d) => d.toJSON());
+  say(
+    "applying examples/quickstart.yaml, changed for this machine: the job goes to the real node (nodeSelector and toleration), " +
+      `its user simulator and judge to the provider stand-in (${PROVIDER.inCluster}), without gpuProduct, ` +
+      "with rl.batchSize and miniBatchSize 4, rollout.samplesPerPrompt 2 and multiTurn.futureConversations 1 (a CPU node finishes in a few minutes)",
+  );
+  kubectl(
+    bin,
+    ["apply", "-f", "-"],
+    onRealNode(docs)
+      .map((d) => stringify(d))
+      .join("---\n"),
+  );
+  const watch = watchJob(bin);
+  process.once("SIGINT", () => {
+    watch.stop();
+    process.exit(0);
+  });
+  let finished: Finished | undefined;
+  while (!finished) {
+    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      finished = jobEnd(bin);
+    } catch (err) {
+      say(`retrying: ${(err as Error).message.split("\n")[0]}`);
+    }
+  }
+  await showEnd(bin, finished, watch.watched);
+  watch.stop();
+  say(
+    `the pods' logs stay: kubectl logs -n ${NAMESPACE} ${NAMESPACE}-a0-head -c trainer (or -c user-simulator, -c judge)`,
+  );
+  say(
+    `the operator keeps running in the cluster (helm -n ${OPERATOR_RELEASE.namespace} status ${OPERATOR_RELEASE.name}; npm run cluster:down stops everything). export KUBECONFIG=${KUBECONFIG}`,
+  );
+  if (!opts.exitWhenDone) await new Promise(() => {});
+}
+
+/** `kubectl get ctj -w`, passed through and kept, so the script stops it only after it has shown the final phase. */
+function watchJob(bin: string): { watched: () => string; stop: () => void } {
+  const watch = spawn(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, "-n", NAMESPACE, "get", "ctj", "-w"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let watched = "";
+  watch.stdout.on("data", (data: Buffer) => {
+    watched += data.toString();
+    process.stdout.write(data);
+  });
+  return { watched: () => watched, stop: () => watch.kill() };
+}
+
+/** Whether (and how) the job finished. */
+function jobEnd(bin: string): Finished | undefined {
+  const job = JSON.parse(kubectl(bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
+  const phase: string | undefined = job.status?.phase;
+  if (phase !== "Succeeded" && phase !== "Failed") return undefined;
+  const conditions: { type: string; status: string; reason?: string }[] = job.status?.conditions ?? [];
+  return { phase, reason: conditions.find((c) => c.type === phase && c.status === "True")?.reason ?? phase };
+}
+
+async function kwokQuickstart(opts: { exitWhenDone: boolean }): Promise<void> {
   await up();
   const bin = binaries();
   kubectl(bin, ["apply", "-f", join(ROOT, "examples/quickstart.yaml")]);
@@ -51,18 +165,10 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   );
   say(`operator started (pid ${operator.pid}); its logs: ${logFile}`);
   const provider = await startFakeUpstream({ models: ["gpt-4o-mini"] });
-  const watch = spawn(join(bin, "kubectl"), ["--kubeconfig", KUBECONFIG, "-n", NAMESPACE, "get", "ctj", "-w"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  // Passed through, and kept so the script stops the watch only after it has shown the final phase.
-  let watched = "";
-  watch.stdout.on("data", (data: Buffer) => {
-    watched += data.toString();
-    process.stdout.write(data);
-  });
+  const watch = watchJob(bin);
   const standIns = new StandIns(bin, provider);
   const stop = async () => {
-    watch.kill();
+    watch.stop();
     await standIns.stop();
     operator.kill("SIGTERM");
     await provider.close();
@@ -80,7 +186,7 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
       say(`retrying: ${(err as Error).message.split("\n")[0]}`); // the apiserver may blip; the operator copes too
     }
   }
-  await showEnd(bin, finished, () => watched);
+  await showEnd(bin, finished, watch.watched);
   if (opts.exitWhenDone) {
     await stop();
     return;
@@ -88,7 +194,7 @@ export async function quickstart(opts: { exitWhenDone: boolean }): Promise<void>
   say(
     `the operator keeps running (Ctrl-C stops it; the cluster stays up: npm run cluster:down). export KUBECONFIG=${KUBECONFIG}`,
   );
-  watch.kill();
+  watch.stop();
   await new Promise(() => {});
 }
 
@@ -135,13 +241,8 @@ class StandIns {
 
   /** One look at the job: starts the stand-ins that are due, and says whether (and how) the job finished. */
   step(): Finished | undefined {
-    const job = JSON.parse(kubectl(this.#bin, ["-n", NAMESPACE, "get", "ctj", "quickstart", "-o", "json"]));
-    const phase: string | undefined = job.status?.phase;
-    if (phase === "Succeeded" || phase === "Failed") {
-      const conditions: { type: string; status: string; reason?: string }[] = job.status?.conditions ?? [];
-      const reason = conditions.find((c) => c.type === phase && c.status === "True")?.reason ?? phase;
-      return { phase, reason };
-    }
+    const finished = jobEnd(this.#bin);
+    if (finished) return finished;
     const pods = JSON.parse(kubectl(this.#bin, ["-n", NAMESPACE, "get", "pods", "-o", "json"])).items as Pod[];
     for (const pod of pods) {
       const role = pod.metadata.labels?.["collabllm.io/role"];

@@ -26,7 +26,9 @@ import {
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { API_PORT, binaries, DIR, INSTANCE, kubectl, log, PKI, pidOf, poll, ROOT, start, stop } from "./cluster.ts";
-import { allImages, type Image } from "./images.ts";
+import { allImages, type Image, inputsHash } from "./images.ts";
+import { ensurePackages } from "./packages.ts";
+import { CHART, run as runTool } from "./tools.ts";
 
 export const REAL_NODE = `collab-real-${INSTANCE}`;
 const NETNS = `collab-node-${INSTANCE}`;
@@ -42,8 +44,8 @@ const DNS_SERVICE_IP = "10.0.0.10";
 /** What pods use to land on the real node: its label and its taint (tolerate it, select it). */
 export const REAL_NODE_LABEL = "collabllm.io/real-node";
 export const REAL_NODE_TAINT = { key: REAL_NODE_LABEL, value: "true", effect: "NoSchedule" } as const;
-/** How many nvidia.com/gpu the node advertises. No GPU is behind them: trainer images on this node run on CPU. */
-export const REAL_NODE_GPUS = 4;
+/** How many nvidia.com/gpu the node advertises, as a usual 8-GPU node. None is behind them: trainers here run on CPU. */
+export const REAL_NODE_GPUS = 8;
 
 const STATE = join(DIR, "realnode");
 /** Sockets and the runtime's state, under /run so that unix socket paths stay short. */
@@ -72,34 +74,6 @@ export function realNodeUnavailable(): string | undefined {
     return "no memory cgroup controller under /sys/fs/cgroup";
   if (tryRun("ip", ["netns", "list"]) === undefined) return "`ip netns` does not work here (iproute2)";
   return undefined;
-}
-
-/** Debian's packages the node needs, installed with apt when missing (CI starts from a fresh machine). */
-const PACKAGES: Record<string, string> = {
-  "/usr/bin/containerd": "containerd",
-  "/usr/sbin/runc": "runc",
-  "/usr/lib/cni/bridge": "containernetworking-plugins",
-  "/usr/sbin/iptables": "iptables",
-  "/usr/sbin/conntrack": "conntrack",
-  "/usr/sbin/debootstrap": "debootstrap",
-  "/usr/bin/gcc": "gcc",
-};
-
-function ensurePackages(): void {
-  const missing = Object.entries(PACKAGES)
-    .filter(([path]) => !existsSync(path))
-    .map(([, pkg]) => pkg);
-  if (missing.length === 0) return;
-  log(`installing Debian packages: ${missing.join(" ")}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = () =>
-    execFileSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { env, stdio: "ignore" });
-  try {
-    install();
-  } catch {
-    execFileSync("apt-get", ["update"], { env, stdio: "ignore" });
-    install();
-  }
 }
 
 // ---- network ----
@@ -150,8 +124,9 @@ function writeCniConfig(dir: string): void {
         ipam: {
           type: "host-local",
           ranges: [[{ subnet: POD_SUBNET, gateway: BRIDGE_IP }]],
-          // No default route: pods reach their subnet and the Services, and nothing off the machine.
-          routes: [{ dst: SERVICE_RANGE }],
+          // No default route: pods reach their subnet, the Services and this host (its side of the link, where the
+          // tests scrape and probe them from), and nothing off the machine.
+          routes: [{ dst: SERVICE_RANGE }, { dst: `10.87.${INSTANCE}.0/24` }],
           dataDir: join(STATE, "cni-ipam"),
         },
       },
@@ -359,10 +334,18 @@ export const PROVIDER = {
 };
 export const HUB_CONTROL = `http://${HOST_IP}:${HUB_PORT}/_control`;
 
-function startProviders(): void {
+/** Starts the stand-ins, again when their code changed since the running ones started (a stale one would not answer
+ * what the tests ask of it). */
+async function startProviders(): Promise<void> {
+  const code = inputsHash(["test/cluster/providers.ts", "test/unit/gateway/fake-upstream.ts"]);
+  const stamp = join(STATE, "stand-ins.code");
+  if (pidOf("stand-ins") !== undefined && (existsSync(stamp) ? readFileSync(stamp, "utf8") : "") !== code) {
+    await stop("stand-ins");
+  }
   start(join(ROOT, "test/cluster"), "stand-ins", [HOST_IP, String(PROVIDER_PORT), String(HUB_PORT)], {
     command: [process.execPath, join(ROOT, "test/cluster/providers.ts")],
   });
+  writeFileSync(stamp, code);
 }
 
 /**
@@ -442,6 +425,34 @@ function advertiseGpus(bin: string): void {
   ]);
 }
 
+/** The operator's chart, installed or upgraded to run from the images built here, on the real node. */
+export const OPERATOR_RELEASE = { name: "collab-operator", namespace: "collab-system" } as const;
+
+export function installOperatorChart(images: ReturnType<typeof allImages>, values: string[] = []): void {
+  const [repository, tag] = images.operator.ref.split(":");
+  const set = (key: string, value: string) => ["--set", `${key}=${value}`];
+  const setJson = (key: string, value: unknown) => ["--set-json", `${key}=${JSON.stringify(value)}`];
+  runTool("helm", [
+    "upgrade",
+    "--install",
+    OPERATOR_RELEASE.name,
+    CHART,
+    "-n",
+    OPERATOR_RELEASE.namespace,
+    "--create-namespace",
+    ...set("image.repository", repository!),
+    ...set("image.tag", tag!),
+    ...set("operator.trainerImage", images.trainer.ref),
+    ...set("operator.trainerImageBigcodebench", images.trainer.ref),
+    ...setJson("nodeSelector", { [REAL_NODE_LABEL]: "true" }),
+    ...setJson("tolerations", [{ key: REAL_NODE_TAINT.key, operator: "Exists" }]),
+    ...values,
+    "--wait",
+    "--timeout",
+    "180s",
+  ]);
+}
+
 /** Starts what is not running of the real node and waits until it is Ready with its GPUs. Idempotent. */
 export async function upRealNode(bin: string): Promise<{ images: ReturnType<typeof allImages> }> {
   const why = realNodeUnavailable();
@@ -463,7 +474,7 @@ export async function upRealNode(bin: string): Promise<{ images: ReturnType<type
   startKubelet(nodeBin, kubeconfig);
   startKubeProxy(nodeBin, kubeconfig);
   startCoreDns(nodeBin, kubeconfig);
-  startProviders();
+  await startProviders();
   await poll(async () => nodeReady(bin), 120_000, `node ${REAL_NODE} Ready`);
   advertiseGpus(bin);
   return { images };

@@ -33,7 +33,7 @@ describe("launch scripts", () => {
   it("runs main_ppo with pipefail and its output tee'd to the gateway's log, by a tee that outlives a stop signal", () => {
     expect(head).toContain("set -euo pipefail");
     expect(head).toMatch(
-      /\{ python3 \\\n {4}-m verl\.trainer\.main_ppo[\s\S]*2>&1 \| \(trap '' TERM INT; exec tee -a \/var\/run\/collab\/trainer\.log "[^"]+"\); \} &\n {2}wait \$!\n/,
+      /\{ trap '' TERM INT; \(trap - TERM INT; exec python3 \\\n {4}-m verl\.trainer\.main_ppo[\s\S]*\) \\\n {4}2>&1 \| \(exec tee -a \/var\/run\/collab\/trainer\.log "[^"]+"\); \} &\n {2}wait \$!\n/,
     );
     expect(TRAINER_LOG).toBe("/var/run/collab/trainer.log");
   });
@@ -50,7 +50,7 @@ describe("launch scripts", () => {
       // Every python3 or ray start that runs for long is backgrounded and waited for.
       const lines = text.split("\n");
       lines.forEach((line, i) => {
-        if (!/^\s*(\{ )?python3|ray start --address/.test(line)) return;
+        if (!/^\s*(\{ .*exec )?python3|ray start --address/.test(line)) return;
         const rest = lines.slice(i).join("\n");
         const heredoc = /<<'(\w+)' &$/.exec(line);
         if (heredoc) expect(rest, `${name}: ${line}`).toMatch(new RegExp(`\\n${heredoc[1]}\\nwait \\$!\\n`));

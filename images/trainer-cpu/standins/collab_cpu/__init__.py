@@ -1,5 +1,5 @@
 """What the CPU trainer image's stand-ins share (images/trainer-cpu/README.md): veRL's console line, its stateful
-dataloader's resume behaviour, its checkpoint tracker, and a clean stop on SIGTERM.
+dataloader's resume behaviour, its checkpoint tracker, its ESI check, the model a trainer starts from.
 
 Each piece mirrors the veRL 0.6.0 code named beside it, which cannot be imported here: those modules import torch.
 """
@@ -8,8 +8,6 @@ import json
 import numbers
 import os
 import pprint
-import signal
-import sys
 
 # trainer/ppo/ray_trainer.py and fsdp_sft_trainer.py name checkpoints this way (utils/checkpoint/checkpoint_manager.py).
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -107,17 +105,6 @@ def should_save_ckpt_esi(max_steps_duration, save_ckpt_duration=60, redundant_ti
         threshold_minutes = (save_ckpt_duration + max_steps_duration + redundant_time) / 60
         return expiration_time - datetime.now() < timedelta(minutes=threshold_minutes)
     return False
-
-
-def stop_on_sigterm(name):
-    """A process killed by SIGTERM ends with 128 + 15, as the real trainers do (Python's default action), after saying
-    so: nothing half-written is left that a resume would read, since the tracker is written last."""
-
-    def stop(signum, _frame):
-        print(f"[{name}] received signal {signum}: stopping", file=sys.stderr, flush=True)
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def hf_model_dir(path):

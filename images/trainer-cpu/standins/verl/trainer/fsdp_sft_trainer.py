@@ -23,7 +23,6 @@ from collab_cpu import (
     hf_model_dir,
     log_step,
     read_json,
-    stop_on_sigterm,
     write_json,
 )
 
@@ -37,7 +36,6 @@ def main(config):
 
 
 def run_sft(config):
-    stop_on_sigterm("fsdp_sft_trainer")
     rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     t, data = config["trainer"], config["data"]
     hf_model_dir(config["model"]["partial_pretrain"])

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import os
 import socket
+import threading
 import time
 from pprint import pprint
 
@@ -31,7 +32,6 @@ from collab_cpu import (
     log_step,
     read_json,
     should_save_ckpt_esi,
-    stop_on_sigterm,
     write_json,
 )
 
@@ -42,7 +42,7 @@ def main(config):
 
 
 def run_ppo(config):
-    stop_on_sigterm("main_ppo")
+    watch_faults()
     if not ray.is_initialized():
         # main_ppo.py run_ppo: ray_kwargs.ray_init, with veRL's runtime env under the user's.
         default_runtime_env = {"env_vars": {"TOKENIZERS_PARALLELISM": "true", "NCCL_DEBUG": "WARN"}}
@@ -53,6 +53,32 @@ def run_ppo(config):
         ray.init(**OmegaConf.to_container(ray_init_kwargs))
     runner = TaskRunner.remote()
     ray.get(runner.run.remote(OmegaConf.to_container(config, resolve=True)))
+
+
+# Test hook (README.md, "Faults on demand"): a file the tests write on the job's volume, taken once.
+FAULTS = "/collab/.collab-cpu-faults.json"
+
+
+def watch_faults():
+    """{"oom": true}: the driver allocates memory until the kernel kills it at the container's memory limit."""
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            try:
+                os.rename(FAULTS, f"{FAULTS}.taken")
+            except OSError:
+                continue
+            fault = read_json(f"{FAULTS}.taken")
+            if fault.get("oom"):
+                print("[collab-cpu] fault: allocating memory until the memory limit stops this process", flush=True)
+                hog = []
+                while True:
+                    hog.append(bytearray(64 * 1024 * 1024))
+                    for page in range(0, len(hog[-1]), 4096):
+                        hog[-1][page] = 1
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def read_rows(path):
@@ -117,7 +143,6 @@ class AgentLoopWorker:
 @ray.remote(num_cpus=1)
 class TaskRunner:
     def run(self, config):
-        stop_on_sigterm("TaskRunner")
         pprint(config)
         trainer = Trainer(config)
         trainer.fit()
