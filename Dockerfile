@@ -26,9 +26,8 @@ EXPOSE 8080 8081
 # V8's heap flags keep a long-lived controller small (docs/operator.md "Scale and memory"): with V8's defaults the
 # young generation grows to 2 x 64 MiB while thousands of objects are listed and never shrinks back, and the old
 # generation runs to about twice its live size before a full collection; memory saver mode makes V8 collect and
-# compact with the footprint first and give pages back once the start-up work is done. Measured with 5,000 jobs,
-# 10,000 pods cached: RSS 490 MiB with the defaults, 384-400 with the young generation capped at 8 MiB, 268-291 with
-# growth also at 50%, 193-199 with memory saver mode too (for about 20% more CPU to start).
+# compact with the footprint first and give pages back once the start-up work is done (docs/operator.md has the
+# measurements).
 # None of them may be set in NODE_OPTIONS, so they are here; a process started another way should pass them too.
 ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--memory-saver-mode", "/app/src/cli.ts"]
 CMD ["run"]

@@ -10,7 +10,7 @@
 //   4. a token budget with load from every pod: tokens used against the budget and the stated bound, calls refused;
 //      then the budget raised: the time until calls go again.
 // The allowance endpoint is AllowanceBooks.book().ask() behind AllowanceRequestSchema, exactly what the operator's
-// report server calls (src/operator/report-server.ts, allowance()); what this leaves out is the operator's token check
+// report server calls (src/operator/report/server.ts, allowance()); what this leaves out is the operator's token check
 // and its lookups of the job, pods and usage ledger in its caches (test/integration/allowance.test.ts runs those).
 // Timings, not assertions: run it, read it.
 //   npx node bench/governance.ts [--rounds 3] [--rpm 600] [--skew-seconds 120]   (about 6 minutes a round)
@@ -19,12 +19,12 @@ import { Agent, createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { AllowanceRequestSchema, GRANT_VALIDITY_MS } from "../src/gateway/allowance-contract.ts";
-import { WINDOW_MS } from "../src/gateway/limiter.ts";
-import { AllowanceBooks, type JobTerms, type JobView } from "../src/operator/allowance.ts";
+import { AllowanceRequestSchema, GRANT_VALIDITY_MS } from "../src/contract/allowance.ts";
+import { WINDOW_MS } from "../src/contract/sliding-window.ts";
+import { AllowanceBooks, type JobTerms, type JobView } from "../src/operator/report/allowance.ts";
 import { freePort } from "../test/cluster/stand-in.ts";
 import { startFakeUpstream } from "../test/unit/gateway/fake-upstream.ts";
-import { busiestWindow } from "../test/unit/operator/governance-sim.ts";
+import { busiestWindow } from "../test/unit/operator/report/governance-sim.ts";
 
 const { values } = parseArgs({
   options: {

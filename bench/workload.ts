@@ -11,7 +11,7 @@ import { FIELD_MANAGER } from "../src/children/meta.ts";
 import { jobObjects } from "../src/children/objects.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../src/children/pods.ts";
 import { tokenSecret } from "../src/children/support.ts";
-import { plan } from "../src/operator/plan.ts";
+import { plan } from "../src/operator/plan/plan.ts";
 import { validJob } from "../test/fixtures/invalid-jobs.ts";
 import { type Kube, type KubeObject, pool } from "./kube.ts";
 
@@ -149,7 +149,7 @@ export async function plainReconcile(
       podEvents: [],
       served: await servedApis(kube),
       podGroups: [],
-      queueWorkloads: [],
+      kueueWorkloads: [],
       now: nowSeconds(),
     },
     CTX,

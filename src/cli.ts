@@ -1,25 +1,26 @@
 #!/usr/bin/env node
-// collab-operator's single entry point: each subcommand lives in its own module and is loaded only when used.
+// collab-operator's single entry point: each command lives in src/cli/, shares its prologue (src/cli/prologue.ts),
+// and is loaded only when used.
 const commands: Record<string, { summary: string; load: () => Promise<(argv: string[]) => Promise<number>> }> = {
   run: {
     summary: "run the operator (kubeconfig or in-cluster)",
-    load: async () => (await import("./operator/run.ts")).main,
+    load: async () => (await import("./cli/run.ts")).main,
   },
   crd: {
     summary: "print the CollabTrainingJob CustomResourceDefinition (YAML)",
-    load: async () => (await import("./api/crd-cli.ts")).main,
+    load: async () => (await import("./cli/crd.ts")).main,
   },
   gateway: {
     summary: "run the user-simulator or judge sidecar (OpenAI-compatible gateway on 127.0.0.1)",
-    load: async () => (await import("./gateway/gateway.ts")).main,
+    load: async () => (await import("./cli/gateway.ts")).main,
   },
   preflight: {
     summary: "check a user-simulator or judge endpoint before the job takes GPUs (writes the termination message)",
-    load: async () => (await import("./gateway/preflight.ts")).main,
+    load: async () => (await import("./cli/preflight.ts")).main,
   },
   render: {
     summary: "print what a CollabTrainingJob would create, or its veRL overrides (--verl-args), without a cluster",
-    load: async () => (await import("./render-cli.ts")).main,
+    load: async () => (await import("./cli/render.ts")).main,
   },
 };
 

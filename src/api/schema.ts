@@ -14,6 +14,7 @@ import {
 } from "./k8s.ts";
 import { refineOwnedOverrides } from "./owned-overrides.ts";
 import { type CrossFieldRule, celValidations, immutable, refineWith } from "./rules.ts";
+import { dateTime } from "./time.ts";
 
 export const GROUP = "collabllm.io";
 export const VERSION = "v1alpha1";
@@ -669,6 +670,54 @@ const EndpointUsage = z.strictObject({
   cost: z.number().min(0).optional().describe("Spend on this endpoint, its tokens at its pricing (now in the spec)."),
 });
 
+/** At most this many reward metrics in status.progress.rewardMetrics (veRL's CollabLLM recipe has five). */
+export const MAX_REWARD_METRICS = 16;
+/** A reward metric's name as the recipe's metric file is named (recipe/collabllm/metrics/<name>.py). */
+const REWARD_METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+const RewardMetric = z.strictObject({
+  training: z
+    .number()
+    .optional()
+    .describe("Its mean over the samples of the latest training step whose reward was computed."),
+  validation: z.number().optional().describe("Its mean over the samples of the latest validation."),
+});
+
+/**
+ * status.progress, and the progress a gateway reports (contract/report.ts): one shape from the log to the resource.
+ * Every field is what veRL printed, under the key named here, or is computed from those (stepOfTotal, the ETA).
+ */
+export const Progress = z.strictObject({
+  step: nonNegativeInt().optional().describe("The latest training step logged (veRL's step:N)."),
+  totalSteps: nonNegativeInt().optional().describe("From veRL's 'Total training steps: N'."),
+  stepOfTotal: z.string().max(32).optional().describe("step/totalSteps, for kubectl get."),
+  epoch: nonNegativeInt().optional().describe("training/epoch, 0-based as veRL logs it."),
+  reward: z
+    .number()
+    .optional()
+    .describe(
+      "critic/score/mean of the latest step: CollabLLM's multiturn-aware reward, the weighted sum of the metrics.",
+    ),
+  rewardMin: z.number().optional().describe("critic/score/min of the latest step."),
+  rewardMax: z.number().optional().describe("critic/score/max of the latest step."),
+  validationReward: z.number().optional().describe("The latest val-core/<data source>/reward/mean@N."),
+  rewardMetrics: z
+    .record(z.string().regex(REWARD_METRIC_NAME), RewardMetric)
+    .refine((m) => Object.keys(m).length <= MAX_REWARD_METRICS, `at most ${MAX_REWARD_METRICS} metrics`)
+    .optional()
+    .meta({ maxProperties: MAX_REWARD_METRICS })
+    .describe(
+      "The reward's components by metric name (spec.reward.metrics: accuracy, interactivity, token_amount, bleu_score, pass_rate), as veRL's CollabLLM reward manager prints them per sample ('Scores: ... {metric: value}'): each metric's weight times its mean over the sample's future conversations, clamped to [-1, 1], so they add up to the sample's reward. training is their mean over the latest step's samples, validation over the latest validation's.",
+    ),
+  stepSeconds: z.number().optional().describe("timing_s/step of the latest step."),
+  throughput: z.number().optional().describe("perf/throughput of the latest step: tokens per second per GPU."),
+  estimatedCompletionTime: dateTime()
+    .optional()
+    .describe("When the last step should end: the steps left times the latest step's duration."),
+  lastUpdateTime: dateTime().optional().describe("When the gateway read the latest step line."),
+});
+export type Progress = z.output<typeof Progress>;
+
 export const Status = z.strictObject({
   phase: z.enum(PHASES).optional(),
   observedGeneration: z.int().min(0).optional(),
@@ -725,19 +774,9 @@ export const Status = z.strictObject({
     .array(RoleCounts)
     .optional()
     .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
-  progress: z
-    .strictObject({
-      step: nonNegativeInt().optional(),
-      totalSteps: nonNegativeInt().optional(),
-      stepOfTotal: z.string().optional().describe("step/totalSteps, for kubectl get."),
-      epoch: nonNegativeInt().optional(),
-      reward: z.number().optional().describe("critic/score/mean of the last step."),
-      validationReward: z.number().optional(),
-      stepSeconds: z.number().optional(),
-      estimatedCompletionTime: z.string().meta({ format: "date-time" }).optional(),
-      lastUpdateTime: z.string().meta({ format: "date-time" }).optional(),
-    })
-    .optional(),
+  progress: Progress.optional().describe(
+    "Training progress as veRL logs it on the head pod's driver: the gateway that follows the log reports it in this shape, and the report endpoint writes it as it came.",
+  ),
   usage: z
     .strictObject({
       userSimulator: EndpointUsage.optional(),
@@ -754,6 +793,13 @@ export const Status = z.strictObject({
     })
     .optional(),
   message: z.string().max(32768).optional(),
+  waiting: z
+    .string()
+    .max(256)
+    .optional()
+    .describe(
+      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
+    ),
 });
 export type Status = z.output<typeof Status>;
 

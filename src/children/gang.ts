@@ -1,6 +1,7 @@
 // Gang scheduling of a stage's pods, pure: which mechanism a job gets from its spec and what the cluster serves, the
 // name of an attempt's group, the native PodGroup (scheduling.k8s.io/v1beta1) and the labels, annotations and pod
-// field that put the pods into Kueue's pod group and into the PodGroup (research/lifecycle.md §1.1, §1.7, §2.3).
+// field that put the pods into Kueue's pod group (Kueue's docs, "Run Plain Pods") and into the PodGroup (KEP-4671,
+// Gang Scheduling).
 import type { CollabTrainingJob, GANG_MECHANISMS, Spec } from "../api/schema.ts";
 import { childMeta, jobLabels, jobName, LABEL } from "./meta.ts";
 import type { DesiredPod } from "./pods.ts";

@@ -1,5 +1,5 @@
 // Every object a job creates over its life (attempt 0), for `collab-operator render`: the operator itself creates
-// them stage by stage (src/operator/plan.ts), from the same builders.
+// them stage by stage (src/operator/plan/plan.ts), from the same builders.
 import type { CollabTrainingJob } from "../api/schema.ts";
 import { renderConfigFiles } from "../verl/files.ts";
 import { gangMechanism, stageGang } from "./gang.ts";

@@ -5,10 +5,11 @@ import { quantityText } from "../api/k8s.ts";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
 import {
   type EndpointRole,
-  envName,
   API_KEY_ENV as GATEWAY_KEY_ENV,
   TOKEN_ENV as GATEWAY_TOKEN_ENV,
-} from "../gateway/config.ts";
+  type GatewaySetting,
+  gatewayEnv,
+} from "../contract/gateway-settings.ts";
 import {
   CONFIG_MOUNT,
   ENV,
@@ -60,7 +61,8 @@ const DO_NOT_DISRUPT: Record<string, string> = {
 
 const VOLUMES = { data: "data", config: "config", shm: "shm", trainerLog: "trainer-log" } as const;
 
-interface PodPlan {
+/** Which pod of the job: its role, what it runs, its attempt and rank, and what it needs. */
+interface PodShape {
   role: PodRole;
   script: LaunchScript;
   attempt: number;
@@ -97,10 +99,10 @@ export function trainingPods(job: CollabTrainingJob, ctx: OperatorContext, attem
 /** A pod as the operator wants it. */
 export type DesiredPod = ReturnType<typeof pod>;
 
-function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
+function pod(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) {
   const { spec } = job;
   const name = jobName(job);
-  const meta = childMeta(job, childName.pod(name, plan.role, plan.attempt, plan.rank));
+  const meta = childMeta(job, childName.pod(name, shape.role, shape.attempt, shape.rank));
   const queueLabel: Record<string, string> = spec.scheduling.queueName
     ? { "kueue.x-k8s.io/queue-name": spec.scheduling.queueName }
     : {};
@@ -109,8 +111,8 @@ function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
     kind: "Pod",
     metadata: {
       ...meta,
-      labels: { ...podLabels(name, plan.role, plan.attempt, plan.rank), ...queueLabel },
-      ...(plan.gpu ? { annotations: DO_NOT_DISRUPT } : {}),
+      labels: { ...podLabels(name, shape.role, shape.attempt, shape.rank), ...queueLabel },
+      ...(shape.gpu ? { annotations: DO_NOT_DISRUPT } : {}),
     },
     spec: {
       restartPolicy: "Never",
@@ -118,11 +120,11 @@ function pod(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       ...(spec.scheduling.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
-      nodeSelector: nodeSelector(spec, plan.gpu),
-      tolerations: tolerations(spec, plan.gpu),
-      ...(plan.sidecars ? { initContainers: sidecars(job, ctx, plan) } : {}),
-      containers: [trainer(job, ctx, plan)],
-      volumes: volumes(job, plan),
+      nodeSelector: nodeSelector(spec, shape.gpu),
+      tolerations: tolerations(spec, shape.gpu),
+      ...(shape.sidecars ? { initContainers: sidecars(job, ctx, shape) } : {}),
+      containers: [trainer(job, ctx, shape)],
+      volumes: volumes(job, shape),
     },
   };
 }
@@ -138,12 +140,12 @@ export function tolerations(spec: Spec, gpu: boolean) {
   return [...own, ...(spec.scheduling.tolerations ?? [])];
 }
 
-function volumes(job: CollabTrainingJob, plan: PodPlan) {
+function volumes(job: CollabTrainingJob, shape: PodShape) {
   const name = jobName(job);
   return [
     { name: VOLUMES.data, persistentVolumeClaim: { claimName: claimName(job) } },
     { name: VOLUMES.config, configMap: { name: childName.config(name) } },
-    ...(plan.gpu
+    ...(shape.gpu
       ? [
           {
             name: VOLUMES.shm,
@@ -151,7 +153,7 @@ function volumes(job: CollabTrainingJob, plan: PodPlan) {
           },
         ]
       : []),
-    ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
+    ...(shape.sidecars ? [{ name: VOLUMES.trainerLog, emptyDir: {} }] : []),
   ];
 }
 
@@ -159,42 +161,42 @@ function secretEnv(name: string, ref: { name: string; key: string }) {
   return { name, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } };
 }
 
-function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
+function trainer(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) {
   const { spec } = job;
   const tokenRef = { name: childName.token(jobName(job)), key: TOKEN_KEY };
   const env = [
     { name: "PYTHONPATH", value: VERL_ROOT },
     { name: ENV.rayHead, value: rayHeadAddress(job) },
     { name: ENV.nnodes, value: String(spec.resources.nodes) },
-    { name: ENV.nodeRank, value: String(plan.rank) },
+    { name: ENV.nodeRank, value: String(shape.rank) },
     { name: ENV.gpusPerNode, value: String(spec.resources.gpusPerNode) },
     // The attempt, for the trainer's logs and anything that must tell one attempt's writes from another's.
-    { name: ENV.attempt, value: String(plan.attempt) },
+    { name: ENV.attempt, value: String(shape.attempt) },
     // The job's internal token, not the user's key: litellm presents it to the sidecars, which alone hold the key.
-    ...(plan.sidecars ? [secretEnv(ENV.internalToken, tokenRef)] : []),
+    ...(shape.sidecars ? [secretEnv(ENV.internalToken, tokenRef)] : []),
     ...(spec.integrations.wandb ? [secretEnv(ENV.wandbKey, spec.integrations.wandb.apiKeySecretRef)] : []),
     ...(spec.integrations.huggingFaceTokenSecretRef
       ? [secretEnv(ENV.hfToken, spec.integrations.huggingFaceTokenSecretRef)]
       : []),
   ];
   const limits: Record<string, string> = {
-    ...(plan.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
-    ...(plan.gpu && spec.resources.cpu !== undefined ? { cpu: quantityText(spec.resources.cpu) } : {}),
-    ...(plan.gpu && spec.resources.memory !== undefined ? { memory: quantityText(spec.resources.memory) } : {}),
+    ...(shape.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),
+    ...(shape.gpu && spec.resources.cpu !== undefined ? { cpu: quantityText(spec.resources.cpu) } : {}),
+    ...(shape.gpu && spec.resources.memory !== undefined ? { memory: quantityText(spec.resources.memory) } : {}),
   };
-  const requests = plan.gpu ? limits : { cpu: "1", memory: "4Gi" };
+  const requests = shape.gpu ? limits : { cpu: "1", memory: "4Gi" };
   return {
     name: TRAINER_CONTAINER,
     image: trainerImage(spec, ctx),
     ...(spec.runtime.imagePullPolicy ? { imagePullPolicy: spec.runtime.imagePullPolicy } : {}),
-    command: launchCommand(plan.script),
+    command: launchCommand(shape.script),
     workingDir: VERL_ROOT,
     // Pods of a failed attempt are deleted before the next starts, taking their logs along: the kubelet keeps the
     // end of the log as the termination message, which the job's restart and failure quote.
     terminationMessagePolicy: "FallbackToLogsOnError",
     env,
     resources: { requests, ...(Object.keys(limits).length > 0 ? { limits } : {}) },
-    ...(plan.role === "head"
+    ...(shape.role === "head"
       ? {
           ports: [
             { name: "gcs", containerPort: RAY_GCS_PORT },
@@ -205,14 +207,14 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
     volumeMounts: [
       { name: VOLUMES.data, mountPath: VOLUME_MOUNT },
       { name: VOLUMES.config, mountPath: CONFIG_MOUNT, readOnly: true },
-      ...(plan.gpu ? [{ name: VOLUMES.shm, mountPath: "/dev/shm" }] : []),
-      ...(plan.sidecars ? [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR }] : []),
+      ...(shape.gpu ? [{ name: VOLUMES.shm, mountPath: "/dev/shm" }] : []),
+      ...(shape.sidecars ? [{ name: VOLUMES.trainerLog, mountPath: TRAINER_LOG_DIR }] : []),
     ],
   };
 }
 
-function setting(key: Parameters<typeof envName>[0], value: string | number | undefined) {
-  return value === undefined ? [] : [{ name: envName(key), value: String(value) }];
+function setting(key: GatewaySetting, value: string | number | undefined) {
+  return value === undefined ? [] : [{ name: gatewayEnv(key), value: String(value) }];
 }
 
 /**
@@ -258,7 +260,7 @@ export function trainerImage(spec: Spec, ctx: OperatorContext): string {
 }
 
 /** The two gateways as native sidecars: they start before the trainer and stop after it. */
-function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
+function sidecars(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) {
   const { spec } = job;
   const jobURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}`;
   const gateway = (role: EndpointRole, endpoint: Spec["judge"], port: number, followLog: boolean) => {
@@ -279,7 +281,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
         ...setting("cacheEntries", endpoint.temperature === 0 ? 10_000 : 0),
         ...setting("reportUrl", `${jobURL}/report`),
         ...(followLog ? setting("followLog", TRAINER_LOG) : []),
-        { name: envName("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        { name: gatewayEnv("pod"), valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
         secretEnv(GATEWAY_TOKEN_ENV, { name: childName.token(jobName(job)), key: TOKEN_KEY }),
         ...endpointSettings.key,
       ],
@@ -306,7 +308,7 @@ function sidecars(job: CollabTrainingJob, ctx: OperatorContext, plan: PodPlan) {
     };
   };
   // Only the head's driver prints veRL's step lines; its user-simulator gateway follows them and reports progress.
-  const head = plan.role === "head";
+  const head = shape.role === "head";
   return [
     gateway("user-simulator", spec.userSimulator, USER_SIMULATOR_PORT, head),
     gateway("judge", spec.judge, JUDGE_PORT, false),

@@ -4,7 +4,7 @@
 // comes from), so changing an endpoint or its Secret makes a new pod, which checks again.
 import { createHash } from "node:crypto";
 import type { CollabTrainingJob, Spec } from "../api/schema.ts";
-import { type EndpointRole, TERMINATION_LOG } from "../gateway/config.ts";
+import { type EndpointRole, TERMINATION_LOG } from "../contract/gateway-settings.ts";
 import { childMeta, jobLabels, jobName, LABEL } from "./meta.ts";
 import { endpointEnv, gatewaySecurityContext, nodeSelector, type OperatorContext, tolerations } from "./pods.ts";
 

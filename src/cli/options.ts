@@ -1,25 +1,19 @@
 // Command-line options where every flag has an environment variable (PREFIX_FLAG_NAME): a table in, raw strings
 // out, flags winning over the environment. Typed conversion stays with each command.
 
-export interface OptionSpec {
-  flag: string;
-  kind: "string" | "number" | "bool";
-  help: string;
-}
-
-export type RawOptions<K extends string> = Partial<Record<K, string>>;
+import { envVarName, type Setting, type SettingValues } from "../contract/gateway-settings.ts";
 
 export class Options<K extends string> {
   readonly #prefix: string;
-  readonly #table: Record<K, OptionSpec>;
+  readonly #table: Record<K, Setting>;
 
-  constructor(prefix: string, table: Record<K, OptionSpec>) {
+  constructor(prefix: string, table: Record<K, Setting>) {
     this.#prefix = prefix;
     this.#table = table;
   }
 
   envName(key: K): string {
-    return `${this.#prefix}_${this.#table[key].flag.toUpperCase().replaceAll("-", "_")}`;
+    return envVarName(this.#prefix, this.#table[key].flag);
   }
 
   flag(key: K): string {
@@ -31,7 +25,7 @@ export class Options<K extends string> {
     const head = `  ${"flag".padEnd(34)} ${"env".padEnd(40)} meaning`;
     return [
       head,
-      ...(Object.entries(this.#table) as [K, OptionSpec][]).map(([key, o]) => {
+      ...(Object.entries(this.#table) as [K, Setting][]).map(([key, o]) => {
         const flag = o.kind === "bool" ? `--${o.flag}` : `--${o.flag} <${o.kind === "number" ? "n" : "v"}>`;
         return `  ${flag.padEnd(34)} ${this.envName(key).padEnd(40)} ${o.help}`;
       }),
@@ -39,10 +33,10 @@ export class Options<K extends string> {
   }
 
   /** Environment first, then flags (`--name value`, `--name=value`, bare `--bool`). Throws on unknown flags. */
-  read(argv: readonly string[], env: NodeJS.ProcessEnv): RawOptions<K> {
+  read(argv: readonly string[], env: NodeJS.ProcessEnv): SettingValues<K> {
     const keys = Object.keys(this.#table) as K[];
     const byFlag = new Map(keys.map((k) => [this.#table[k].flag, k]));
-    const raw: RawOptions<K> = {};
+    const raw: SettingValues<K> = {};
     for (const key of keys) {
       const value = env[this.envName(key)];
       if (value !== undefined && value !== "") raw[key] = value;
@@ -64,7 +58,7 @@ export class Options<K extends string> {
     return raw;
   }
 
-  number(raw: RawOptions<K>, key: K, fallback: number, min = 0): number {
+  number(raw: SettingValues<K>, key: K, fallback: number, min = 0): number {
     const text = raw[key];
     if (text === undefined) return fallback;
     const value = Number(text);
@@ -72,7 +66,7 @@ export class Options<K extends string> {
     return value;
   }
 
-  bool(raw: RawOptions<K>, key: K, fallback: boolean): boolean {
+  bool(raw: SettingValues<K>, key: K, fallback: boolean): boolean {
     const text = raw[key];
     if (text === undefined) return fallback;
     if (text !== "true" && text !== "false") throw new Error(`${this.flag(key)}: ${text} is not true or false`);

@@ -1,7 +1,8 @@
 // The bounded fair queue in front of the limiter. Strictly first come, first served: a large request at the head is
 // not overtaken by small ones behind it, so no request starves. A full queue is refused at once (the caller turns
 // that into a clear 429) instead of growing without bound.
-import type { Limiter, Need, Ticket } from "./limiter.ts";
+import type { TokenCounts } from "../contract/usage.ts";
+import type { Limiter, Ticket } from "./limiter.ts";
 
 /** The queue is full; `retryAfterMs`: when the limiter expects room for the request at its head (or at least 1 s). */
 export class QueueFullError extends Error {
@@ -14,7 +15,7 @@ export class QueueFullError extends Error {
 export class NeverFitsError extends Error {}
 
 interface Waiter {
-  need: Need;
+  need: TokenCounts;
   resolve: (ticket: Ticket) => void;
   reject: (error: unknown) => void;
   signal: AbortSignal | undefined;
@@ -24,9 +25,9 @@ interface Waiter {
 /** What the requests in the queue need together, for a limiter that asks for its capacity ahead (allowance.ts). */
 export interface Waiting {
   count: number;
-  need: Need;
+  need: TokenCounts;
   /** The request at the head: the least a grant must cover to be of use. */
-  head: Need | undefined;
+  head: TokenCounts | undefined;
 }
 
 export class AdmissionQueue {
@@ -51,15 +52,15 @@ export class AdmissionQueue {
   }
 
   waitingDemand(): Waiting {
-    const need = { prompt: 0, completion: 0 };
+    const need = { promptTokens: 0, completionTokens: 0 };
     for (const w of this.waiters) {
-      need.prompt += w.need.prompt;
-      need.completion += w.need.completion;
+      need.promptTokens += w.need.promptTokens;
+      need.completionTokens += w.need.completionTokens;
     }
     return { count: this.waiters.length, need, head: this.waiters[0]?.need };
   }
 
-  acquire(need: Need, signal?: AbortSignal): Promise<Ticket> {
+  acquire(need: TokenCounts, signal?: AbortSignal): Promise<Ticket> {
     const never = this.limiter.neverFits(need);
     if (never) return Promise.reject(new NeverFitsError(never));
     if (this.waiters.length === 0) {
@@ -86,7 +87,7 @@ export class AdmissionQueue {
     });
   }
 
-  release(ticket: Ticket, used?: Need): void {
+  release(ticket: Ticket, used?: TokenCounts): void {
     this.limiter.release(ticket, used);
     this.pump();
   }

@@ -2,10 +2,10 @@
 // time, when a call cannot go, before a grant runs out, to give back what is idle, and as a heartbeat; answers go to
 // Allowances, then the queue admits whoever fits. No request waits for this but those that cannot go without it.
 import type { Logger } from "pino";
+import { AllowanceAnswerSchema, type AllowanceRequest } from "../contract/allowance.ts";
+import type { UsageCounters } from "../contract/usage.ts";
 import type { AdmissionQueue } from "./admission.ts";
 import type { Allowances } from "./allowance.ts";
-import { AllowanceAnswerSchema, type AllowanceRequest } from "./allowance-contract.ts";
-import type { Usage } from "./usage.ts";
 
 /** How often the client looks whether an ask is due (heartbeats, expiring grants, idle holdings). */
 const TICK_MS = 200;
@@ -19,7 +19,7 @@ export interface AllowanceClientOptions {
   token: string;
   allowances: Allowances;
   queue: AdmissionQueue;
-  usage: Usage;
+  usage: UsageCounters;
   identity: Pick<AllowanceRequest, "pod" | "role" | "startId">;
   log: Logger;
   now?: () => number;

@@ -8,18 +8,17 @@
 // settled when the call ends: the upstream's real usage replaces the estimate, and what was reserved beyond it goes
 // back to the grant (while still valid) and to the budget.
 
-import { NeverFitsError, type Waiting } from "./admission.ts";
 import {
   type AllowanceAnswer,
   type AllowanceRequest,
   type BudgetAmount,
-  costOf,
   GRANT_VALIDITY_MS,
   HEARTBEAT_MS,
-  type Prices,
-} from "./allowance-contract.ts";
-import { type Decision, type Limiter, type Need, type Ticket, tokensOf, WINDOW_MS } from "./limiter.ts";
-import type { Usage } from "./usage.ts";
+} from "../contract/allowance.ts";
+import { WINDOW_MS } from "../contract/sliding-window.ts";
+import { costOf, type Prices, type TokenCounts, totalTokens, type UsageCounters } from "../contract/usage.ts";
+import { NeverFitsError, type Waiting } from "./admission.ts";
+import type { Decision, Limiter, Ticket } from "./limiter.ts";
 
 /** Calls refused because the job's budget cannot cover them (the operator said so). */
 export class BudgetExhaustedError extends Error {}
@@ -132,23 +131,23 @@ export class Allowances implements Limiter {
     return this.terms;
   }
 
-  neverFits(need: Need): string | undefined {
+  neverFits(need: TokenCounts): string | undefined {
     const tpm = this.terms?.tokensPerMinute ?? 0;
-    const tokens = tokensOf(need);
+    const tokens = totalTokens(need);
     return tpm > 0 && tokens > tpm
       ? `request needs ~${tokens} tokens, more than the job's limit of ${tpm} per minute`
       : undefined;
   }
 
-  waitMs(now: number, need: Need): number {
+  waitMs(now: number, need: TokenCounts): number {
     if (!this.terms) return Number.POSITIVE_INFINITY;
-    if (this.rateLimited && !this.grantFor(now, tokensOf(need))) {
+    if (this.rateLimited && !this.grantFor(now, totalTokens(need))) {
       return this.retryAt > now ? this.retryAt - now : Number.POSITIVE_INFINITY;
     }
     return 0;
   }
 
-  tryAcquire(now: number, need: Need): Decision {
+  tryAcquire(now: number, need: TokenCounts): Decision {
     // Learnt only with the first answer, after the call may have joined the queue.
     const never = this.neverFits(need);
     if (never) return { admitted: false, refused: new NeverFitsError(never) };
@@ -161,7 +160,7 @@ export class Allowances implements Limiter {
       this.onShortage();
       return { admitted: false, waitMs: null };
     }
-    const tokens = tokensOf(need);
+    const tokens = totalTokens(need);
     const cost = this.costs(need).cost;
     const grant = this.rateLimited ? this.grantFor(now, tokens) : undefined;
     if (grant) {
@@ -178,9 +177,9 @@ export class Allowances implements Limiter {
     return { admitted: true, ticket };
   }
 
-  release(ticket: Ticket, used?: Need): void {
+  release(ticket: Ticket, used?: TokenCounts): void {
     const own = ticket as AllowanceTicket;
-    const tokens = used ? tokensOf(used) : own.tokens;
+    const tokens = used ? totalTokens(used) : own.tokens;
     const cost = used ? this.costs(used).cost : own.cost;
     this.inFlight--;
     this.reserved.tokens -= own.tokens;
@@ -223,7 +222,12 @@ export class Allowances implements Limiter {
    * The next ask: gives back first what it no longer needs (slots above the operator's target once their calls
    * ended, everything unused when idle, everything when the lease lapsed), then says what it holds and wants.
    */
-  ask(now: number, waiting: Waiting, usage: Usage, identity: Pick<AllowanceRequest, "pod" | "role" | "startId">) {
+  ask(
+    now: number,
+    waiting: Waiting,
+    usage: UsageCounters,
+    identity: Pick<AllowanceRequest, "pod" | "role" | "startId">,
+  ) {
     this.firstAsk ??= now;
     this.seq++;
     this.lastAsk = now;
@@ -256,7 +260,7 @@ export class Allowances implements Limiter {
     const head = waiting.head;
     const headNeed = head ? this.costs(head) : undefined;
     const waitingCost = this.costs(waiting.need);
-    const recentCost = this.costs({ prompt: recent.tokens, completion: 0 });
+    const recentCost = this.costs({ promptTokens: recent.tokens, completionTokens: 0 });
     const budgeted = (this.terms?.budgetTokens ?? 0) > 0 || (this.terms?.budgetCost ?? 0) > 0;
     const request: AllowanceRequest = {
       ...identity,
@@ -271,8 +275,8 @@ export class Allowances implements Limiter {
       },
       want: {
         requests: this.rateLimited ? Math.max(blocked, waiting.count + recent.requests - left.requests) : 0,
-        tokens: this.rateLimited ? Math.max(0, tokensOf(waiting.need) + recent.tokens - left.tokens) : 0,
-        minTokens: head ? tokensOf(head) : 0,
+        tokens: this.rateLimited ? Math.max(0, totalTokens(waiting.need) + recent.tokens - left.tokens) : 0,
+        minTokens: head ? totalTokens(head) : 0,
         slots: this.inFlight + waiting.count,
         budget: budgeted
           ? {
@@ -327,7 +331,7 @@ export class Allowances implements Limiter {
   }
 
   /** What keeps this call from going now, if anything. */
-  private shortage(now: number, need: Need): "terms" | "lease" | "budget" | "slots" | "rate" | undefined {
+  private shortage(now: number, need: TokenCounts): "terms" | "lease" | "budget" | "slots" | "rate" | undefined {
     const terms = this.terms;
     if (!terms) return "terms";
     const leased = now < this.leaseUntil;
@@ -400,8 +404,8 @@ export class Allowances implements Limiter {
   }
 
   /** A call's worst case against the budget: its tokens, and their spend at this endpoint's prices. */
-  private costs(need: Need): BudgetAmount {
-    return { tokens: tokensOf(need), cost: costOf(need.prompt, need.completion, this.prices) };
+  private costs(need: TokenCounts): BudgetAmount {
+    return { tokens: totalTokens(need), cost: costOf(need, this.prices) };
   }
 
   /** Why calls are refused while the budget is exhausted. */

@@ -7,12 +7,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import type { TokenCounts, UsageCounters } from "../contract/usage.ts";
 import { type AdmissionQueue, NeverFitsError, QueueFullError } from "./admission.ts";
 import { BudgetExhaustedError } from "./allowance.ts";
 import { cacheKey, type LruCache } from "./cache.ts";
 import type { GatewayConfig } from "./config.ts";
 import { type BodyBudget, type BodyLimits, errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
-import type { Need } from "./limiter.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Redact } from "./redact.ts";
 import { type Backoff, isRetryable, nextDelay } from "./retry-policy.ts";
@@ -24,7 +24,7 @@ import {
   type UpstreamClient,
   UpstreamError,
 } from "./upstream.ts";
-import { estimateTokens, type Usage } from "./usage.ts";
+import { estimateTokens } from "./usage.ts";
 
 type ChatBody = Record<string, unknown> & { messages: unknown[]; stream?: unknown; stream_options?: unknown };
 type TokenCount = { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
@@ -42,7 +42,7 @@ export interface ChatDeps {
   bodyLimits: BodyLimits;
   upstream: UpstreamClient;
   queue: AdmissionQueue;
-  usage: Usage;
+  usage: UsageCounters;
   /** Plain answers by request, as the upstream's bytes. */
   cache: LruCache<Buffer> | undefined;
   metrics: GatewayMetrics;
@@ -68,7 +68,7 @@ interface Outgoing {
   /** The client asked for the usage chunk of a stream itself. */
   clientWantsUsage: boolean;
   /** Tokens charged to the limiter before the answer says how many were used: prompt estimate and max_tokens. */
-  estimate: Need;
+  estimate: TokenCounts;
 }
 
 /**
@@ -186,7 +186,7 @@ function budgetError(message: string): HttpError {
   return new HttpError(429, "insufficient_quota", "budget_exceeded", message, NO_RETRY);
 }
 
-async function admit(queue: AdmissionQueue, need: Need, signal: AbortSignal) {
+async function admit(queue: AdmissionQueue, need: TokenCounts, signal: AbortSignal) {
   try {
     return await queue.acquire(need, signal);
   } catch (error) {
@@ -245,7 +245,7 @@ async function attempt(
   // Counted once it is admitted and goes out: a retry cut short by the deadline or a full queue was never sent.
   if (retry) deps.usage.retries++;
   // A failed attempt used no tokens; a broken stream is charged its estimate.
-  let spent: Need = { prompt: 0, completion: 0 };
+  let spent: TokenCounts = { promptTokens: 0, completionTokens: 0 };
   const sent = performance.now();
   let failure: string | undefined;
   try {
@@ -316,14 +316,15 @@ function sendAnswer(res: ServerResponse, bytes: Buffer, requestId: string | unde
  * Adds the upstream's token counts to the usage and metrics and returns them. Without counts: the whole estimate for
  * a plain answer; the prompt estimate and the streamed characters / 4 for a stream.
  */
-function record(deps: ChatDeps, counts: TokenCount, estimate: Need, completionChars?: number): Need {
-  const prompt = counts?.prompt_tokens ?? estimate.prompt;
-  const completion =
-    counts?.completion_tokens ?? (completionChars === undefined ? estimate.completion : Math.ceil(completionChars / 4));
-  deps.usage.promptTokens += prompt;
-  deps.usage.completionTokens += completion;
-  deps.metrics.tokens(prompt, completion);
-  return { prompt, completion };
+function record(deps: ChatDeps, counts: TokenCount, estimate: TokenCounts, completionChars?: number): TokenCounts {
+  const promptTokens = counts?.prompt_tokens ?? estimate.promptTokens;
+  const completionTokens =
+    counts?.completion_tokens ??
+    (completionChars === undefined ? estimate.completionTokens : Math.ceil(completionChars / 4));
+  deps.usage.promptTokens += promptTokens;
+  deps.usage.completionTokens += completionTokens;
+  deps.metrics.tokens(promptTokens, completionTokens);
+  return { promptTokens, completionTokens };
 }
 
 /** Relays the upstream's events unchanged (but for the usage chunk the client did not ask for), metering them. */

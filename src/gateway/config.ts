@@ -1,85 +1,22 @@
-// Gateway configuration: one table of options, each settable by a flag or by its COLLAB_GATEWAY_* env var (the flag
-// wins). Secrets are deliberately NOT in the table: flags show up in `ps`, so the upstream key and the job token are
-// read from the environment only.
+// Gateway and preflight configuration: the settings of contract/gateway-settings.ts as the commands read them (from a
+// flag or its COLLAB_GATEWAY_* env var: src/cli/), checked and given their defaults. Secrets come from the environment.
 import { hostname } from "node:os";
-import { type OptionSpec, Options, type RawOptions } from "../cli/options.ts";
-
-export const ENDPOINT_ROLES = ["user-simulator", "judge"] as const;
-export type EndpointRole = (typeof ENDPOINT_ROLES)[number];
+import {
+  API_KEY_ENV,
+  ENDPOINT_ROLES,
+  type EndpointRole,
+  GATEWAY_SETTINGS,
+  type GatewaySetting,
+  gatewayEnv,
+  type PreflightSetting,
+  type SettingValues,
+  TERMINATION_LOG,
+  TOKEN_ENV,
+} from "../contract/gateway-settings.ts";
 
 const DEFAULT_PORT: Record<EndpointRole, number> = { "user-simulator": 4001, judge: 4002 };
 
-export const API_KEY_ENV = "COLLAB_GATEWAY_UPSTREAM_API_KEY";
-export const TOKEN_ENV = "COLLAB_GATEWAY_TOKEN";
-
-// Order here is the order of --help.
-const OPTIONS = {
-  role: { flag: "role", kind: "string", help: "user-simulator | judge (required)" },
-  listen: { flag: "listen", kind: "string", help: "host:port (default 127.0.0.1:4001 user-simulator, :4002 judge)" },
-  metricsListen: {
-    flag: "metrics-listen",
-    kind: "string",
-    help: "host:port of a second listener serving only GET /metrics and /healthz, for Prometheus and the kubelet on the pod IP (default: none)",
-  },
-  model: { flag: "model", kind: "string", help: "model name clients ask for (default: the role name)" },
-  upstreamBaseUrl: { flag: "upstream-base-url", kind: "string", help: "OpenAI-compatible base URL (required)" },
-  upstreamModel: { flag: "upstream-model", kind: "string", help: "model name sent upstream (required)" },
-  temperature: { flag: "temperature", kind: "number", help: "temperature when a request has none" },
-  maxTokens: { flag: "max-tokens", kind: "number", help: "max_tokens when a request has none" },
-  retries: { flag: "retries", kind: "number", help: "retries per request after the first attempt (default 6)" },
-  timeoutSeconds: {
-    flag: "timeout-seconds",
-    kind: "number",
-    help: "upstream attempt: longest wait to connect, for the answer to start or go on (default 120)",
-  },
-  deadlineSeconds: {
-    flag: "deadline-seconds",
-    kind: "number",
-    help: "overall deadline of a request, queueing and retries included (default 600)",
-  },
-  allowanceUrl: {
-    flag: "allowance-url",
-    kind: "string",
-    help: "operator endpoint handing out the job's limits and budget (then --share, --pods do not apply)",
-  },
-  requestsPerMinute: { flag: "requests-per-minute", kind: "number", help: "job-wide RPM limit (0 = none)" },
-  tokensPerMinute: { flag: "tokens-per-minute", kind: "number", help: "job-wide TPM limit (0 = none)" },
-  maxConcurrency: { flag: "max-concurrency", kind: "number", help: "job-wide in-flight limit (0 = none)" },
-  share: {
-    flag: "share",
-    kind: "number",
-    help: "without --allowance-url: this pod's fraction of the job's limits and budget (default 1)",
-  },
-  pods: { flag: "pods", kind: "number", help: "shorthand for --share 1/N" },
-  queueSize: { flag: "queue-size", kind: "number", help: "requests that may wait for the limiter (default 1024)" },
-  maxBodyBytes: { flag: "max-body-bytes", kind: "number", help: "largest request body (default 33554432, 32 MiB)" },
-  bodyBytesInFlight: {
-    flag: "body-bytes-in-flight",
-    kind: "number",
-    help: "request bytes all requests in flight may hold together (default 67108864, 64 MiB)",
-  },
-  bodyTimeoutSeconds: {
-    flag: "body-timeout-seconds",
-    kind: "number",
-    help: "a request body must have arrived whole within this (default 30)",
-  },
-  budgetTokens: { flag: "budget-tokens", kind: "number", help: "job-wide token budget (0 = none)" },
-  cacheEntries: { flag: "cache-entries", kind: "number", help: "cache of temperature-0 answers (0 = off)" },
-  followLog: { flag: "follow-log", kind: "string", help: "trainer log to parse for progress (head pod only)" },
-  totalSteps: { flag: "total-steps", kind: "number", help: "total training steps, if known in advance" },
-  reportUrl: { flag: "report-url", kind: "string", help: "operator endpoint to POST usage and progress to" },
-  reportIntervalSeconds: { flag: "report-interval-seconds", kind: "number", help: "report period (default 15)" },
-  pod: { flag: "pod", kind: "string", help: "pod name in reports (default: hostname)" },
-  logLevel: { flag: "log-level", kind: "string", help: "fatal|error|warn|info|debug (default info)" },
-  logRequestBodies: { flag: "log-request-bodies", kind: "bool", help: "log request bodies at debug level" },
-} as const satisfies Record<string, OptionSpec>;
-
-type Key = keyof typeof OPTIONS;
-const options = new Options<Key>("COLLAB_GATEWAY", OPTIONS);
-
-export function envName(key: Key): string {
-  return options.envName(key);
-}
+type Key = GatewaySetting;
 
 export interface GatewayConfig extends EndpointSettings {
   host: string;
@@ -114,36 +51,22 @@ export interface GatewayConfig extends EndpointSettings {
   logRequestBodies: boolean;
 }
 
-export function helpText(): string {
-  return [
-    "usage: collab-operator gateway [flags]",
-    "",
-    "OpenAI-compatible sidecar for the user simulator or the judge: auth, model mapping, limits, retries, usage, progress.",
-    "",
-    ...options.helpRows(),
-    "",
-    "Secrets come from the environment only:",
-    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
-    `  ${TOKEN_ENV.padEnd(75)} token clients must send as 'Authorization: Bearer' (required)`,
-  ].join("\n");
-}
-
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number, min?: number): number;
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: undefined, min?: number): number | undefined;
-function num<K extends Key>(raw: RawOptions<K>, key: K, fallback: number | undefined, min = 0): number | undefined {
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: number, min?: number): number;
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: undefined, min?: number): number | undefined;
+function num<K extends Key>(raw: SettingValues<K>, key: K, fallback: number | undefined, min = 0): number | undefined {
   const text = raw[key];
   if (text === undefined) return fallback;
   // Accept fractions like 1/3 for --share.
   const parts = text.split("/");
   const value = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : Number(text);
   if (!Number.isFinite(value) || value < min)
-    throw new Error(`--${OPTIONS[key].flag}: ${text} is not a number >= ${min}`);
+    throw new Error(`--${GATEWAY_SETTINGS[key].flag}: ${text} is not a number >= ${min}`);
   return value;
 }
 
-function required<K extends Key>(raw: RawOptions<K>, key: K): string {
+function required<K extends Key>(raw: SettingValues<K>, key: K): string {
   const value = raw[key];
-  if (!value) throw new Error(`--${OPTIONS[key].flag} (or ${envName(key)}) is required`);
+  if (!value) throw new Error(`--${GATEWAY_SETTINGS[key].flag} (or ${gatewayEnv(key)}) is required`);
   return value;
 }
 
@@ -170,7 +93,7 @@ export interface EndpointSettings {
 }
 
 function endpointSettings(
-  raw: RawOptions<"role" | "upstreamBaseUrl" | "upstreamModel" | "timeoutSeconds">,
+  raw: SettingValues<"role" | "upstreamBaseUrl" | "upstreamModel" | "timeoutSeconds">,
   env: NodeJS.ProcessEnv,
 ): EndpointSettings {
   const role = required(raw, "role");
@@ -187,8 +110,8 @@ function endpointSettings(
   };
 }
 
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConfig {
-  const raw = options.read(argv, env);
+/** The gateway's configuration from its settings' values; throws naming the flag (or variable) that is wrong. */
+export function gatewayConfig(raw: SettingValues<GatewaySetting>, env: NodeJS.ProcessEnv): GatewayConfig {
   const endpoint = endpointSettings(raw, env);
   const typedRole = endpoint.role;
   const { host, port } = hostPort("listen", raw.listen ?? `127.0.0.1:${DEFAULT_PORT[typedRole]}`);
@@ -242,45 +165,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): GatewayConf
   };
 }
 
-// ---- collab-operator preflight ----
-
-/** Where the kubelet reads a container's termination message (terminationMessagePolicy: File). */
-export const TERMINATION_LOG = "/dev/termination-log";
-
-// The preflight reads the endpoint options of the gateway's table, from the same env vars, and ignores the rest of
-// the sidecar's environment.
-const PREFLIGHT_OPTIONS = {
-  role: OPTIONS.role,
-  upstreamBaseUrl: OPTIONS.upstreamBaseUrl,
-  upstreamModel: OPTIONS.upstreamModel,
-  timeoutSeconds: OPTIONS.timeoutSeconds,
-  terminationLog: {
-    flag: "termination-log",
-    kind: "string",
-    help: `file the verdict (JSON) is written to (default ${TERMINATION_LOG})`,
-  },
-} as const satisfies Record<string, OptionSpec>;
-const preflightOptions = new Options<keyof typeof PREFLIGHT_OPTIONS>("COLLAB_GATEWAY", PREFLIGHT_OPTIONS);
-
 export interface PreflightConfig extends EndpointSettings {
   terminationLog: string;
 }
 
-export function parsePreflightConfig(argv: string[], env: NodeJS.ProcessEnv): PreflightConfig {
-  const raw = preflightOptions.read(argv, env);
+/** The preflight's configuration: the endpoint's settings, from the same variables as its gateway's. */
+export function preflightConfig(raw: SettingValues<PreflightSetting>, env: NodeJS.ProcessEnv): PreflightConfig {
   return { ...endpointSettings(raw, env), terminationLog: raw.terminationLog ?? TERMINATION_LOG };
-}
-
-export function preflightHelpText(): string {
-  return [
-    "usage: collab-operator preflight [flags]",
-    "",
-    "Checks one endpoint as the gateway would use it: reachable, key accepted, model served, one completion of",
-    "max_tokens 1 answered. Writes the verdict as JSON to the termination log and exits 0 (ready) or 1 (not ready).",
-    "",
-    ...preflightOptions.helpRows(),
-    "",
-    "Secrets come from the environment only:",
-    `  ${API_KEY_ENV.padEnd(75)} upstream API key (optional)`,
-  ].join("\n");
 }

@@ -3,23 +3,24 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+import type { GatewayReport } from "../contract/report.ts";
+import { emptyUsage } from "../contract/usage.ts";
 import { AdmissionQueue } from "./admission.ts";
 import { Allowances } from "./allowance.ts";
 import { AllowanceClient } from "./allowance-client.ts";
 import { LruCache } from "./cache.ts";
 import type { ChatDeps } from "./chat.ts";
-import { type GatewayConfig, helpText, parseConfig } from "./config.ts";
+import type { GatewayConfig } from "./config.ts";
 import { BodyBudget } from "./http.ts";
 import { SlidingWindowLimiter } from "./limiter.ts";
 import { LogFollower } from "./log-follower.ts";
 import { createMetrics } from "./metrics.ts";
 import { makeRedactor, type Redact } from "./redact.ts";
-import type { GatewayReport } from "./report.ts";
 import { Reporter } from "./reporter.ts";
 import { type Backoff, DEFAULT_BACKOFF } from "./retry-policy.ts";
 import { createGatewayServer, createMetricsServer } from "./server.ts";
 import { createUpstreamClient } from "./upstream.ts";
-import { emptyUsage, overBudget } from "./usage.ts";
+import { overBudget } from "./usage.ts";
 import { ProgressTracker } from "./verl-log.ts";
 
 const FOLLOW_INTERVAL_MS = 1000;
@@ -121,16 +122,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 
   const tracker = new ProgressTracker(config.totalSteps);
   const startId = randomUUID();
-  const startedAt = new Date().toISOString();
   const buildReport = (): GatewayReport => ({
     pod: config.pod,
     role: config.role,
     startId,
-    startedAt,
-    sentAt: new Date().toISOString(),
     usage: { [config.role]: { ...usage } },
-    budgetTokens: config.budgetTokens,
-    budgetExceeded: budgetExceeded(),
     ...(tracker.progress && { progress: tracker.progress }),
   });
   const reporter = config.reportUrl
@@ -201,26 +197,4 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
 function hostOf(address: AddressInfo): string {
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return `${host}:${address.port}`;
-}
-
-/** `collab-operator gateway`: runs until SIGTERM/SIGINT, then sends a last report and exits. */
-export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${helpText()}\n`);
-    return 0;
-  }
-  let config: GatewayConfig;
-  try {
-    config = parseConfig(argv, process.env);
-  } catch (error) {
-    process.stderr.write(`gateway: ${(error as Error).message}\n\n${helpText()}\n`);
-    return 2;
-  }
-  const gateway = await startGateway(config);
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
-  await gateway.close();
-  return 0;
 }

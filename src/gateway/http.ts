@@ -1,5 +1,4 @@
-// Small HTTP helpers for the gateway server: bodies, OpenAI-shaped error answers, bearer-token checks.
-import { timingSafeEqual } from "node:crypto";
+// Small HTTP helpers for the gateway server: bodies and OpenAI-shaped error answers.
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 export class HttpError extends Error {
@@ -170,17 +169,4 @@ export function errorBody(type: string, code: string, message: string): { error:
 
 export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, errorBody(error.type, error.code, error.message), error.headers);
-}
-
-/** The credentials of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110 §11.1). */
-export function bearerToken(header: string | undefined): string | undefined {
-  const match = /^bearer +(.*)$/i.exec(header ?? "");
-  return match ? (match[1] as string).trim() : undefined;
-}
-
-/** Constant-time comparison, so response timing does not leak how much of a guessed token was right. */
-export function hasBearer(req: IncomingMessage, token: string): boolean {
-  const given = Buffer.from(bearerToken(req.headers.authorization) ?? "");
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
 }

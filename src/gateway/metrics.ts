@@ -1,14 +1,14 @@
-// Prometheus view of a gateway. Counters are read from the Usage record at scrape time, so there is one source of
-// truth for /metrics and the operator report, and the request path pays only for the latency histogram.
+// Prometheus view of a gateway. Its counters are read at scrape time from the process's usage counters, so there is
+// one source of truth for /metrics and the operator report, and the request path pays only for the latency histogram.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Usage } from "./usage.ts";
+import type { UsageCounters } from "../contract/usage.ts";
 
 export interface MetricsSource {
   role: string;
   /** The upstream's base URL and the model sent to it, for the GenAI attributes. */
   upstreamBaseUrl: string;
   upstreamModel: string;
-  usage: Usage;
+  usage: UsageCounters;
   waiting: () => number;
   inFlight: () => number;
   budgetExceeded: () => boolean;
@@ -58,7 +58,7 @@ function serverOf(baseUrl: string): { server_address: string; server_port: strin
   return { server_address: url.hostname, server_port: url.port || (url.protocol === "https:" ? "443" : "80") };
 }
 
-const COUNTERS: [name: string, help: string, read: (u: Usage) => number][] = [
+const COUNTERS: [name: string, help: string, read: (u: UsageCounters) => number][] = [
   ["requests_total", "Chat completion requests received", (u) => u.requests],
   ["upstream_rate_limited_total", "429 answers from the upstream", (u) => u.rateLimited],
   ["retries_total", "Upstream retries", (u) => u.retries],

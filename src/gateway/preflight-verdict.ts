@@ -1,7 +1,6 @@
 // The preflight's verdict on one endpoint, pure: from what the endpoint answered to `GET /models` and to one chat
 // completion of max_tokens 1, whether a training job may count on it, and why not in the provider's own words. The
-// verdict is the contract between `collab-operator preflight` (which writes it as its container's termination
-// message) and the operator (which reads only that message, never the key).
+// verdict's shape is the contract's (contract/preflight-verdict.ts): the operator reads only that, never the key.
 //
 // What counts as ready, and why:
 // - 2xx with a chat completion: ready.
@@ -13,39 +12,8 @@
 //   runs the check again (restartPolicy OnFailure), so a passing outage lets the job go on by itself.
 // - 401 (key refused), 403 (access denied), 404 (model or URL not found), other 4xx, timeouts, refused or failed
 //   connections, and a 2xx that is no chat completion: not ready, with the status and the provider's message.
-import { z } from "zod";
-import { ENDPOINT_ROLES, type EndpointRole } from "./config.ts";
-
-export const READY_REASONS = ["Answered", "RateLimited"] as const;
-export const NOT_READY_REASONS = [
-  "KeyRefused",
-  "AccessDenied",
-  "ModelNotFound",
-  "QuotaExceeded",
-  "RequestRefused",
-  "UpstreamError",
-  "UnexpectedAnswer",
-  "Timeout",
-  "ConnectionRefused",
-  "HostNotFound",
-  "ConnectionFailed",
-] as const;
-
-export const PreflightVerdictSchema = z.object({
-  endpoint: z.enum(ENDPOINT_ROLES),
-  ready: z.boolean(),
-  reason: z.enum([...READY_REASONS, ...NOT_READY_REASONS]),
-  /** The HTTP status of the answer that decided, if there was one. */
-  status: z.int().optional(),
-  /** What happened, with the provider's own error message. */
-  message: z.string(),
-  model: z.string(),
-  baseURL: z.string(),
-  /** Seconds the deciding request took. */
-  seconds: z.number().optional(),
-});
-export type PreflightVerdict = z.infer<typeof PreflightVerdictSchema>;
-export type PreflightReason = PreflightVerdict["reason"];
+import type { EndpointRole } from "../contract/gateway-settings.ts";
+import type { PreflightReason, PreflightVerdict } from "../contract/preflight-verdict.ts";
 
 /** One answer, or the lack of one. */
 export type Answer =

@@ -1,12 +1,11 @@
-// `collab-operator preflight`: checks one endpoint as the gateway will use it, before the job takes any GPU. It reads
-// the endpoint's settings and key from the same env vars as the gateway sidecar, sends `GET /models` (is it reachable,
-// which models does it serve) and one chat completion of max_tokens 1 through the gateway's own upstream client, and
-// writes the verdict (preflight-verdict.ts) as JSON to the termination log, where the operator reads it. Exit code 0:
-// ready; 1: not ready (the pod's restartPolicy OnFailure has the kubelet check again, with its backoff); 2: bad flags.
-import { writeFileSync } from "node:fs";
+// The endpoint preflight's check (`collab-operator preflight`, src/cli/preflight.ts): one endpoint as the gateway will
+// use it, before the job takes any GPU. It sends `GET /models` (is it reachable, which models does it serve) and one
+// chat completion of max_tokens 1 through the gateway's own upstream client, and decides the verdict
+// (preflight-verdict.ts) that the command writes to the termination log, where the operator reads it.
 import { Agent, request } from "undici";
-import { type PreflightConfig, parsePreflightConfig, preflightHelpText } from "./config.ts";
-import { type Answer, type PreflightVerdict, verdict } from "./preflight-verdict.ts";
+import type { PreflightVerdict } from "../contract/preflight-verdict.ts";
+import type { PreflightConfig } from "./config.ts";
+import { type Answer, verdict } from "./preflight-verdict.ts";
 import { makeRedactor } from "./redact.ts";
 import { createUpstreamClient, type UpstreamClient, UpstreamError } from "./upstream.ts";
 
@@ -112,28 +111,4 @@ async function send(upstream: UpstreamClient, payload: string, config: Preflight
     // The socket error's code is in undici's message ("connect ECONNREFUSED 10.0.0.1:8000").
     return { kind: "connection", code: /\b(E[A-Z]+)\b/.exec(message)?.[1], message };
   }
-}
-
-/** `collab-operator preflight`: one endpoint, one verdict, on stdout and in the termination log. */
-export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${preflightHelpText()}\n`);
-    return 0;
-  }
-  let config: PreflightConfig;
-  try {
-    config = parsePreflightConfig(argv, process.env);
-  } catch (error) {
-    process.stderr.write(`preflight: ${(error as Error).message}\n\n${preflightHelpText()}\n`);
-    return 2;
-  }
-  const result = await check(config);
-  const json = JSON.stringify(result);
-  process.stdout.write(`${json}\n`);
-  try {
-    writeFileSync(config.terminationLog, json);
-  } catch (error) {
-    process.stderr.write(`preflight: cannot write ${config.terminationLog}: ${(error as Error).message}\n`);
-  }
-  return result.ready ? 0 : 1;
 }

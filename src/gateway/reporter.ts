@@ -3,7 +3,7 @@
 // with backoff for a bounded time, each try with the newest counters; then it is logged (never with the token) and
 // left to the next one, which carries cumulative values anyway. Other refusals (401, 403, 400) are not retried.
 import type { Logger } from "pino";
-import { type GatewayReport, ReportResponseSchema } from "./report.ts";
+import { type GatewayReport, ReportResponseSchema } from "../contract/report.ts";
 
 // Progress changes are sent at most this often, so a burst of log lines makes one request.
 const CHANGE_DEBOUNCE_MS = 1000;

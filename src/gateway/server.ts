@@ -1,8 +1,9 @@
 // The gateway's HTTP surface: /healthz and /metrics are open (loopback only, nothing secret in them); everything
 // under /v1 needs the job's token.
 import { createServer, type Server, type ServerResponse } from "node:http";
+import { presentsToken } from "../contract/job-token.ts";
 import { type ChatDeps, handleChat } from "./chat.ts";
-import { HttpError, hasBearer, sendError, sendJson } from "./http.ts";
+import { HttpError, sendError, sendJson } from "./http.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 
 export function createGatewayServer(deps: ChatDeps): Server {
@@ -27,7 +28,7 @@ export function createGatewayServer(deps: ChatDeps): Server {
       sendError(res, new HttpError(404, "invalid_request_error", "not_found", `no route ${route}`));
       return;
     }
-    if (!hasBearer(req, config.token)) {
+    if (!presentsToken(req.headers.authorization, config.token)) {
       sendError(
         res,
         new HttpError(

@@ -1,13 +1,14 @@
 // Per-job metrics, computed from the jobs' cache at scrape time (never counted along the way), so they never drift
 // from what the cluster holds, survive an operator restart, and a finished job's series stay until the job is deleted.
 // One prefix, collab_; labels are bounded: namespace and job, and small enums (phase, condition, status, role,
-// endpoint, type); never a pod name or a message. A standby, which has no cache, exports none of them.
+// endpoint, type, split) or a reward metric's name (at most MAX_REWARD_METRICS a job); never a pod name or a message.
+// A standby, which has no cache, exports none of them.
 //
 // jobSamples() is pure: the jobs and the time in, the samples out. registerJobMetrics() binds it to prom-client.
 import { Gauge, type Registry } from "prom-client";
+import { CONDITION } from "../api/conditions.ts";
 import { PHASES, type Status } from "../api/schema.ts";
 import { type Cache, nextSlice, type StreamedMetric } from "../runtime/index.ts";
-import { CONDITION } from "../status/conditions.ts";
 
 export type Labels = Record<string, string>;
 
@@ -73,7 +74,19 @@ export const JOB_METRICS = {
     help: "critic/score/mean of the latest step: CollabLLM's multiturn-aware reward",
     labels: [],
   },
+  collab_job_reward_min: { type: "gauge", help: "critic/score/min of the latest step", labels: [] },
+  collab_job_reward_max: { type: "gauge", help: "critic/score/max of the latest step", labels: [] },
   collab_job_validation_reward: { type: "gauge", help: "The latest val-core/<source>/reward/mean@N", labels: [] },
+  collab_job_reward_metric: {
+    type: "gauge",
+    help: "A component of the reward by metric (status.progress.rewardMetrics): its weighted, clamped mean over the latest training step's samples or the latest validation's (split)",
+    labels: ["metric", "split"],
+  },
+  collab_job_throughput_tokens_per_second: {
+    type: "gauge",
+    help: "perf/throughput of the latest step: tokens per second per GPU",
+    labels: [],
+  },
   collab_job_step_duration_seconds: { type: "gauge", help: "timing_s/step of the latest step", labels: [] },
   collab_job_progress_updated_timestamp_seconds: {
     type: "gauge",
@@ -202,7 +215,14 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
     add("collab_job_progress_step", progress.step);
     add("collab_job_progress_total_steps", progress.totalSteps);
     add("collab_job_reward", progress.reward);
+    add("collab_job_reward_min", progress.rewardMin);
+    add("collab_job_reward_max", progress.rewardMax);
     add("collab_job_validation_reward", progress.validationReward);
+    for (const [metric, means] of Object.entries(progress.rewardMetrics ?? {})) {
+      add("collab_job_reward_metric", means.training, { metric, split: "training" });
+      add("collab_job_reward_metric", means.validation, { metric, split: "validation" });
+    }
+    add("collab_job_throughput_tokens_per_second", progress.throughput);
     add("collab_job_step_duration_seconds", progress.stepSeconds);
     add("collab_job_progress_updated_timestamp_seconds", seconds(progress.lastUpdateTime));
     add("collab_job_estimated_completion_timestamp_seconds", seconds(progress.estimatedCompletionTime));
@@ -228,7 +248,7 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
   if (budget !== undefined) {
     add("collab_job_budget_tokens", budget);
     add("collab_job_budget_remaining_tokens", Math.max(0, budget - used));
-    const exceeded = status.conditions?.some((c) => c.type === "BudgetExceeded" && c.status === "True");
+    const exceeded = status.conditions?.some((c) => c.type === CONDITION.budgetExceeded && c.status === "True");
     add("collab_job_budget_exceeded", exceeded ? 1 : 0);
   }
   return out;
@@ -240,12 +260,13 @@ function capitalized(s: string): string {
 
 /**
  * Registers the per-job metrics, and collab_jobs{phase} (jobs by phase), on `registry`. Every scrape reads the cache
- * once for all of them. At 5,000 jobs that is about 285,000 series, and prom-client's own path (Gauge.set hashes each
- * sample's labels, then every metric is formatted in one go) cost 1.9 s a scrape with the event loop held throughout.
+ * once for all of them. Thousands of jobs make hundreds of thousands of series, and prom-client's own path (Gauge.set
+ * hashes each sample's labels, then every metric is formatted in one go) held the event loop for the whole scrape.
  * So the lines are written here, a few milliseconds of jobs at a time with the loop free in between (nextSlice), and
  * they are kept a block at a time (see PreformattedSample): handing prom-client each series with its labels formatted
- * still held the loop for 110 ms per metric at 5,000 jobs (its per-series label handling, and the garbage of 285,000
- * small strings). The runtime's /metrics streams them (exposition()); prom-client's get() serves the same blocks.
+ * still held the loop per metric (its per-series label handling, and the garbage of a small string per series).
+ * docs/operator.md ("Scale and memory") has the figures. The runtime's /metrics streams them (exposition());
+ * prom-client's get() serves the same blocks.
  */
 export function registerJobMetrics(registry: Registry, jobs: () => Cache, now: () => Date = () => new Date()): void {
   // The lines of one scrape are computed once and shared by its metrics. The runtime's streamed /metrics names its

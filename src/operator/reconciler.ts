@@ -1,53 +1,42 @@
-// The CollabTrainingJob reconciler's shell: reads the caches, asks the pure planner what to do, does it. It knows
-// which objects to write, never why; the why is in plan.ts.
+// The CollabTrainingJob reconciler's shell, in the order it acts: observe (observe.ts), plan (plan/plan.ts, pure),
+// apply the children, write the status (once), delete what the status decided away, record the Events. It knows
+// which objects to write, never why; the why is in plan/.
 import { randomBytes } from "node:crypto";
-import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION, type CollabTrainingJob, KIND, type Status } from "../api/schema.ts";
+import { CONDITION } from "../api/conditions.ts";
+import type { CollabTrainingJob, Status } from "../api/schema.ts";
 import { storedStatus } from "../api/stored.ts";
+import { rfc3339 } from "../api/time.ts";
 import { PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
-import { childName, FIELD_MANAGER, jobName, LABEL } from "../children/meta.ts";
+import { childName, FIELD_MANAGER, jobName } from "../children/meta.ts";
 import type { OperatorContext } from "../children/pods.ts";
 import { tokenSecret } from "../children/support.ts";
+import { setCondition } from "../kube/conditions.ts";
+import { sameData } from "../kube/json.ts";
 import {
   applyObject,
-  type Cache,
   deleteObject,
   type EventRecorder,
   type KubeConfig,
   type ObjectKey,
-  patchStatus,
   type ReconcileResult,
   type Reconciler,
   request,
   statusCode,
 } from "../runtime/index.ts";
-import { CONDITION, setCondition } from "../status/conditions.ts";
-import { sameData } from "../status/json.ts";
-import type { PodEvent, PodGroupSeen } from "./observed.ts";
-import { type Observed, type OwnedStatus, plan } from "./plan.ts";
-import type { QueueWorkload } from "./queue.ts";
-import { secretReferences } from "./readiness.ts";
-import { isRejection, type Rejection } from "./rejection.ts";
-import { ownConditions } from "./status.ts";
-import { parseStoredJob } from "./stored-job.ts";
+import { jobRef, STATUS_MANAGER, writeJobStatus } from "./job-status.ts";
+import { type Caches, observe } from "./observe.ts";
+import type { PlannedEvent } from "./plan/observed.ts";
+import { type OwnedStatus, type Plan, plan } from "./plan/plan.ts";
+import { isRejection, type Rejection } from "./plan/rejection.ts";
+import { ownConditions } from "./plan/status.ts";
+import { storedJob } from "./stored-job.ts";
 
-export const STATUS_MANAGER = "collab-operator-status";
-
-export interface Caches {
-  jobs: Cache;
-  pods: Cache;
-  configMaps: Cache;
-  services: Cache;
-  secrets: Cache;
-  /** Every claim of the watched namespaces (metadata only): the operator's own and the ones jobs bring. */
-  volumeClaims: Cache;
-  /** Events about pods with the reasons the capacity policy reads (autoscalers, Karpenter). */
-  podEvents: Cache;
-  /** The job's native PodGroups (metadata only); empty when the cluster does not serve them. */
-  podGroups: Cache;
-  /** Kueue Workloads, reduced to owners and conditions; empty when the cluster does not serve them. */
-  queueWorkloads: Cache;
+/** What carrying out a plan's applies came to: the pods created, and the child the apiserver refused, if any. */
+interface Applied {
+  createdPods: string[];
+  rejection: Rejection | undefined;
 }
 
 export class JobReconciler implements Reconciler {
@@ -78,15 +67,12 @@ export class JobReconciler implements Reconciler {
   }
 
   async reconcile(key: ObjectKey, signal: AbortSignal, logger: Logger): Promise<ReconcileResult | undefined> {
-    const caches = this.#caches();
-    const id = `${key.namespace}/${key.name}`;
-    const raw = fresher(caches.jobs.get(key.namespace, key.name), this.#written.get(id));
-    if (raw !== this.#written.get(id)) this.#written.delete(id);
+    const raw = this.#current(key);
     // Deleted: garbage collection removes the children through their owner references.
     if (!raw || raw.metadata?.deletionTimestamp) return undefined;
-    const now = new Date(Math.floor(this.#now().getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+    const now = rfc3339(this.#now());
     // Lenient: fields this operator does not know (a newer CRD) are ignored; only a spec it cannot use fails the job.
-    const parsed = parseStoredJob(raw);
+    const parsed = storedJob(raw);
     if (parsed.ignored.length > 0) logger.debug({ ignored: parsed.ignored }, "fields this operator does not know");
     if (!parsed.ok) {
       // Admission normally catches this; a job stored before a stricter CRD still must not crash or hot-loop us.
@@ -95,17 +81,65 @@ export class JobReconciler implements Reconciler {
       return undefined;
     }
     const job = parsed.job;
-    const observed = this.#observe(caches, key, job, now);
-    let p = plan(observed, this.#ctx);
-    const rejection = await this.#carryOut(raw, job, p, signal, logger);
+
+    const observed = observe(this.#caches(), key, job, now, this.#served());
+    const planned = plan(observed, this.#ctx);
+    const applied = await this.#apply(job, planned, signal, logger);
     // Refused: the status written must say so, so plan again knowing it (pure; no apply is repeated).
-    if (rejection) p = plan(observed, this.#ctx, { rejection });
+    const p = applied.rejection ? plan(observed, this.#ctx, { rejection: applied.rejection }) : planned;
     if (!sameOwnedStatus(job.status, p.status)) {
-      this.#written.set(id, await patchStatus(this.#kc, jobRef(key), p.status, STATUS_MANAGER, { signal }));
+      this.#written.set(
+        `${key.namespace}/${key.name}`,
+        await writeJobStatus(this.#kc, key, p.status, STATUS_MANAGER, signal),
+      );
     }
     // Deletions follow the status that decided them (a restart's next attempt, Failed, Suspended), which plans them
     // again by itself. The other way round, a kill in between leaves pods gone that the status still counts: a new
     // life would take the operator's own deletions for lost pods, and a counted restart for a disruption.
+    await this.#delete(key, job, p, signal, logger);
+    // Events last: each tells of something the status now shows, or of a pod that now exists.
+    const created = applied.createdPods.map(
+      (name): PlannedEvent => ({ type: "Normal", reason: "CreatedPod", message: `created pod ${name}` }),
+    );
+    for (const e of [...created, ...p.events]) void this.#events.record(raw, e.type, e.reason, e.message);
+    if (p.deleteJob) return undefined;
+    return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : undefined;
+  }
+
+  /** The job as the cache shows it, or as this process last wrote it when that is newer. */
+  #current(key: ObjectKey): KubernetesObject | undefined {
+    const id = `${key.namespace}/${key.name}`;
+    const raw = fresher(this.#caches().jobs.get(key.namespace, key.name), this.#written.get(id));
+    if (raw !== this.#written.get(id)) this.#written.delete(id);
+    return raw;
+  }
+
+  /**
+   * Creates the token and applies the children in order. A child the apiserver refuses stops the pass (what follows
+   * depends on it) and is returned, for the status to say; other errors throw, and the queue retries with backoff.
+   */
+  async #apply(job: CollabTrainingJob, p: Plan, signal: AbortSignal, logger: Logger): Promise<Applied> {
+    const createdPods: string[] = [];
+    if (p.createTokenSecret) {
+      const rejection = await refusal("Secret", childName.token(jobName(job)), () => this.#createToken(job, signal));
+      if (rejection) return { createdPods, rejection };
+    }
+    for (const { kind, name, object } of p.apply) {
+      const rejection = await refusal(kind, name, () =>
+        applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal }),
+      );
+      if (rejection) {
+        logger.warn({ kind, child: name, code: rejection.code, message: rejection.message }, "child refused");
+        return { createdPods, rejection };
+      }
+      logger.info({ kind, child: name }, "applied");
+      if (kind === "Pod") createdPods.push(name);
+    }
+    return { createdPods, rejection: undefined };
+  }
+
+  /** The plan's deletions: pods, the PodGroups of earlier attempts, and the job itself once its TTL ran out. */
+  async #delete(key: ObjectKey, job: CollabTrainingJob, p: Plan, signal: AbortSignal, logger: Logger): Promise<void> {
     for (const name of p.deletePods) {
       await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
       logger.info({ child: name }, "deleted pod");
@@ -115,96 +149,10 @@ export class JobReconciler implements Reconciler {
       await deleteObject(this.#kc, ref, { signal });
       logger.info({ child: name }, "deleted the PodGroup of an earlier attempt");
     }
-    for (const e of p.events) void this.#events.record(raw, e.type, e.reason, e.message);
     if (p.deleteJob) {
-      const ref = { ...jobRef(key) };
-      await deleteObject(this.#kc, ref, { uid: job.metadata.uid as string, signal });
+      await deleteObject(this.#kc, jobRef(key), { uid: job.metadata.uid as string, signal });
       logger.info("deleted the finished job: its ttlSecondsAfterFinished ran out");
-      return undefined;
     }
-    return p.requeueAfterMs !== undefined ? { requeueAfterMs: p.requeueAfterMs } : undefined;
-  }
-
-  #observe(caches: Caches, key: ObjectKey, job: CollabTrainingJob, now: string): Observed {
-    const pods = caches.pods.list(key.namespace, `${LABEL.job}=${key.name}`) as V1Pod[];
-    const secrets = secretReferences(job).map(({ ref }) => ({
-      name: ref.name,
-      secret: caches.secrets.get(key.namespace, ref.name) as V1Secret | undefined,
-    }));
-    const secretKeys = Object.fromEntries(
-      secrets.map(({ name, secret }) => [
-        name,
-        secret ? Object.keys({ ...secret.data, ...secret.stringData }) : undefined,
-      ]),
-    );
-    const secretVersions = Object.fromEntries(
-      secrets.map(({ name, secret }) => [
-        name,
-        secret ? `${secret.metadata?.uid}:${secret.metadata?.resourceVersion}` : undefined,
-      ]),
-    );
-    const configMap = caches.configMaps.get(key.namespace, childName.config(key.name)) as V1ConfigMap | undefined;
-    const service = caches.services.get(key.namespace, childName.rayService(key.name)) as V1Service | undefined;
-    const claimName = job.spec.storage.existingClaim ?? childName.volume(key.name);
-    // By uid: an Event lives an hour, and may be about an earlier pod of the same name (a job deleted and re-created).
-    const podUids = new Set(pods.map((p) => p.metadata?.uid));
-    const podEvents = (caches.podEvents.list(key.namespace) as CoreV1Event[])
-      .filter((e) => podUids.has(e.involvedObject?.uid))
-      .map(podEvent);
-    const podGroups = caches.podGroups.list(key.namespace, `${LABEL.job}=${key.name}`).map(
-      (g): PodGroupSeen => ({
-        name: g.metadata?.name ?? "",
-        attempt: g.metadata?.labels?.[LABEL.attempt],
-        deleting: g.metadata?.deletionTimestamp !== undefined,
-      }),
-    );
-    const queueWorkloads = (caches.queueWorkloads.list(key.namespace) as unknown as QueueWorkloadObject[])
-      .map(queueWorkload)
-      .filter((w) => w.podUids.some((uid) => podUids.has(uid)));
-    return {
-      job,
-      pods,
-      secretKeys,
-      secretVersions,
-      configMapData: configMap?.data,
-      serviceSelector: service ? (service.spec?.selector ?? {}) : undefined,
-      tokenSecretExists: caches.secrets.get(key.namespace, childName.token(key.name)) !== undefined,
-      claimExists: caches.volumeClaims.get(key.namespace, claimName) !== undefined,
-      podEvents,
-      served: this.#served(),
-      podGroups,
-      queueWorkloads,
-      now,
-    };
-  }
-
-  /**
-   * Creates the token and applies the children in order. A child the apiserver refuses stops the pass (what follows
-   * depends on it) and is returned, for the status to say; other errors throw, and the queue retries with backoff.
-   */
-  async #carryOut(
-    raw: KubernetesObject,
-    job: CollabTrainingJob,
-    p: ReturnType<typeof plan>,
-    signal: AbortSignal,
-    logger: Logger,
-  ): Promise<Rejection | undefined> {
-    if (p.createTokenSecret) {
-      const refused = await refusal("Secret", childName.token(jobName(job)), () => this.#createToken(job, signal));
-      if (refused) return refused;
-    }
-    for (const { kind, name, object } of p.apply) {
-      const refused = await refusal(kind, name, () =>
-        applyObject(this.#kc, object as KubernetesObject, FIELD_MANAGER, { signal }),
-      );
-      if (refused) {
-        logger.warn({ kind, child: name, code: refused.code, message: refused.message }, "child refused");
-        return refused;
-      }
-      logger.info({ kind, child: name }, "applied");
-      if (kind === "Pod") void this.#events.record(raw, "Normal", "CreatedPod", `created pod ${name}`);
-    }
-    return undefined;
   }
 
   /** The token's value is made here, once: a pure planner cannot make randomness, and it must never change. */
@@ -238,13 +186,8 @@ export class JobReconciler implements Reconciler {
       observedGeneration: generation,
     };
     if (sameOwnedStatus(previous, status)) return;
-    await patchStatus(
-      this.#kc,
-      jobRef({ namespace: raw.metadata?.namespace ?? "", name: raw.metadata?.name ?? "" }),
-      status,
-      STATUS_MANAGER,
-      { signal },
-    );
+    const key = { namespace: raw.metadata?.namespace ?? "", name: raw.metadata?.name ?? "" };
+    await writeJobStatus(this.#kc, key, status, STATUS_MANAGER, signal);
     void this.#events.record(raw, "Warning", "InvalidSpec", message);
   }
 }
@@ -264,11 +207,6 @@ export function fresher(
   const mine = Number(written.metadata?.resourceVersion);
   const theirs = Number(cached.metadata?.resourceVersion);
   return Number.isSafeInteger(mine) && Number.isSafeInteger(theirs) && mine > theirs ? written : cached;
-}
-
-/** The object reference status patches of a job go to. */
-export function jobRef(key: ObjectKey) {
-  return { apiVersion: API_VERSION, kind: KIND, namespace: key.namespace, name: key.name };
 }
 
 function ownedPart(status: Status | undefined): OwnedStatus {
@@ -311,34 +249,4 @@ function apiStatusBody(err: unknown): { message?: string; details?: { causes?: {
     }
   }
   return {};
-}
-
-function podEvent(e: CoreV1Event): PodEvent {
-  const time = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
-  return {
-    pod: e.involvedObject?.name ?? "",
-    reason: e.reason ?? "",
-    message: e.message ?? "",
-    component: e.source?.component ?? e.reportingComponent ?? "",
-    time: time === undefined ? "" : typeof time === "string" ? time : new Date(time).toISOString(),
-  };
-}
-
-/** A Kueue Workload (kueue.x-k8s.io/v1beta2) as the informer keeps it: owners and conditions. */
-export interface QueueWorkloadObject {
-  metadata?: { name?: string; ownerReferences?: { kind?: string; uid?: string }[] };
-  status?: { conditions?: { type?: string; status?: string; reason?: string; message?: string }[] };
-}
-
-export function queueWorkload(w: QueueWorkloadObject): QueueWorkload {
-  return {
-    name: w.metadata?.name ?? "",
-    podUids: (w.metadata?.ownerReferences ?? []).filter((o) => o.kind === "Pod").map((o) => o.uid ?? ""),
-    conditions: (w.status?.conditions ?? []).map((c) => ({
-      type: c.type ?? "",
-      status: c.status ?? "",
-      reason: c.reason ?? "",
-      message: c.message ?? "",
-    })),
-  };
 }

@@ -1,9 +1,8 @@
 // Raw JSON requests and watches to the apiserver over one keep-alive connection pool per kubeconfig.
 //
 // Why not client-node's request path: it builds a new undici Agent for every request (`applySecurityAuthentication`
-// -> `createDispatcher`) and re-reads the certificate files, so every request opened a new TLS connection: 300
-// requests opened 291-300 connections and cost 26.9 ms of CPU each (issue 13; 7.9 ms with a shared agent). Here an
-// https.Agent with keep-alive is made once per kubeconfig, watches included (a watch holds one pooled socket for its
+// -> `createDispatcher`) and re-reads the certificate files, so every request opened a new TLS connection
+// (docs/runtime.md, "HTTP", has what that cost). Here an https.Agent with keep-alive is made once per kubeconfig, watches included (a watch holds one pooled socket for its
 // life and gives it back when the server ends it), with LIFO reuse so a few warm sockets serve everything. Bodies are
 // raw JSON both ways: the typed clients turn timestamps into Date objects, rename fields (`exec` becomes `_exec`) and
 // pick patch content types for you; a controller that caches watch events (raw JSON) wants the wire format.

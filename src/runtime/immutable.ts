@@ -6,7 +6,7 @@
 // Their strings are shared too. JSON.parse makes a new copy of every string value, and cached objects repeat the same
 // ones thousands of times: label keys and values, condition types and reasons, kinds, namespaces, node and container
 // names, timestamps of the same second, and whole files (the scripts and configs in a job's ConfigMap are the same for
-// most jobs: at 5,000 jobs, 40 MB of ConfigMap data were a few distinct strings). `share` replaces each string by V8's
+// most jobs, so thousands of jobs hold a few distinct ones: docs/runtime.md). `share` replaces each string by V8's
 // internalized copy (the one property names use), whose table is weak: a string no object holds any more is
 // collected as before.
 

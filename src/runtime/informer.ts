@@ -1,5 +1,5 @@
 // A list-then-watch informer with its own loop. client-node's ListWatch is not used: after any error other than 410
-// or a client timeout it stays stopped (anchors §5.1), it cannot request bookmarks or force a relist, and its
+// or a client timeout it stays stopped (its src/cache.ts doneHandler, @kubernetes/client-node 2.0), it cannot request bookmarks or force a relist, and its
 // recursive done-handler races a restart against the old request's abort. Here one loop owns the connection: LIST
 // (raw JSON, paged), WATCH from the list's resourceVersion with bookmarks, and on every end decide: closed by the
 // server -> rewatch; 410 Gone -> relist; silent too long -> restart; error -> retry with capped backoff.

@@ -5,9 +5,9 @@
 //
 // The result has the shape of client-node's KubeConfig where the runtime reads it (getCurrentCluster,
 // getCurrentUser, with client-node's Cluster and User records), so a client-node KubeConfig works wherever this one
-// does. It is not client-node's class because loading client-node costs the process about 95 MiB of resident memory
-// (its generated models and undici, measured in docs/runtime.md), more than 5,000 cached jobs; client-node is loaded
-// only for credentials the runtime does not read itself (see http.ts).
+// does. It is not client-node's class because loading client-node costs the process more resident memory than the
+// cache of thousands of jobs (docs/runtime.md, "Kubeconfig", has the measurement); client-node is loaded only for
+// credentials the runtime does not read itself (see http.ts).
 import { readFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { delimiter, dirname, isAbsolute, resolve } from "node:path";

@@ -87,7 +87,7 @@ const isStreamed = (metric: object): metric is StreamedMetric =>
 
 /**
  * The registry's text as registry.metrics() writes it, one metric at a time and streamed metrics a piece at a time,
- * so a scrape never holds the whole text (18 MiB at 5,000 jobs; it pushed the operator's RSS up by 60-100 MiB).
+ * so a scrape never holds the whole text (docs/operator.md, "Scale and memory", has what the whole text cost).
  * `names`: only those metrics, in the registry's order.
  */
 export async function* exposition(registry: Registry, names?: ReadonlySet<string>): AsyncGenerator<string> {

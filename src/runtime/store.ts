@@ -6,9 +6,8 @@
 //
 // Indexes answer "which objects have value v" without a scan: every object is filed under its namespace, under the
 // values of the label keys it is asked to index, and under each value an index function returns for it (the Secrets a
-// job references...). A scan per read
-// was fine for hundreds of objects; with thousands it made every Secret event and every reconcile cost
-// O(objects) (issue 13: a resync of 1,000 jobs held the event loop for 90 s).
+// job references...). A scan per read made every Secret event and every reconcile cost O(objects), which thousands of
+// objects cannot afford (docs/runtime.md, "Store").
 import type { KubernetesObject } from "@kubernetes/client-node";
 
 export type ChangeType = "add" | "update" | "delete";

@@ -1,7 +1,7 @@
 // What the cache keeps of an object. Memory tracks the number of cached objects and their size (KubeRay's memory
-// benchmark, anchors §4.1), and most of a stored object's bytes are bookkeeping no controller reads: a pod of this
-// operator is 41 KB of JSON as the apiserver sends it, 18 KB without managedFields, 1.6 KB as slimPod keeps it
-// (docs/runtime.md has the table). Every informer applies stripBookkeeping; pods can be narrowed further by slimPod.
+// benchmark: ray-project/kuberay benchmark/memory_benchmark), and most of a stored object's bytes are bookkeeping no
+// controller reads (docs/runtime.md, "Transforms", has the sizes). Every informer applies stripBookkeeping; pods can
+// be narrowed further by slimPod.
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { COMPUTED, share } from "./immutable.ts";
 
@@ -121,10 +121,10 @@ const WHOLE_FILE_MAX = 2048;
 /**
  * A transform for a field holding files by name (a ConfigMap's `data`) that keeps each file of 2 KiB or more as its
  * lines, every line the process-wide shared string, and joins them again on every read (a new, unfrozen object each
- * time; about 10 µs for a job's five files). Files rendered from one template differ in a line or two: the training
- * script in this operator's ConfigMaps is 5 KiB, the same for every job but for the job's name, and at 5,000 jobs
- * those scripts were a fifth of the cache. Smaller files stay whole (shared when identical, as every string in the
- * cache is). Serialising the object (JSON.stringify, structuredClone) reads the field like any other.
+ * time). Files rendered from one template differ in a line or two (the training script in this operator's ConfigMaps
+ * is the same for every job but for the job's name), so their lines are shared where whole files would not be
+ * (docs/runtime.md, "Transforms", has what it saves). Smaller files stay whole (shared when identical, as every
+ * string in the cache is). Serialising the object (JSON.stringify, structuredClone) reads the field like any other.
  */
 export function sharedLines(field: string): (obj: KubernetesObject) => KubernetesObject {
   return (obj) => {

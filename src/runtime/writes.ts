@@ -1,5 +1,5 @@
 // Writes, one request each, raw JSON in and out, with the content type always explicit (the generated clients
-// default status patches to JSON Patch, anchors §5.1):
+// default status patches to JSON Patch, as @kubernetes/client-node 2.0 does):
 // - applyObject: server-side apply of a whole object under a named field manager;
 // - patchStatus: server-side apply to the /status subresource, so each manager owns exactly the status fields it
 //   sends and a field it stops sending is removed (a merge patch would leave it behind);

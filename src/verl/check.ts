@@ -53,16 +53,19 @@ function problemOf(text: string, owned: readonly OwnedKey[]): string | undefined
 
 const escapeRe = (s: string) => s.replace(/[.+*?^$()[\]{}|\\]/g, "\\$&");
 
+/** veRL's trainer a stage runs, and the spec section of its overrides: rl (main_ppo) or sft (fsdp_sft_trainer). */
+export type Trainer = "rl" | "sft";
+
 /**
  * The owned-key part of checkOverrides as two regular expressions an override must match neither of: a key inside an
  * owned one (or the owned key itself), and a parent replacing an owned key's subtree. RE2 syntax, which JavaScript
  * reads the same way, so the CRD's CEL rule and zod use them alike (src/api/owned-overrides.ts).
  */
-export function ownedKeyPatterns(stage: "rl" | "sft", spec: Spec): string[] {
+export function ownedKeyPatterns(trainer: Trainer, spec: Spec): string[] {
   const runtime = runtimeFor(spec);
   const ctx = { jobName: "job" };
   const owned =
-    stage === "rl"
+    trainer === "rl"
       ? ownedKeys(runtime.rlEntries(spec, ctx), runtime.reservedRl)
       : ownedKeys(runtime.sftEntries(spec, ctx), runtime.reservedSft);
   const keys = [...new Set(owned.map((o) => o.key))];
@@ -87,7 +90,7 @@ export function ownedKeyPatterns(stage: "rl" | "sft", spec: Spec): string[] {
  * src/api/owned-override-patterns.json holds them (the api is a leaf and cannot call the renderer);
  * `npm run crd` writes it and a unit test fails when it is stale.
  */
-export function ownedOverridePatterns(): Record<"rl" | "sft", string[]> {
+export function ownedOverridePatterns(): Record<Trainer, string[]> {
   const everything = SpecFields.parse({
     model: "m",
     dataset: { source: "s", taskDescription: "t" },

@@ -1,10 +1,10 @@
-// `collab-operator render`, pure: a job manifest's text in, the text to print out. The I/O shell is src/render-cli.ts.
+// `collab-operator render`, pure: a job manifest's text in, the text to print out. The I/O shell is src/cli/render.ts.
 import { stringify } from "yaml";
 import { asSubmitted, readManifests } from "../api/manifest.ts";
 import { type CollabTrainingJob, KIND } from "../api/schema.ts";
 import { validateJob } from "../api/validate.ts";
 import { rlArgs, sftArgs } from "./args.ts";
-import { checkOverrides } from "./check.ts";
+import { checkOverrides, type Trainer } from "./check.ts";
 import type { RenderContext } from "./runtime.ts";
 
 export type Job = CollabTrainingJob;
@@ -36,9 +36,9 @@ export function parseJob(text: string): Parsed {
   return { ok: true, job: result.job, ctx: { jobName: name }, warnings };
 }
 
-/** A stage's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */
-export function verlArgsText(job: Job, ctx: RenderContext, stage: "rl" | "sft"): string {
-  const args = stage === "rl" ? rlArgs(job.spec, ctx) : sftArgs(job.spec, ctx);
+/** A trainer's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */
+export function verlArgsText(job: Job, ctx: RenderContext, trainer: Trainer): string {
+  const args = trainer === "rl" ? rlArgs(job.spec, ctx) : sftArgs(job.spec, ctx);
   return `${args.join("\n")}\n`;
 }
 

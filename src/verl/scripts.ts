@@ -19,6 +19,7 @@ function preamble(stage: string, spec: Spec, runtime: VerlRuntime): string {
     "export VLLM_USE_V1=1  # as train_rl_collabllm.sh",
     `export PYTHONPATH=${VERL_ROOT}  # recipe/ is a namespace package under the verl root, imported on every node`,
     "export PYTHONUNBUFFERED=1  # the console logger's lines reach the log file as they are printed",
+    "export RAY_DEDUP_LOGS=0  # every reward worker's per-sample Scores line reaches the log, none folded into another",
     "export HYDRA_FULL_ERROR=1",
     `export HF_HOME=${PATHS.hfHome}`,
     ...(entity ? [`export WANDB_ENTITY=${shellQuote(entity)}`] : []),

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import { parseAllDocuments, stringify } from "yaml";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
-import { binaries, KUBECONFIG, kubectl, ROOT, up } from "./cluster.ts";
+import { binaries, KUBECONFIG, kubectl, LOGS, ROOT, up } from "./cluster.ts";
 import { allImages } from "./images.ts";
 import { imageNodeFlags } from "./node-flags.ts";
 import {
@@ -146,7 +146,7 @@ async function kwokQuickstart(opts: { exitWhenDone: boolean }): Promise<void> {
   await up();
   const bin = binaries();
   kubectl(bin, ["apply", "-f", join(ROOT, "examples/quickstart.yaml")]);
-  const logFile = join(ROOT, ".cluster/logs/operator.log");
+  const logFile = join(LOGS, "operator.log");
   const reportPort = await freePort();
   const operator = spawn(
     process.execPath,

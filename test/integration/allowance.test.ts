@@ -1,6 +1,6 @@
 // Job-wide allowances end to end: real gateway processes with --allowance-url ask the real operator (leading, on the
 // local control plane) for the job's budget; the budget stops calls, and raising it in the spec lets them go again by
-// themselves. The limits' invariants under load, faults and restarts: test/unit/operator/governance.test.ts.
+// themselves. The limits' invariants under load, faults and restarts: test/unit/operator/report/allowance.test.ts.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";

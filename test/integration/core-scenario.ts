@@ -133,7 +133,6 @@ export async function postReport(
   pod: string,
   host = "127.0.0.1",
 ) {
-  const now = new Date().toISOString();
   const counters = {
     requests: 3,
     promptTokens: 30,
@@ -150,11 +149,7 @@ export async function postReport(
       pod,
       role: "judge",
       startId: randomUUID(),
-      startedAt: now,
-      sentAt: now,
       usage: { judge: counters },
-      budgetTokens: 0,
-      budgetExceeded: false,
     }),
   });
   return { status: res.status, body: await res.text() };

@@ -17,8 +17,14 @@ describe("the Grafana dashboard's queries", () => {
       "job-a0-head",
       { requests: 3, promptTokens: 30, completionTokens: 9 },
       {
-        budgetTokens: 1000,
-        progress: { step: 2, totalSteps: 10, reward: 0.3, stepSeconds: 60, updatedAt: "2026-11-22T10:00:01Z" },
+        progress: {
+          step: 2,
+          totalSteps: 10,
+          reward: 0.3,
+          rewardMetrics: { accuracy: { training: 0.25, validation: 0.3 } },
+          stepSeconds: 60,
+          lastUpdateTime: "2026-11-22T10:00:01Z",
+        },
       },
     );
     await eventually("the report taken", async () => {

@@ -35,8 +35,24 @@ describe("per-job metrics", () => {
       "job-a0-head",
       { requests: 7, promptTokens: 300, completionTokens: 50, rateLimited: 2, retries: 3, errors: 1 },
       {
-        budgetTokens: 1000,
-        progress: { step: 5, totalSteps: 60, reward: 0.42, stepSeconds: 90, updatedAt: "2026-11-22T10:00:01Z" },
+        progress: {
+          step: 5,
+          totalSteps: 60,
+          stepOfTotal: "5/60",
+          reward: 0.42,
+          rewardMin: -0.1,
+          rewardMax: 0.9,
+          validationReward: 0.5,
+          rewardMetrics: {
+            accuracy: { training: 0.3, validation: 0.4 },
+            interactivity: { training: 0.15 },
+            token_amount: { training: -0.03, validation: -0.02 },
+          },
+          stepSeconds: 90,
+          throughput: 1523.7,
+          estimatedCompletionTime: "2026-11-22T11:22:31Z",
+          lastUpdateTime: "2026-11-22T10:00:01Z",
+        },
       },
     );
     await eventually("the report taken", async () => {
@@ -60,6 +76,22 @@ describe("per-job metrics", () => {
     expect(series(text, "collab_job_restarts_total", job)).toBe(0);
     expect(series(text, "collab_job_progress_total_steps", job)).toBe(60);
     expect(series(text, "collab_job_reward", job)).toBe(0.42);
+    expect(series(text, "collab_job_reward_min", job)).toBe(-0.1);
+    expect(series(text, "collab_job_reward_max", job)).toBe(0.9);
+    expect(series(text, "collab_job_validation_reward", job)).toBe(0.5);
+    expect(series(text, "collab_job_reward_metric", { ...job, metric: "accuracy", split: "training" })).toBe(0.3);
+    expect(series(text, "collab_job_reward_metric", { ...job, metric: "accuracy", split: "validation" })).toBe(0.4);
+    expect(series(text, "collab_job_reward_metric", { ...job, metric: "interactivity", split: "training" })).toBe(0.15);
+    expect(series(text, "collab_job_reward_metric", { ...job, metric: "interactivity", split: "validation" })).toBe(
+      undefined,
+    );
+    expect(series(text, "collab_job_reward_metric", { ...job, metric: "token_amount", split: "validation" })).toBe(
+      -0.02,
+    );
+    expect(series(text, "collab_job_throughput_tokens_per_second", job)).toBe(1523.7);
+    expect(series(text, "collab_job_estimated_completion_timestamp_seconds", job)).toBe(
+      Date.parse("2026-11-22T11:22:31Z") / 1000,
+    );
     expect(series(text, "collab_job_api_requests_total", { ...job, endpoint: "judge" })).toBe(7);
     expect(series(text, "collab_job_api_tokens_total", { ...job, endpoint: "judge", type: "prompt" })).toBe(300);
     expect(series(text, "collab_job_api_rate_limited_total", { ...job, endpoint: "judge" })).toBe(2);

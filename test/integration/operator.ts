@@ -5,8 +5,8 @@ import { once } from "node:events";
 import { PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import { afterEach } from "vitest";
 import { API_VERSION, GROUP, KIND, PLURAL, type Status, VERSION } from "../../src/api/schema.ts";
-import type { GatewayReport, UsageCounters } from "../../src/gateway/report.ts";
-import { emptyUsage } from "../../src/gateway/usage.ts";
+import type { GatewayReport } from "../../src/contract/report.ts";
+import { emptyUsage, type UsageCounters } from "../../src/contract/usage.ts";
 import { KUBECONFIG, ROOT } from "../cluster/cluster.ts";
 import { validJob } from "../fixtures/invalid-jobs.ts";
 import { core, custom, testNamespace } from "./kube.ts";
@@ -183,11 +183,7 @@ export function judgeReport(pod: string, usage: Partial<UsageCounters> = {}, mor
     pod,
     role: "judge",
     startId: "0b5a3c4e-1d2f-4a6b-8c9d-0e1f2a3b4c5d",
-    startedAt: "2026-11-22T10:00:00Z",
-    sentAt: "2026-11-22T10:00:01Z",
     usage: { judge: { ...emptyUsage(), ...usage } },
-    budgetTokens: 0,
-    budgetExceeded: false,
     ...more,
   } satisfies GatewayReport;
 }

@@ -9,6 +9,7 @@ import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { ROOT } from "../cluster/cluster.ts";
 import { freePort } from "../cluster/stand-in.ts";
+import { run } from "../cluster/tools.ts";
 import { type FakeUpstream, startFakeUpstream } from "../unit/gateway/fake-upstream.ts";
 import { testNamespace } from "./kube.ts";
 import {
@@ -39,7 +40,7 @@ afterEach(async () => {
 
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
-    const { ns, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
+    const { ns, operator, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
 
     // The trainer's log as the head pod's gateway sees it: first the start and step 1.
     const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");
@@ -82,6 +83,20 @@ describe("progress and usage reported by a gateway", () => {
     });
     expect(later.status?.progress?.estimatedCompletionTime).toBeDefined();
     expect(later.status?.progress?.stepSeconds).toBeGreaterThan(0);
+    // Every field the gateway parses is on the resource: the reward's spread and its components, training and
+    // validation, as the reward workers printed them, which `kubectl describe` shows and /metrics exports.
+    expect(later.status?.progress).toMatchObject({ rewardMin: 0, rewardMax: 0.85, throughput: 1523.7 });
+    const components = later.status?.progress?.rewardMetrics ?? {};
+    expect(Object.keys(components).sort()).toEqual(["accuracy", "interactivity", "token_amount"]);
+    expect(components.accuracy?.training).toBeCloseTo(1 / 3, 10);
+    expect(components.accuracy?.validation).toBeCloseTo(0.25, 10);
+    expect(components.token_amount?.validation).toBeCloseTo(-0.025, 10);
+    const described = run("kubectl", ["describe", "ctj", "-n", ns, "job"]);
+    expect(described).toMatch(/Reward Metrics:\s+Accuracy:\s+Training:\s+0\.333\d*\s+Validation:\s+0\.25\s/);
+    const metrics = await (await fetch(`http://127.0.0.1:${await operator.metricsPort()}/metrics`)).text();
+    expect(metrics).toContain(
+      `collab_job_reward_metric{namespace="${ns}",job="job",metric="accuracy",split="validation"} 0.25`,
+    );
 
     // Calls through the gateway are metered onto status.usage; past the budget the job says so.
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: token, maxRetries: 0 });

@@ -11,7 +11,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { childName } from "../../src/children/meta.ts";
 import { TOKEN_KEY } from "../../src/children/support.ts";
-import type { GatewayReport } from "../../src/gateway/report.ts";
+import type { GatewayReport } from "../../src/contract/report.ts";
 import { Reporter } from "../../src/gateway/reporter.ts";
 import { request } from "../../src/runtime/index.ts";
 import { core, kc, testNamespace } from "./kube.ts";
@@ -113,7 +113,6 @@ describe("gateway reports during a leader failover and a rolling update", () => 
     const gateways = pods.flatMap((pod) =>
       (["judge", "user-simulator"] as const).map((role) => {
         const startId = randomUUID();
-        const startedAt = new Date().toISOString();
         const g = {
           key: `${pod}.${role}.${startId}`,
           built: 0,
@@ -135,11 +134,7 @@ describe("gateway reports during a leader failover and a rolling update", () => 
             pod,
             role,
             startId,
-            startedAt,
-            sentAt: new Date().toISOString(),
             usage: { [role]: counters },
-            budgetTokens: 0,
-            budgetExceeded: false,
           };
         };
         g.reporter = new Reporter({

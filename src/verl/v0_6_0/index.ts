@@ -1,4 +1,4 @@
-// veRL v0.6.0, the release the CollabLLM recipe runs on as written (research: verl-collabllm.md §0).
+// veRL v0.6.0, the release the CollabLLM recipe (volcengine/verl, recipe/collabllm) runs on as written.
 import type { VerlRuntime } from "../runtime.ts";
 import { agentConfig, interactionConfig } from "./configs.ts";
 import { reservedRl, rlEntries } from "./rl.ts";

@@ -1,6 +1,6 @@
 // The runtime's transport against the real apiserver: requests reuse pooled keep-alive connections (a new TLS
-// connection per request cost 27 ms of CPU each, issue 13), errors carry the HTTP status, and a controller never runs
-// a queue of reconciles as one uninterrupted task.
+// connection per request costs CPU: docs/runtime.md, "HTTP"), errors carry the HTTP status, and a controller never
+// runs a queue of reconciles as one uninterrupted task.
 import { describe, expect, it } from "vitest";
 import { ApiError, readBody, request, send } from "../../../src/runtime/http.ts";
 import { Controller, type ObjectKey } from "../../../src/runtime/index.ts";

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { crdYAML } from "../../../src/api/crd-cli.ts";
+import { crdYAML } from "../../../src/api/crd.ts";
 import { readManifests } from "../../../src/api/manifest.ts";
 import { parseStoredJob } from "../../../src/api/stored.ts";
 import { validateJob } from "../../../src/api/validate.ts";

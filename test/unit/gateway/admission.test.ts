@@ -4,7 +4,7 @@ import { AdmissionQueue, NeverFitsError, QueueFullError } from "../../../src/gat
 import { SlidingWindowLimiter } from "../../../src/gateway/limiter.ts";
 
 /** A request of `tokens` prompt tokens. */
-const need = (tokens: number) => ({ prompt: tokens, completion: 0 });
+const need = (tokens: number) => ({ promptTokens: tokens, completionTokens: 0 });
 
 const queueOf = (maxConcurrency: number, maxWaiting: number, tokensPerMinute = 0) =>
   new AdmissionQueue(new SlidingWindowLimiter({ requestsPerMinute: 0, tokensPerMinute, maxConcurrency }), maxWaiting);

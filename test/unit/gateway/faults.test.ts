@@ -150,7 +150,6 @@ describe("gateway under upstream faults", () => {
     const refused = await pair.client.chat.completions.create(ask).catch((e) => e);
     expect(refused).toMatchObject({ status: 429, code: "budget_exceeded" });
     expect(pair.upstream.requests).toHaveLength(1);
-    expect(pair.gateway.buildReport()).toMatchObject({ budgetExceeded: true, budgetTokens: 18 });
   });
 
   it("answers repeated temperature-0 requests from the cache", async () => {

@@ -2,7 +2,8 @@
 // log line the gateway writes kept for inspection.
 import OpenAI from "openai";
 import { expect } from "vitest";
-import { type GatewayConfig, parseConfig } from "../../../src/gateway/config.ts";
+import { gatewayCommand } from "../../../src/cli/gateway.ts";
+import type { GatewayConfig } from "../../../src/gateway/config.ts";
 import { type Gateway, startGateway } from "../../../src/gateway/gateway.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
 
@@ -21,7 +22,7 @@ export interface Pair {
 /** flags: extra gateway flags, e.g. ["--retries", "2"]. */
 export async function startPair(flags: string[] = [], env: Record<string, string> = {}): Promise<Pair> {
   const upstream = await startFakeUpstream();
-  const config = parseConfig(
+  const config = gatewayCommand.parse(
     [
       "--role",
       "judge",

@@ -1,10 +1,11 @@
 // Property tests of the sliding-window limiter, driven by a fake clock.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SlidingWindowLimiter, type Ticket, WINDOW_MS } from "../../../src/gateway/limiter.ts";
+import { WINDOW_MS } from "../../../src/contract/sliding-window.ts";
+import { SlidingWindowLimiter, type Ticket } from "../../../src/gateway/limiter.ts";
 
 /** A request of `tokens` prompt tokens. */
-const need = (tokens: number) => ({ prompt: tokens, completion: 0 });
+const need = (tokens: number) => ({ promptTokens: tokens, completionTokens: 0 });
 
 const limitsArb = fc.record({
   requestsPerMinute: fc.integer({ min: 0, max: 20 }),

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { parsePreflightConfig } from "../../../src/gateway/config.ts";
+import { preflightCommand } from "../../../src/cli/preflight.ts";
+import { type PreflightVerdict, PreflightVerdictSchema } from "../../../src/contract/preflight-verdict.ts";
 import { check } from "../../../src/gateway/preflight.ts";
-import { type PreflightVerdict, PreflightVerdictSchema } from "../../../src/gateway/preflight-verdict.ts";
 import { freePort } from "../../cluster/stand-in.ts";
 import { type FakeUpstream, type Fault, startFakeUpstream } from "./fake-upstream.ts";
 
@@ -184,7 +184,7 @@ describe("preflight check", () => {
     upstream = await startFakeUpstream();
     const down = { kind: "status", status: 502, body: { error: { message: "upstream connect error" } } } as const;
     upstream.script(down, down, down);
-    const config = parsePreflightConfig([], {
+    const config = preflightCommand.parse([], {
       COLLAB_GATEWAY_ROLE: "user-simulator",
       COLLAB_GATEWAY_UPSTREAM_BASE_URL: upstream.url,
       COLLAB_GATEWAY_UPSTREAM_MODEL: "m",

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type GatewayReport, GatewayReportSchema } from "../../../src/gateway/report.ts";
+import { type GatewayReport, GatewayReportSchema } from "../../../src/contract/report.ts";
 import { type FakeUpstream, startFakeUpstream } from "./fake-upstream.ts";
 import { JOB_TOKEN, UPSTREAM_KEY } from "./harness.ts";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type GatewayReport, GatewayReportSchema } from "../../../src/gateway/report.ts";
+import { type GatewayReport, GatewayReportSchema } from "../../../src/contract/report.ts";
 import { Reporter } from "../../../src/gateway/reporter.ts";
 import { JOB_TOKEN, type Pair, startPair } from "./harness.ts";
 
@@ -46,8 +46,13 @@ describe("gateway reports", () => {
     expect(last.headers.authorization).toBe(`Bearer ${JOB_TOKEN}`);
     expect(last.body).toMatchObject({
       role: "judge",
-      budgetExceeded: false,
-      progress: { step: 3, totalSteps: 120, reward: 0.45, stepSeconds: 98.5 },
+      progress: {
+        step: 3,
+        totalSteps: 120,
+        reward: 0.45,
+        stepSeconds: 98.5,
+        rewardMetrics: { accuracy: { validation: 0.25 }, token_amount: { training: -0.02 } },
+      },
       usage: { judge: { promptTokens: 11, completionTokens: 7 } },
     });
     expect(new Set(operator!.reports.map((r) => r.body.startId)).size).toBe(1);

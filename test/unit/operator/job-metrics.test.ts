@@ -38,8 +38,16 @@ const status: Status = {
     totalSteps: 400,
     stepOfTotal: "37/400",
     reward: 0.412,
+    rewardMin: -0.2,
+    rewardMax: 0.95,
     validationReward: 0.39,
+    rewardMetrics: {
+      accuracy: { training: 0.3, validation: 0.25 },
+      interactivity: { training: 0.14 },
+      token_amount: { training: -0.028, validation: -0.03 },
+    },
     stepSeconds: 96.5,
+    throughput: 1523.7,
     lastUpdateTime: "2026-11-22T09:59:00Z",
     estimatedCompletionTime: "2026-11-23T19:43:00Z",
   },
@@ -97,6 +105,12 @@ describe("per-job metrics", () => {
     ["collab_job_progress_total_steps", {}, 400],
     ["collab_job_reward", {}, 0.412],
     ["collab_job_validation_reward", {}, 0.39],
+    ["collab_job_reward_min", {}, -0.2],
+    ["collab_job_reward_max", {}, 0.95],
+    ["collab_job_reward_metric", { metric: "accuracy", split: "training" }, 0.3],
+    ["collab_job_reward_metric", { metric: "accuracy", split: "validation" }, 0.25],
+    ["collab_job_reward_metric", { metric: "token_amount", split: "training" }, -0.028],
+    ["collab_job_throughput_tokens_per_second", {}, 1523.7],
     ["collab_job_step_duration_seconds", {}, 96.5],
     ["collab_job_progress_updated_timestamp_seconds", {}, Date.parse("2026-11-22T09:59:00Z") / 1000],
     ["collab_job_start_timestamp_seconds", {}, Date.parse("2026-11-22T08:00:00Z") / 1000],
@@ -139,6 +153,17 @@ describe("per-job metrics", () => {
     expect(value(priced, "collab_job_budget_used_cost")).toBe(1.5);
     expect(value(priced, "collab_job_budget_cost")).toBe(25);
     expect(value(samples, "collab_job_budget_cost")).toBeUndefined();
+  });
+
+  it("exports a reward metric for each split it has, and none for a split it lacks", () => {
+    const components = samples.filter((s) => s.name === "collab_job_reward_metric").map((s) => s.labels);
+    expect(components.map((l) => `${l.metric}/${l.split}`)).toEqual([
+      "accuracy/training",
+      "accuracy/validation",
+      "interactivity/training",
+      "token_amount/training",
+      "token_amount/validation",
+    ]);
   });
 
   it("labels with namespace, job and small enums only: no pod name, no message", () => {

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { crdYAML } from "../../../src/api/crd-cli.ts";
+import { crdYAML } from "../../../src/api/crd.ts";
 import { ROOT } from "../../cluster/cluster.ts";
 import { CHART, type Manifest, renderChart, run, tool } from "../../cluster/tools.ts";
 

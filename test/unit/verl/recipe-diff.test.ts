@@ -7,7 +7,7 @@ import { parseOverride } from "../../../src/verl/hydra.ts";
 import { verlArgsText } from "../../../src/verl/render.ts";
 import { exampleCase } from "./cases.ts";
 
-// train_rl_collabllm.sh at verl v0.6.0 (research/verl-collabllm.md §1.2), as Hydra receives each argument after the
+// recipe/collabllm/train_rl_collabllm.sh at volcengine/verl v0.6.0, as Hydra receives each argument after the
 // shell has removed its quotes and expanded DATASET=math-hard-large; $HOME and $PROJECT_DIR are left unexpanded.
 const RECIPE_RL = `
 trainer.val_before_train=False

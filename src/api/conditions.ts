@@ -1,0 +1,22 @@
+// The condition types a job's status carries (docs/operator.md, "Status and conditions"): `kubectl wait
+// --for=condition=<type>` and the GitOps health checks read them by these names.
+export const CONDITION = {
+  secretsReady: "SecretsReady",
+  endpointsReady: "EndpointsReady",
+  storageReady: "StorageReady",
+  childrenCreated: "ChildrenCreated",
+  schedulingReady: "SchedulingReady",
+  queued: "Queued",
+  admitted: "Admitted",
+  podsScheduled: "PodsScheduled",
+  waitingForCapacity: "WaitingForCapacity",
+  datasetReady: "DatasetReady",
+  fineTuned: "FineTuned",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  suspended: "Suspended",
+  reconciling: "Reconciling",
+  stalled: "Stalled",
+  /** Written by the report endpoint, never by the planner (one writer per field). */
+  budgetExceeded: "BudgetExceeded",
+} as const;

@@ -1,0 +1,170 @@
+// What the gateways report becomes status.usage, status.progress (as the head's gateway reported it) and the
+// BudgetExceeded condition. Pure: the report endpoint (server.ts) reads and writes, this decides.
+//
+// Usage counters are cumulative per gateway process (pod, role, startId). The operator keeps the latest report of
+// each in a ledger (the job's usage ConfigMap, one key per process: ledger-store.ts), so a restarted sidecar or
+// operator loses nothing: a role's total is the sum over the ledger.
+
+import { CONDITION } from "../../api/conditions.ts";
+import type { Condition, Progress, Spec, Status } from "../../api/schema.ts";
+import type { BudgetAmount } from "../../contract/allowance.ts";
+import type { EndpointRole } from "../../contract/gateway-settings.ts";
+import type { GatewayReport } from "../../contract/report.ts";
+import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
+import { setCondition } from "../../kube/conditions.ts";
+import { sameData } from "../../kube/json.ts";
+
+/** ConfigMap-safe key of one gateway process. */
+export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId">): string {
+  return `${report.pod}.${report.role}.${report.startId}`;
+}
+
+export function ledgerEntry(report: GatewayReport): string {
+  return JSON.stringify(report.usage[report.role] ?? {});
+}
+
+/** One gateway process's latest counters in the ledger. */
+export interface LedgerEntry {
+  role: EndpointRole;
+  usage: UsageCounters;
+}
+
+/** The ledger's entries, parsed; a damaged entry is left out rather than stopping the accounting of the others. */
+export function parseLedger(ledger: Record<string, string>): Map<string, LedgerEntry> {
+  const entries = new Map<string, LedgerEntry>();
+  for (const [key, value] of Object.entries(ledger)) {
+    const role = key.includes(".user-simulator.") ? "user-simulator" : key.includes(".judge.") ? "judge" : undefined;
+    if (!role) continue;
+    let counters: Partial<UsageCounters>;
+    try {
+      counters = JSON.parse(value) as Partial<UsageCounters>;
+    } catch {
+      continue;
+    }
+    const usage = emptyUsage();
+    for (const k of Object.keys(usage) as (keyof UsageCounters)[]) usage[k] = Number(counters[k] ?? 0) || 0;
+    entries.set(key, { role, usage });
+  }
+  return entries;
+}
+
+export type EndpointPrices = Record<EndpointRole, Prices | undefined>;
+
+/** Each endpoint's prices from the spec (undefined: it costs nothing). */
+export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
+  return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
+}
+
+export function usageTotals(
+  entries: ReadonlyMap<string, LedgerEntry>,
+  prices: EndpointPrices,
+): NonNullable<Status["usage"]> {
+  const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": emptyUsage(), judge: emptyUsage() };
+  for (const { role, usage } of entries.values()) {
+    for (const k of Object.keys(usage) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
+  }
+  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const endpoint = (role: EndpointRole) => {
+    const u = sums[role];
+    const p = prices[role];
+    return { ...u, ...(p ? { cost: costOf(u, p) } : {}) };
+  };
+  const userSimulator = endpoint("user-simulator");
+  const judge = endpoint("judge");
+  return {
+    userSimulator,
+    judge,
+    totalTokens: totalTokens(sums["user-simulator"]) + totalTokens(sums.judge),
+    ...(priced ? { totalCost: (userSimulator.cost ?? 0) + (judge.cost ?? 0) } : {}),
+  };
+}
+
+/** The job's budget: 0 for a kind it does not have. */
+export function jobBudget(budget: { maxTokens?: number; maxCost?: number }): BudgetAmount {
+  return { tokens: budget.maxTokens ?? 0, cost: budget.maxCost ?? 0 };
+}
+
+/** A call the operator could not give budget for: what it needed, and which kind of budget fell short. */
+export interface RefusedCall {
+  need: BudgetAmount;
+  tokens: boolean;
+  cost: boolean;
+}
+
+/**
+ * The BudgetExceeded condition, or none when the job has no budget. True once the tokens or the spend reached the
+ * budget, or when what is left cannot cover a call the gateways wanted to make (`refused`): calls reserve their
+ * worst case, so a budget is usually declared spent a little before it is used up.
+ */
+export function budgetConditions(
+  previous: readonly Condition[],
+  usage: NonNullable<Status["usage"]>,
+  budget: BudgetAmount,
+  refused: RefusedCall | undefined,
+  now: string,
+  generation: number | undefined,
+): Condition[] {
+  if (budget.tokens === 0 && budget.cost === 0) return [];
+  const tokens = usage.totalTokens ?? 0;
+  const cost = usage.totalCost ?? 0;
+  const tokensOut = budget.tokens > 0 && (tokens >= budget.tokens || refused?.tokens === true);
+  const costOut = budget.cost > 0 && (cost >= budget.cost || refused?.cost === true);
+  const used = [
+    ...(budget.tokens > 0 ? [`${tokens} of ${budget.tokens} tokens`] : []),
+    ...(budget.cost > 0 ? [`${money(cost)} of ${money(budget.cost)} (spend)`] : []),
+  ].join(" and ");
+  const lacking = refused
+    ? `; the next call needs ${refused.tokens ? `${refused.need.tokens} tokens` : money(refused.need.cost)}, more than is left`
+    : "";
+  const raise = [...(tokensOut ? ["spec.budget.maxTokens"] : []), ...(costOut ? ["spec.budget.maxCost"] : [])];
+  return setCondition(
+    previous.filter((c) => c.type === CONDITION.budgetExceeded),
+    tokensOut || costOut
+      ? {
+          type: CONDITION.budgetExceeded,
+          status: "True",
+          reason: tokensOut ? "TokenBudgetSpent" : "CostBudgetSpent",
+          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise.join(" or ")} to continue: they resume by themselves)`,
+        }
+      : { type: CONDITION.budgetExceeded, status: "False", reason: "WithinBudget", message: `${used} used` },
+    now,
+    generation,
+  );
+}
+
+/** Spend as people read it: two decimals, more for amounts below a cent. */
+function money(amount: number): string {
+  return amount >= 0.01 || amount === 0 ? amount.toFixed(2) : amount.toPrecision(2);
+}
+
+/** The fields of the job's status the report endpoint owns (one writer per field). */
+export type ReportedStatus = Pick<Status, "usage" | "progress" | "conditions">;
+
+/**
+ * What the report endpoint owns of the job's status once a report is in the ledger, whether that differs from what
+ * the job shows, and the job-wide budget verdict the gateway gets back. Everything the endpoint owns is sent every
+ * time: server-side apply removes what the writer stops sending (so a BudgetExceeded goes with the budget).
+ */
+export function reportedStatus(input: {
+  job: { spec: Pick<Spec, "userSimulator" | "judge" | "budget">; status?: Status | undefined; generation?: number };
+  ledger: ReadonlyMap<string, LedgerEntry>;
+  refused: RefusedCall | undefined;
+  progress: Progress | undefined;
+  now: string;
+}): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean } {
+  const { job, ledger, refused, now } = input;
+  const previous: Status = job.status ?? {};
+  const usage = usageTotals(ledger, endpointPrices(job.spec));
+  const budget = jobBudget(job.spec.budget);
+  const conditions = budgetConditions(previous.conditions ?? [], usage, budget, refused, now, job.generation);
+  // The head's gateway reports progress in the status's own shape; the other gateways report none.
+  const progress = input.progress ?? previous.progress;
+  const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
+  const owned = (previous.conditions ?? []).filter((c) => c.type === CONDITION.budgetExceeded);
+  const current = {
+    usage: previous.usage,
+    ...(previous.progress ? { progress: previous.progress } : {}),
+    ...(owned.length > 0 ? { conditions: owned } : {}),
+  };
+  return { status, changed: !sameData(current, status), budgetExceeded: conditions.some((c) => c.status === "True") };
+}
