@@ -453,6 +453,18 @@ export function installOperatorChart(images: ReturnType<typeof allImages>, value
   ]);
 }
 
+/** Removes the chart (the test files that install it leave the cluster as they found it). */
+export function uninstallOperatorChart(): void {
+  runTool("helm", [
+    "uninstall",
+    OPERATOR_RELEASE.name,
+    "-n",
+    OPERATOR_RELEASE.namespace,
+    "--ignore-not-found",
+    "--wait",
+  ]);
+}
+
 /** Starts what is not running of the real node and waits until it is Ready with its GPUs. Idempotent. */
 export async function upRealNode(bin: string): Promise<{ images: ReturnType<typeof allImages> }> {
   const why = realNodeUnavailable();
@@ -488,6 +500,7 @@ const ORDER = ["stand-ins", "coredns", "kube-proxy", "kubelet"] as const;
  * so the next start does not import them again.
  */
 export async function downRealNode(): Promise<void> {
+  const wasUp = pidOf("kubelet") !== undefined || pidOf("containerd") !== undefined;
   for (const name of ORDER) await stop(name);
   if (pidOf("containerd") !== undefined) {
     // Every container of every pod, by force: the kubelet is gone, nobody would stop them.
@@ -517,6 +530,14 @@ export async function downRealNode(): Promise<void> {
   rmSync(join(STATE, "cni-ipam"), { recursive: true, force: true });
   rmSync(KUBELET_ROOT, { recursive: true, force: true });
   rmSync(POD_LOGS, { recursive: true, force: true });
+  // The node object goes too, so the cluster's other tests see the fleet they were written for.
+  if (wasUp) {
+    try {
+      kubectl(binaries(), ["delete", "node", REAL_NODE, "--ignore-not-found", "--wait=false"]);
+    } catch {
+      // the apiserver is already gone: so is the node object with it, on the next start
+    }
+  }
   // The kubelet links every container's log from this fixed directory.
   const links = "/var/log/containers";
   for (const entry of existsSync(links) ? readdirSync(links) : []) {

@@ -3,11 +3,19 @@
 // moving, its usage metered, its pods' logs there to read.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import { GROUP, PLURAL, type Status, VERSION } from "../../src/api/schema.ts";
 import { ROOT } from "../cluster/cluster.ts";
+import { downRealNode, uninstallOperatorChart } from "../cluster/realnode.ts";
 import { core, custom } from "./kube.ts";
 import { eventually } from "./operator.ts";
+
+// The cluster's next test file finds it as it was: no operator of the chart, no real node.
+afterAll(async () => {
+  await core.deleteNamespace({ name: "quickstart" }).catch(() => undefined);
+  uninstallOperatorChart();
+  await downRealNode();
+}, 300_000);
 
 it("npm run start:local brings the quickstart job to Succeeded", async () => {
   await core.deleteNamespace({ name: "quickstart" }).catch(() => undefined);

@@ -163,4 +163,5 @@ describe("teardown", () => {
   }, 600_000);
 });
 
-afterAll(() => undefined);
+// The cluster's next test file finds the fleet it was written for.
+afterAll(() => downRealNode(), 120_000);

@@ -59,6 +59,17 @@ def run_ppo(config):
 FAULTS = "/collab/.collab-cpu-faults.json"
 
 
+TAKEN = f"{FAULTS}.taken"
+
+
+def fault_in_progress():
+    """Whether this attempt took a fault: its training stops where it is, so what the fault ends is the step it hit."""
+    try:
+        return read_json(TAKEN).get("attempt") == os.environ.get("COLLAB_ATTEMPT")
+    except (OSError, ValueError):
+        return False
+
+
 def watch_faults():
     """{"oom": true}: the driver allocates memory until the kernel kills it at the container's memory limit."""
 
@@ -66,10 +77,11 @@ def watch_faults():
         while True:
             time.sleep(0.5)
             try:
-                os.rename(FAULTS, f"{FAULTS}.taken")
+                os.rename(FAULTS, TAKEN)
             except OSError:
                 continue
-            fault = read_json(f"{FAULTS}.taken")
+            fault = read_json(TAKEN)
+            write_json(TAKEN, {**fault, "attempt": os.environ.get("COLLAB_ATTEMPT")})
             if fault.get("oom"):
                 print("[collab-cpu] fault: allocating memory until the memory limit stops this process", flush=True)
                 hog = []
@@ -208,6 +220,8 @@ class Trainer:
     def _validate(self):
         if not self.val_rows:
             return {}
+        meta_info = {"eos_token_id": 151645, "pad_token_id": 151643, "recompute_log_prob": False, "do_sample": False}
+        print(f"test_gen_batch meta info: {dict(meta_info, validate=True, global_steps=self.global_steps)}", flush=True)
         results = self._rollout(self.val_rows)
         rewards = [reward for reward, _ in results]
         return {"val-core/collabllm/reward/mean@1": sum(rewards) / len(rewards)}
@@ -270,6 +284,8 @@ class Trainer:
         max_steps_duration = 0.0
         for epoch in range(t["total_epochs"]):
             for batch_index in self.train_dataloader:
+                while fault_in_progress():
+                    time.sleep(1)
                 started = time.monotonic()
                 metrics = {}
                 is_last_step = self.global_steps >= self.total_training_steps
