@@ -14,6 +14,8 @@ import { stagePods } from "../../../../src/operator/plan/stages.ts";
 import { at, gated, job, NO_GPU, pod, podEvent, TWO_NODES, unplaced, view } from "./world.ts";
 
 const j = job(TWO_NODES);
+/** The scheduler's word while a new job's claim binds (seen on every real start). */
+const BINDING = "0/9 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found";
 const desired = stagePods(j, DEFAULT_OPERATOR_CONTEXT, "Training", 0);
 const created = (name: string) => pod(name, { phase: "Pending", node: null });
 /** What the policy says while `first` (and maybe others, in `more`) cannot be placed. */
@@ -91,6 +93,19 @@ describe("capacityConditions", () => {
     {
       name: "gated and unplaceable: only the unplaceable one waits",
       pods: [gated("job-a0-head"), unplaced("job-a0-worker-1")],
+      result: stuck("job-a0-worker-1"),
+    },
+    {
+      name: "a pod waiting for its claim to bind: its volume, not capacity",
+      pods: [unplaced("job-a0-head", BINDING), pod("job-a0-worker-1")],
+      result: {
+        podsScheduled: { type: "PodsScheduled", status: "False", reason: "WaitingForVolume", message: BINDING },
+        waitingForCapacity: "remove",
+      },
+    },
+    {
+      name: "one waiting for its volume, one for capacity: the capacity is told",
+      pods: [unplaced("job-a0-head", BINDING), unplaced("job-a0-worker-1")],
       result: stuck("job-a0-worker-1"),
     },
     {
