@@ -10,7 +10,7 @@ import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION, type ServedApis } fro
 import { childName, LABEL, MANAGED_BY } from "../children/meta.ts";
 import { claimName } from "../children/support.ts";
 import { type Cache, type Controller, type ObjectKey, sharedLines, slimPod, type WatchSpec } from "../runtime/index.ts";
-import { CAPACITY_EVENT_REASONS } from "./plan/capacity.ts";
+import { CAPACITY_EVENTS } from "./plan/capacity.ts";
 import type { KueueWorkload, Observed, PodEvent, PodGroupSeen } from "./plan/observed.ts";
 import { secretReferences } from "./plan/readiness.ts";
 import { storedJob } from "./stored-job.ts";
@@ -37,7 +37,9 @@ export function controllerCaches(controller: () => Controller, namespaces: strin
     const c = controller();
     const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
     const one = Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)]));
-    const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
+    const podEvents = unionCache(
+      CAPACITY_EVENTS.map(({ reason }) => namespacedCache(c, `podEvents.${reason}`, namespaces)),
+    );
     const gang = {
       podGroups: namespacedCache(c, "podGroups", namespaces),
       kueueWorkloads: namespacedCache(c, "kueueWorkloads", namespaces),
@@ -282,10 +284,10 @@ export function watches(namespaces: string[], caches: () => Caches): WatchSpec[]
           resync: false,
           toKeys: referencing(REFERENCES.claims),
         },
-        ...CAPACITY_EVENT_REASONS.map((reason) => ({
+        ...CAPACITY_EVENTS.map(({ reason, source }) => ({
           name: `podEvents.${reason}${suffix}`,
           listPath: path(ns, "/api/v1", "events"),
-          fieldSelector: `involvedObject.kind=Pod,reason=${reason}`,
+          fieldSelector: `involvedObject.kind=Pod,reason=${reason}${source ? `,source=${source}` : ""}`,
           transform: eventEssentials,
           resync: false,
           toKeys: eventKey,

@@ -15,7 +15,6 @@ import type { KubeConfig } from "./kubeconfig.ts";
 import { LeaderElector, type LeaseHolder } from "./leader-elector.ts";
 import { exposition } from "./metrics.ts";
 
-
 /** How long a shutdown lets reconciles in flight finish: well within a pod's default 30 s grace period. */
 const SHUTDOWN_DRAIN_MS = 10_000;
 export interface ManagerLeaderElection {

@@ -28,8 +28,14 @@ const AUTOSCALER_REASON: Record<string, (e: PodEvent) => string | undefined> = {
  */
 const VOLUME_BINDING = /pod has unbound immediate PersistentVolumeClaims/;
 
-/** The event reasons the operator watches for this policy. */
-export const CAPACITY_EVENT_REASONS = Object.keys(AUTOSCALER_REASON);
+/**
+ * The Events the operator watches for this policy, by reason and, where the reason is shared, by the component that
+ * wrote it: the scheduler writes FailedScheduling on every retry for every waiting pod, and only Karpenter's are read
+ * (watching the scheduler's would wake each waiting job at each retry, to do nothing).
+ */
+export const CAPACITY_EVENTS: { reason: string; source?: string }[] = Object.keys(AUTOSCALER_REASON).map((reason) =>
+  reason === "FailedScheduling" ? { reason, source: "karpenter" } : { reason },
+);
 
 export interface CapacityConditions {
   podsScheduled: ConditionChange;

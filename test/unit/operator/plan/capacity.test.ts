@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { Condition } from "../../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../../src/children/pods.ts";
 import {
-  CAPACITY_EVENT_REASONS,
+  CAPACITY_EVENTS,
   type CapacityConditions,
   capacityConditions,
 } from "../../../../src/operator/plan/capacity.ts";
@@ -206,13 +206,13 @@ describe("capacityConditions", () => {
     });
   });
 
-  it("watches exactly the event reasons it reads", () => {
-    expect([...CAPACITY_EVENT_REASONS].sort()).toEqual([
-      "FailedScaleUp",
-      "FailedScheduling",
-      "Nominated",
-      "NotTriggerScaleUp",
-      "TriggeredScaleUp",
+  it("watches exactly the events it reads: of FailedScheduling, Karpenter's only (the scheduler writes one per retry)", () => {
+    expect([...CAPACITY_EVENTS].sort((a, b) => a.reason.localeCompare(b.reason))).toEqual([
+      { reason: "FailedScaleUp" },
+      { reason: "FailedScheduling", source: "karpenter" },
+      { reason: "Nominated" },
+      { reason: "NotTriggerScaleUp" },
+      { reason: "TriggeredScaleUp" },
     ]);
   });
 });
