@@ -670,6 +670,57 @@ const EndpointUsage = z.strictObject({
   cost: z.number().min(0).optional().describe("Spend on this endpoint, its tokens at its pricing (now in the spec)."),
 });
 
+const EndpointSpend = z.strictObject({
+  tokens: z.number().min(0).describe("Prompt + completion tokens."),
+  cost: z.number().min(0).optional().describe("Their spend at the endpoint's pricing (only endpoints with pricing)."),
+});
+
+const StepSpend = z.strictObject({
+  steps: positiveInt().describe("How many steps these figures are the mean of."),
+  seconds: z
+    .number()
+    .min(0)
+    .describe(
+      "Wall-clock seconds a step took: the time between two of veRL's step lines as the gateway read them, validation and checkpoints included.",
+    ),
+  tokens: z.number().min(0).describe("Tokens a step used, both endpoints together."),
+  cost: z.number().min(0).optional().describe("What a step cost, both endpoints together (with pricing)."),
+  userSimulator: EndpointSpend,
+  judge: EndpointSpend,
+});
+
+/**
+ * status.pace: what a step costs and how long it takes, and where the run is heading, from the usage ledger at each
+ * step line the head's gateway reports (docs/operator.md, "Cost and pace").
+ */
+export const Pace = z.strictObject({
+  lastStep: StepSpend.extend({ step: nonNegativeInt().describe("The step these figures end at.") }).describe(
+    "The latest step: from the step line before it to its own (more than one step when lines were not seen).",
+  ),
+  perStep: StepSpend.extend({
+    longestSeconds: z.number().min(0).describe("The longest time between two step lines among these steps."),
+  }).describe(
+    "Means over the recent steps (`steps` of them, since the latest start of the trainer): what the forecast rests on.",
+  ),
+  stepsLeft: nonNegativeInt().optional().describe("totalSteps less the latest step."),
+  projectedTokens: z
+    .number()
+    .min(0)
+    .optional()
+    .describe("Tokens the run will have used at its last step: used so far, and the steps left at perStep.tokens."),
+  projectedCost: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "Spend at the last step, likewise (with pricing). Compared with spec.budget: condition BudgetSufficient.",
+    ),
+  estimatedCompletionTime: dateTime()
+    .optional()
+    .describe("When the last step should end: the latest step line's time and the steps left at perStep.seconds."),
+});
+export type Pace = z.output<typeof Pace>;
+
 /** At most this many reward metrics in status.progress.rewardMetrics (veRL's CollabLLM recipe has five). */
 export const MAX_REWARD_METRICS = 16;
 /** A reward metric's name as the recipe's metric file is named (recipe/collabllm/metrics/<name>.py). */
@@ -711,9 +762,15 @@ export const Progress = z.strictObject({
     ),
   stepSeconds: z.number().optional().describe("timing_s/step of the latest step."),
   throughput: z.number().optional().describe("perf/throughput of the latest step: tokens per second per GPU."),
-  estimatedCompletionTime: dateTime()
+  checkpointStep: nonNegativeInt()
     .optional()
-    .describe("When the last step should end: the steps left times the latest step's duration."),
+    .describe(
+      "The latest step whose checkpoint veRL completed: its 'local_global_step_folder: .../global_step_N' line, then step N's own line (veRL prints it once the save, tracker file included, is done).",
+    ),
+  checkpointSeconds: z
+    .number()
+    .optional()
+    .describe("timing_s/save_checkpoint of that checkpoint: how long veRL took to save it."),
   lastUpdateTime: dateTime().optional().describe("When the gateway read the latest step line."),
 });
 export type Progress = z.output<typeof Progress>;
@@ -777,6 +834,9 @@ export const Status = z.strictObject({
   progress: Progress.optional().describe(
     "Training progress as veRL logs it on the head pod's driver: the gateway that follows the log reports it in this shape, and the report endpoint writes it as it came.",
   ),
+  pace: Pace.optional().describe(
+    "Cost and time per step and the forecast of the run's spend and end, written by the report endpoint with progress and usage.",
+  ),
   usage: z
     .strictObject({
       userSimulator: EndpointUsage.optional(),
@@ -789,6 +849,12 @@ export const Status = z.strictObject({
     .strictObject({
       checkpointDir: z.string().optional().describe("Where veRL writes checkpoints on the job's volume."),
       modelDir: z.string().optional().describe("The trained model in Hugging Face format on the job's volume."),
+      lastCheckpointStep: nonNegativeInt()
+        .optional()
+        .describe(
+          "The step of the latest checkpoint veRL completed (status.progress.checkpointStep): where a restart, or a new job on this volume, resumes from.",
+        ),
+      lastCheckpoint: z.string().optional().describe("That checkpoint's directory on the job's volume."),
       volumeClaim: z.string().optional(),
     })
     .optional(),

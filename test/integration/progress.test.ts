@@ -81,7 +81,10 @@ describe("progress and usage reported by a gateway", () => {
       const job = await getJob(ns, "job");
       return job.status?.progress?.step === lastStep ? job : undefined;
     });
-    expect(later.status?.progress?.estimatedCompletionTime).toBeDefined();
+    // Two step lines read at two moments: the pace, and when the run should end at it.
+    expect(later.status?.pace?.estimatedCompletionTime).toBeDefined();
+    expect(later.status?.pace?.lastStep.step).toBe(lastStep);
+    expect(later.status?.progress?.checkpointStep).toBe(2);
     expect(later.status?.progress?.stepSeconds).toBeGreaterThan(0);
     // Every field the gateway parses is on the resource: the reward's spread and its components, training and
     // validation, as the reward workers printed them, which `kubectl describe` shows and /metrics exports.
