@@ -190,6 +190,50 @@ export function positiveQuantity(what: string) {
     });
 }
 
+const DECIMAL_EXPONENT: Record<string, number> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const BINARY_POWER: Record<string, bigint> = { Ki: 10n, Mi: 20n, Gi: 30n, Ti: 40n, Pi: 50n, Ei: 60n };
+
+/** Whether a quantity ParseQuantity accepts is a whole number (of bytes, for a size): 512m is 0.512, 0.5Gi is not. */
+export function isWholeQuantity(text: string): boolean {
+  const m = QUANTITY.exec(text);
+  if (!m) return false;
+  const [, , digits, binary, decimal, exponent] = m;
+  const [whole = "", fraction = ""] = (digits as string).split(".");
+  // digits = N / 10^places; the value is N * 2^power * 10^(scale - places).
+  const n = BigInt(`${whole}${fraction}` || "0");
+  const power = binary ? (BINARY_POWER[binary] as bigint) : 0n;
+  const scale = BigInt(decimal ? (DECIMAL_EXPONENT[decimal] as number) : exponent ? Number(exponent) : 0);
+  const tens = scale - BigInt(fraction.length);
+  if (tens >= 0n) return true;
+  return (n << power) % 10n ** -tens === 0n;
+}
+
+/**
+ * A positive quantity of bytes (a memory or a volume size): as positiveQuantity, and a whole number of bytes. The
+ * apiserver takes 512m for memory (0.512 bytes, which the kubelet rounds up to 1), almost always meant as 512Mi.
+ */
+export function positiveByteQuantity(what: string) {
+  const message = `${what} must be a whole number of bytes, e.g. 512Mi or 64Gi (with m, 512m means 0.512 bytes)`;
+  const base = positiveQuantity(what);
+  return base
+    .superRefine((value, ctx) => {
+      if (typeof value === "string" && isPositiveQuantity(value) && !isWholeQuantity(value)) {
+        ctx.addIssue({ code: "custom", message });
+      }
+    })
+    .meta({
+      ...base.meta(),
+      "x-kubernetes-validations": [
+        ...((base.meta()?.["x-kubernetes-validations"] as object[] | undefined) ?? []),
+        {
+          rule: "type(self) == int || !isQuantity(self) || quantity(self).isInteger()",
+          message,
+          reason: "FieldValueInvalid",
+        },
+      ],
+    });
+}
+
 /** A quantity as the child objects carry it. */
 export function quantityText(value: number | string): string {
   return String(value);

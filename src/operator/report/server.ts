@@ -80,12 +80,12 @@ export function createReportServer(opts: ReportServerOptions): Server {
     books.leading(performance.now(), opts.routing?.().leading ?? true);
     const caches = opts.caches();
     if (caches.jobs.hasSynced()) {
-      const uids = new Set(caches.jobs.list().map((j) => j.metadata?.uid));
-      books.prune((uid) => uids.has(uid));
-      for (const key of state.written.keys()) {
-        if (!caches.jobs.get(...(key.split("/") as [string, string]))) state.written.delete(key);
+      const job = (key: string) => caches.jobs.get(...(key.split("/") as [string, string]));
+      books.prune((uid, key) => job(key)?.metadata?.uid === uid);
+      for (const [key, written] of state.written) {
+        if (job(key)?.metadata?.uid !== written.metadata?.uid) state.written.delete(key);
       }
-      ledgers.forget((key) => caches.jobs.get(...(key.split("/") as [string, string])) !== undefined);
+      ledgers.forget((key) => job(key) !== undefined);
     }
   };
   const leadership = setInterval(watchLeadership, 1000);
@@ -276,7 +276,9 @@ async function allowance(
   );
   const now = performance.now();
   books.leading(now, opts.routing?.().leading ?? true);
-  const outcome = books.book(job.metadata.uid as string, now).ask(now, request, jobView(caches, job, ledger));
+  const outcome = books
+    .book(job.metadata.uid as string, `${namespace}/${name}`, now)
+    .ask(now, request, jobView(caches, job, ledger));
   if ("stale" in outcome) throw new HttpError(409, "an ask of this gateway newer than this one was answered already");
   return outcome.answer;
 }
