@@ -800,12 +800,17 @@ export const Status = z.strictObject({
   lastRestart: z
     .strictObject({
       attempt: nonNegativeInt().describe("The attempt that ended."),
-      reason: z.string().describe("PodFailed, PodDeleted, PodLost or StartupTimeout."),
+      reason: z
+        .string()
+        .describe(
+          "PodFailed, PodDeleted, PodLost, StartupTimeout, or StoppedShort (the training head's trainer exited 0 short of the total steps veRL announced).",
+        ),
       message: z.string().max(32768),
       counted: z.boolean().describe("Whether it counted against failurePolicy.maxRestarts."),
       pod: z.string().optional(),
       container: z.string().optional(),
       exitCode: z.int().optional(),
+      step: nonNegativeInt().optional().describe("StoppedShort: the step the trainer had reached."),
       time: z.string().meta({ format: "date-time" }),
       backoffSeconds: nonNegativeInt()
         .optional()

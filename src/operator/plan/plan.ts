@@ -17,16 +17,18 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { Phase, Status } from "../../api/schema.ts";
 import { gangGroup, stageGang } from "../../children/gang.ts";
+import { childName, jobName } from "../../children/meta.ts";
 import type { DesiredPod, OperatorContext } from "../../children/pods.ts";
 import { isFinished } from "../../kube/pods.ts";
 import { capacityConditions } from "./capacity.ts";
 import { missingChildren } from "./children.ts";
+import { type TrainingEnd, trainingEnd } from "./completion.ts";
 import { deadlineCheck } from "./deadline.ts";
 import { Draft, type Plan } from "./draft.ts";
 import { type GangPolicy, gangPolicy, gangStatus } from "./gang.ts";
 import { kueueConditions } from "./kueue.ts";
 import { type Observed, type PodView, podView } from "./observed.ts";
-import { findFailure } from "./pod-failure.ts";
+import { findFailure, judge } from "./pod-failure.ts";
 import { type PreflightDecision, preflightPolicy } from "./preflight.ts";
 import { type Readiness, readiness } from "./readiness.ts";
 import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
@@ -88,8 +90,10 @@ interface Current {
   /** The stage of the last status, before this reconcile moved it on. */
   stageBefore: JobStage | undefined;
   stage: JobStage;
-  /** The training stage's head succeeded: the job is done. */
+  /** The training stage's head succeeded having trained every step: the job is done. */
   succeeded: boolean;
+  /** How the training head that succeeded ended, as far as the steps veRL announced tell (completion.ts). */
+  end: TrainingEnd;
   startTime: string | undefined;
   /** The stage's pods, in one gang when there are several. */
   desired: DesiredPod[];
@@ -119,7 +123,11 @@ function current(draft: Draft, ctx: OperatorContext): Current {
   if (gang.condition) draft.set(gang.condition);
   // A stage seen done is recorded before a suspension or the deadline is applied: neither undoes finished work (a
   // head that succeeded as the job was suspended, or just before the deadline, is a job that succeeded).
-  const progress = advanceStages(job, draft.conditions, pods, attempt);
+  const ended: { end: TrainingEnd } = { end: { kind: "complete" } };
+  const progress = advanceStages(job, draft.conditions, pods, attempt, (head) => {
+    ended.end = trainingEnd({ head, progress: previous.progress, lastRestart: draft.lastRestart, attempt, now });
+    return ended.end.kind === "complete";
+  });
   for (const c of progress.completed) draft.set(c);
   const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt), gang.mechanism);
   const gate = restartGate({
@@ -137,6 +145,7 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     stageBefore: previous.stage as JobStage | undefined,
     stage: progress.stage,
     succeeded: progress.succeeded,
+    end: ended.end,
     // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
     startTime: (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at,
     desired: staged.pods,
@@ -196,7 +205,30 @@ function attemptEnded(draft: Draft, run: Current): Plan | undefined {
   }
   const policy = job.spec.failurePolicy;
   const previous = job.status ?? {};
-  let failure = findFailure({ desired, pods, previous, stage, attempt, rules: policy.rules });
+  // A head that succeeded short of the total waits for its last step lines; its workers ending meanwhile are not news.
+  if (run.end.kind === "settling") {
+    draft.requeue(run.end.requeueAfterMs);
+    return undefined;
+  }
+  const end = run.end;
+  if (end.kind === "short" && end.repeated) {
+    return fail(
+      draft,
+      run,
+      "TrainingIncomplete",
+      `${end.message}; attempt ${attempt - 1} stopped at this very step too, so a restart from the same checkpoint would again (resume from an earlier checkpoint, or start a new job with more epochs)`,
+    );
+  }
+  // The head's silent exit is the cause when its workers fail after it (their Ray head is gone).
+  const head = childName.pod(jobName(job), "head", attempt);
+  let failure =
+    end.kind === "short"
+      ? judge("StoppedShort", end.message, pods.byName.get(head), policy.rules, {
+          pod: head,
+          exitCode: 0,
+          step: end.step,
+        })
+      : findFailure({ desired, pods, previous, stage, attempt, rules: policy.rules });
   if (!failure) {
     const timeoutSeconds = job.spec.scheduling.startupTimeoutSeconds;
     const startup = startupCheck({ desired, pods, attempt, timeoutSeconds, now });

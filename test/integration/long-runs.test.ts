@@ -1,0 +1,77 @@
+// Long runs that end right (issue 19), on the local control plane: a training head whose trainer exits 0 short of the
+// total steps veRL announced is not Succeeded. The head's progress is what its gateway reads from the trainer's log
+// (verl-log.ts), here a resumed trainer of 10 batches an epoch that loaded the checkpoint at step 10, an epoch
+// boundary, and ran out of data at step 20 of 30 (the loop that starts at global_step // steps_per_epoch).
+import { describe, expect, it } from "vitest";
+import type { Progress } from "../../src/api/schema.ts";
+import { ProgressTracker } from "../../src/gateway/verl-log.ts";
+import {
+  condition,
+  eventually,
+  finishPod,
+  getJob,
+  judgeReport,
+  trainingJob,
+  waitForPhase,
+  waitRunning,
+} from "./operator.ts";
+
+/** What the head's gateway reports after reading a resumed trainer's log up to its exit. */
+function resumedProgress(): Progress {
+  const tracker = new ProgressTracker();
+  const lines = [
+    "(TaskRunner pid=7) Load from checkpoint folder: /collab/checkpoints/rl/global_step_10",
+    "(TaskRunner pid=7) Total training steps: 30",
+    ...Array.from(
+      { length: 10 },
+      (_, i) => `(TaskRunner pid=7) step:${11 + i} - training/epoch:2 - critic/score/mean:0.4 - timing_s/step:60.0`,
+    ),
+  ];
+  for (const line of lines) tracker.feed(line, new Date());
+  return tracker.progress as Progress;
+}
+
+async function report(reportURL: string, token: string, pod: string, progress: Progress) {
+  await eventually(`${pod}'s report taken`, async () => {
+    const r = await fetch(reportURL, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify(judgeReport(pod, { requests: 1 }, { progress })),
+    });
+    return r.status === 200;
+  });
+}
+
+describe("a training head that exits 0 short of its total steps", () => {
+  it("is not Succeeded: the attempt restarts (counted), and the same silent exit again fails the job", async () => {
+    const { ns, token, reportURL } = await trainingJob("shortrun", {
+      failurePolicy: { maxRestarts: 5, backoffSeconds: 0 },
+    });
+    const progress = resumedProgress();
+    expect(progress).toMatchObject({ step: 20, totalSteps: 30, checkpointStep: 10 });
+    await report(reportURL, token, "job-a0-head", progress);
+    await eventually("step 20 on the status", async () => (await getJob(ns, "job")).status?.progress?.step === 20);
+
+    await finishPod(ns, "job-a0-head", "Succeeded");
+    const restarted = await eventually(
+      "the restart",
+      async () => {
+        const job = await getJob(ns, "job");
+        return job.status?.lastRestart ? job : undefined;
+      },
+      90_000,
+    );
+    expect(condition(restarted, "Succeeded")).toBeUndefined();
+    expect(restarted.status?.restarts).toBe(1);
+    expect(restarted.status?.lastRestart).toMatchObject({ reason: "StoppedShort", step: 20, counted: true });
+    expect(restarted.status?.lastRestart?.message).toContain("exited 0 at step 20 of the 30");
+
+    // The next attempt resumes from step 20's checkpoint, trains nothing and exits 0 again at step 20.
+    await waitRunning(ns, "job-a1-head", 90_000);
+    await report(reportURL, token, "job-a1-head", { ...progress, lastUpdateTime: new Date().toISOString() });
+    await finishPod(ns, "job-a1-head", "Succeeded");
+    const failed = await waitForPhase(ns, "job", "Failed", 90_000);
+    expect(condition(failed, "Failed")).toMatchObject({ reason: "TrainingIncomplete" });
+    expect(failed.status?.restarts).toBe(1);
+  }, 300_000);
+});
