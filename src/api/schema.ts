@@ -124,6 +124,9 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
 
+/** spec.budget.onExhausted: what the training stage does once the job's budget is spent. */
+export const BUDGET_EXHAUSTED_ACTIONS = ["Release", "Wait", "Stop"] as const;
+
 /** The containers of the job's pods, as failure-policy rules name them. */
 export const POD_CONTAINERS = ["trainer", "user-simulator", "judge"] as const;
 
@@ -357,9 +360,17 @@ export const SpecFields = z.strictObject({
         .describe(
           "Stop API calls once the spend at the endpoints' pricing would pass this, in the pricing's currency. Needs pricing on at least one endpoint; an endpoint without pricing costs nothing.",
         ),
+      onExhausted: z
+        .enum(BUDGET_EXHAUSTED_ACTIONS)
+        .default("Release")
+        .describe(
+          "What the training stage does once the budget is spent (condition BudgetExceeded); a failure the refused calls cause is never counted against failurePolicy.maxRestarts. Release (the default): the attempt's pods are deleted at once (GPUs released, nothing more spent; what was trained since the last checkpoint is lost) and the next attempt waits for spec.budget to be raised, then resumes from the latest checkpoint. Wait: the pods are kept and the gateways refuse calls until a raise (veRL 0.6.0 retries a refused call for minutes, then scores its sample 0 and trains on); a pod that fails meanwhile is let go as with Release. Stop: the job fails with reason BudgetExceeded, its message naming the latest checkpoint.",
+        ),
     })
     .prefault({})
-    .describe("The job's API budget; raising it lets refused calls go again, by themselves."),
+    .describe(
+      'The job\'s API budget (docs/operator.md, "Budget"). Raising it lets refused calls go again, by themselves, and a job waiting for it start its next attempt.',
+    ),
   storage: z
     .strictObject({
       size: positiveByteQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
@@ -803,7 +814,7 @@ export const Status = z.strictObject({
       reason: z
         .string()
         .describe(
-          "PodFailed, PodDeleted, PodLost, StartupTimeout, or StoppedShort (the training head's trainer exited 0 short of the total steps veRL announced).",
+          "PodFailed, PodDeleted, PodLost, StartupTimeout, StoppedShort (the training head's trainer exited 0 short of the total steps veRL announced), or BudgetExceeded (the pods let go while the job waits for a raise of spec.budget).",
         ),
       message: z.string().max(32768),
       counted: z.boolean().describe("Whether it counted against failurePolicy.maxRestarts."),
@@ -874,7 +885,7 @@ export const Status = z.strictObject({
     .max(256)
     .optional()
     .describe(
-      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
+      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Budget: <BudgetExceeded's reason> (it waits for a raise of spec.budget), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
     ),
 });
 export type Status = z.output<typeof Status>;

@@ -1,15 +1,19 @@
 // Long runs that end right (issue 19), on the local control plane: a training head whose trainer exits 0 short of the
-// total steps veRL announced is not Succeeded. The head's progress is what its gateway reads from the trainer's log
+// total steps veRL announced is not Succeeded; a spent budget ends or waits, never burns a restart. The head's progress is what its gateway reads from the trainer's log
 // (verl-log.ts), here a resumed trainer of 10 batches an epoch that loaded the checkpoint at step 10, an epoch
 // boundary, and ran out of data at step 20 of 30 (the loop that starts at global_step // steps_per_epoch).
+
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { Progress } from "../../src/api/schema.ts";
 import { ProgressTracker } from "../../src/gateway/verl-log.ts";
+import { core, custom } from "./kube.ts";
 import {
   condition,
   eventually,
   finishPod,
   getJob,
+  jobApi,
   judgeReport,
   trainingJob,
   waitForPhase,
@@ -74,4 +78,65 @@ describe("a training head that exits 0 short of its total steps", () => {
     expect(condition(failed, "Failed")).toMatchObject({ reason: "TrainingIncomplete" });
     expect(failed.status?.restarts).toBe(1);
   }, 300_000);
+});
+
+describe("a spent budget", () => {
+  /** The head's judge gateway reports 1,000 tokens: the job's budget of 1,000 is spent. */
+  async function spend(spec: Record<string, unknown>) {
+    const { ns, token, reportURL } = await trainingJob("budget", {
+      failurePolicy: { maxRestarts: 0, backoffSeconds: 0 },
+      ...spec,
+    });
+    const progress: Progress = { ...resumedProgress(), step: 12, checkpointStep: 10 };
+    await eventually("the report taken", async () => {
+      const r = await fetch(reportURL, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(
+          judgeReport("job-a0-head", { requests: 10, promptTokens: 800, completionTokens: 200 }, { progress }),
+        ),
+      });
+      return r.status === 200;
+    });
+    return ns;
+  }
+
+  it("Release (the default): lets the pods go at once, counts no restart, and resumes once the budget is raised", async () => {
+    const ns = await spend({ budget: { maxTokens: 1000 } });
+    const waiting = await eventually("the job waiting for a raise", async () => {
+      const job = await getJob(ns, "job");
+      return job.status?.waiting === "Budget: TokenBudgetSpent" ? job : undefined;
+    });
+    expect(waiting.status).toMatchObject({ phase: "Restarting", attempt: 1, restarts: 0 });
+    expect(waiting.status?.lastRestart).toMatchObject({ reason: "BudgetExceeded", counted: false });
+    await eventually(
+      "the head pod gone",
+      async () =>
+        (await core.readNamespacedPod({ namespace: ns, name: "job-a0-head" }).catch(() => undefined)) === undefined,
+    );
+    // Nothing is created while the budget stays spent (maxRestarts 0 would have failed a counted restart).
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await core.readNamespacedPod({ namespace: ns, name: "job-a1-head" }).catch(() => undefined)).toBeUndefined();
+
+    await custom.patchNamespacedCustomObject(
+      { ...jobApi, namespace: ns, name: "job", body: { spec: { budget: { maxTokens: 5000 } } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    await waitRunning(ns, "job-a1-head", 90_000);
+    expect((await getJob(ns, "job")).status?.restarts).toBe(0);
+  }, 240_000);
+
+  it("Stop: the job fails with BudgetExceeded, naming the latest checkpoint, and lets its pods go", async () => {
+    const ns = await spend({ budget: { maxTokens: 1000, onExhausted: "Stop" } });
+    const failed = await waitForPhase(ns, "job", "Failed", 90_000);
+    expect(condition(failed, "Failed")).toMatchObject({ reason: "BudgetExceeded" });
+    expect(condition(failed, "Failed")?.message).toContain("the latest checkpoint is step 10");
+    expect(failed.status?.restarts).toBe(0);
+    expect(failed.status?.outputs).toMatchObject({ lastCheckpointStep: 10 });
+    await eventually(
+      "the head pod gone",
+      async () =>
+        (await core.readNamespacedPod({ namespace: ns, name: "job-a0-head" }).catch(() => undefined)) === undefined,
+    );
+  }, 240_000);
 });

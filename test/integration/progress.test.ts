@@ -40,7 +40,9 @@ afterEach(async () => {
 
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
-    const { ns, operator, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
+    const { ns, operator, token, reportURL } = await trainingJob("progress", {
+      budget: { maxTokens: 30, onExhausted: "Wait" },
+    });
 
     // The trainer's log as the head pod's gateway sees it: first the start and step 1.
     const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");

@@ -19,7 +19,8 @@ import type { Phase, Status } from "../../api/schema.ts";
 import { gangGroup, stageGang } from "../../children/gang.ts";
 import { childName, jobName } from "../../children/meta.ts";
 import type { DesiredPod, OperatorContext } from "../../children/pods.ts";
-import { isFinished } from "../../kube/pods.ts";
+import { isFinished, podPhase } from "../../kube/pods.ts";
+import { budgetState } from "./budget.ts";
 import { capacityConditions } from "./capacity.ts";
 import { missingChildren } from "./children.ts";
 import { type TrainingEnd, trainingEnd } from "./completion.ts";
@@ -53,7 +54,11 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   if (isFinishedJob(draft.before)) return finished(draft);
   const run = current(draft, ctx);
   return (
-    stopped(draft, run) ?? overDeadline(draft, run) ?? attemptEnded(draft, run) ?? running(draft, run, ctx, outcome)
+    stopped(draft, run) ??
+    overDeadline(draft, run) ??
+    budgetSpent(draft, run) ??
+    attemptEnded(draft, run) ??
+    running(draft, run, ctx, outcome)
   );
 }
 
@@ -193,6 +198,63 @@ function overDeadline(draft: Draft, run: Current): Plan | undefined {
   if (deadline && "exceeded" in deadline) return fail(draft, run, "DeadlineExceeded", deadline.exceeded);
   draft.requeue(deadline?.requeueAfterMs);
   return undefined;
+}
+
+/**
+ * The job's API budget is spent (budget.ts): the training stage stops (onExhausted Stop) or lets its pods go and waits
+ * for a raise (Wait), before any failure the refusals caused is judged, so none counts against maxRestarts.
+ */
+function budgetSpent(draft: Draft, run: Current): Plan | undefined {
+  const { job, now } = draft.observed;
+  const { attempt, pods, stage } = run;
+  if (stage !== "Training") return undefined;
+  const budget = budgetState(job);
+  if (!budget.spent) return undefined;
+  const why = `the job's API budget is spent (BudgetExceeded, ${budget.reason}: ${budget.message})`;
+  if (job.spec.budget.onExhausted === "Stop") {
+    return fail(draft, run, "BudgetExceeded", `${why}; spec.budget.onExhausted is Stop; ${budget.checkpoint}`);
+  }
+  const ofAttempt = pods.ofAttempt;
+  // Wait keeps a running attempt, the gateways refusing its calls; one that failed meanwhile goes, uncounted.
+  const failed = ofAttempt.some((p) => podPhase(p) === "Failed" || p.metadata?.deletionTimestamp);
+  if (job.spec.budget.onExhausted === "Wait" && ofAttempt.length > 0 && !failed) return undefined;
+  const waiting = `waiting for spec.budget to be raised (spec.budget.onExhausted: ${job.spec.budget.onExhausted}); ${budget.checkpoint}`;
+  draft.clearPlacement();
+  draft.set({ type: CONDITION.reconciling, status: "True", reason: "BudgetExceeded", message: waiting });
+  draft.set({ type: CONDITION.stalled, status: "False", reason: "Progressing", message: "" });
+  if (ofAttempt.length === 0) {
+    return draft.finish({
+      phase: "Restarting",
+      attempt,
+      stage,
+      startTime: run.startTime,
+      gang: gangOf(draft, run, attempt),
+      waiting: `Budget: ${budget.reason}`,
+    });
+  }
+  // The attempt's pods go now (their GPUs freed); the next attempt is created once the budget allows.
+  draft.deleteAll(ofAttempt);
+  draft.lastRestart = {
+    attempt,
+    reason: "BudgetExceeded",
+    message: why,
+    counted: false,
+    time: now,
+    backoffSeconds: 0,
+  };
+  draft.events.push({
+    type: "Warning",
+    reason: "BudgetExceeded",
+    message: `attempt ${attempt} ended: ${why}; its pods are deleted, charged to neither failurePolicy.maxRestarts nor maxDisruptions; attempt ${attempt + 1} starts once spec.budget is raised; ${budget.checkpoint}`,
+  });
+  return draft.finish({
+    phase: "Restarting",
+    attempt: attempt + 1,
+    stage,
+    startTime: run.startTime,
+    gang: gangOf(draft, run, attempt + 1),
+    waiting: `Budget: ${budget.reason}`,
+  });
 }
 
 /** A pod of the attempt failed, went or did not start in time: the next attempt, or the job fails. */
