@@ -463,7 +463,7 @@ export const SpecFields = z.strictObject({
   activeDeadlineSeconds: positiveInt()
     .optional()
     .describe(
-      "Fail the job (reason DeadlineExceeded) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do.",
+      'Fail the job (reason DeadlineExceeded, naming the latest checkpoint) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do. The training pods\' trainers are told the deadline less a margin measured on the job as MLP_CURRENT_CAPACITY_BLOCK_EXPIRATION_TIMESTAMP, so veRL saves a checkpoint before it (docs/operator.md, "Time limits").',
     ),
   ttlSecondsAfterFinished: nonNegativeInt()
     .optional()

@@ -140,3 +140,26 @@ describe("a spent budget", () => {
     );
   }, 240_000);
 });
+
+describe("a known deadline", () => {
+  it("is told to veRL's trainers as it reads it, ahead by the margin, and DeadlineExceeded names the last checkpoint", async () => {
+    const { ns, token, reportURL } = await trainingJob("deadline", { activeDeadlineSeconds: 25 });
+    const head = await core.readNamespacedPod({ namespace: ns, name: "job-a0-head" });
+    const env = head.spec?.containers.find((c) => c.name === "trainer")?.env ?? [];
+    const told = Number(env.find((e) => e.name === "MLP_CURRENT_CAPACITY_BLOCK_EXPIRATION_TIMESTAMP")?.value);
+    const started = Date.parse(String((await getJob(ns, "job")).status?.startTime)) / 1000;
+    // Created before its first pod was bound: counted from then, 30 s of margin with nothing measured yet.
+    expect(told).toBeGreaterThan(started + 25 - 30 - 10);
+    expect(told).toBeLessThanOrEqual(started + 25 - 30);
+
+    const progress: Progress = { ...resumedProgress(), step: 12, checkpointStep: 11 };
+    await report(reportURL, token, "job-a0-head", progress);
+    const failed = await waitForPhase(ns, "job", "Failed", 90_000);
+    expect(condition(failed, "Failed")).toMatchObject({ reason: "DeadlineExceeded" });
+    expect(condition(failed, "Failed")?.message).toContain("the latest checkpoint is step 11");
+    expect(failed.status?.outputs).toMatchObject({
+      lastCheckpointStep: 11,
+      lastCheckpoint: "/collab/checkpoints/rl/global_step_11",
+    });
+  }, 180_000);
+});

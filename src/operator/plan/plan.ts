@@ -24,7 +24,7 @@ import { budgetState } from "./budget.ts";
 import { capacityConditions } from "./capacity.ts";
 import { missingChildren } from "./children.ts";
 import { type TrainingEnd, trainingEnd } from "./completion.ts";
-import { deadlineCheck } from "./deadline.ts";
+import { deadlineCheck, esiEnv, esiMarginSeconds } from "./deadline.ts";
 import { Draft, type Plan } from "./draft.ts";
 import { type GangPolicy, gangPolicy, gangStatus } from "./gang.ts";
 import { kueueConditions } from "./kueue.ts";
@@ -134,7 +134,15 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     return ended.end.kind === "complete";
   });
   for (const c of progress.completed) draft.set(c);
-  const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt), gang.mechanism);
+  // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
+  const startTime = (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at;
+  const margin = esiMarginSeconds({
+    checkpointSeconds: previous.progress?.checkpointSeconds,
+    meanStepSeconds: previous.pace?.perStep.seconds,
+    longestStepSeconds: previous.pace?.perStep.longestSeconds,
+  });
+  const trainerEnv = esiEnv(job.spec.activeDeadlineSeconds, startTime, now, margin);
+  const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt, trainerEnv), gang.mechanism);
   const gate = restartGate({
     attempt,
     lastRestart: draft.lastRestart,
@@ -151,8 +159,7 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     stage: progress.stage,
     succeeded: progress.succeeded,
     end: ended.end,
-    // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
-    startTime: (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at,
+    startTime,
     desired: staged.pods,
     podGroup: staged.podGroup,
     readiness: ready,
@@ -195,7 +202,16 @@ function stopped(draft: Draft, run: Current): Plan | undefined {
 
 function overDeadline(draft: Draft, run: Current): Plan | undefined {
   const deadline = deadlineCheck(draft.observed.job.spec.activeDeadlineSeconds, run.startTime, draft.observed.now);
-  if (deadline && "exceeded" in deadline) return fail(draft, run, "DeadlineExceeded", deadline.exceeded);
+  if (deadline && "exceeded" in deadline) {
+    const step = draft.observed.job.status?.progress?.checkpointStep;
+    const checkpoint =
+      run.stage !== "Training"
+        ? ""
+        : step === undefined
+          ? "; no checkpoint was completed"
+          : `; the latest checkpoint is step ${step} (status.outputs.lastCheckpoint)`;
+    return fail(draft, run, "DeadlineExceeded", `${deadline.exceeded}${checkpoint}`);
+  }
   draft.requeue(deadline?.requeueAfterMs);
   return undefined;
 }

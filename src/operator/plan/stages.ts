@@ -6,7 +6,14 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { CollabTrainingJob, Condition } from "../../api/schema.ts";
 import { childName, jobName, type PodRole } from "../../children/meta.ts";
-import { type DesiredPod, type OperatorContext, preparePod, sftPod, trainingPods } from "../../children/pods.ts";
+import {
+  type DesiredPod,
+  type EnvVar,
+  type OperatorContext,
+  preparePod,
+  sftPod,
+  trainingPods,
+} from "../../children/pods.ts";
 import { type ConditionInput, isTrue } from "../../kube/conditions.ts";
 import { podPhase } from "../../kube/pods.ts";
 import type { PodView } from "./observed.ts";
@@ -26,10 +33,11 @@ export function stagePods(
   ctx: OperatorContext,
   stage: JobStage,
   attempt: number,
+  trainerEnv: readonly EnvVar[] = [],
 ): DesiredPod[] {
   if (stage === "Preparing") return [preparePod(job, ctx, attempt)];
   if (stage === "FineTuning") return [sftPod(job, ctx, attempt)];
-  return trainingPods(job, ctx, attempt);
+  return trainingPods(job, ctx, attempt, trainerEnv);
 }
 
 export interface StageProgress {
