@@ -145,13 +145,20 @@ export function budgetConditions(
           type: CONDITION.budgetExceeded,
           status: "True",
           reason: tokensOut ? "TokenBudgetSpent" : "CostBudgetSpent",
-          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise} to continue: they resume by themselves)${need ? `; ${need}` : ""}`,
+          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise} to continue: they resume by themselves)${AFTER_SPENT[budget.onExhausted]}${need ? `; ${need}` : ""}`,
         }
       : { type: CONDITION.budgetExceeded, status: "False", reason: "WithinBudget", message: `${used} used` },
     now,
     generation,
   );
 }
+
+/** What the training stage does meanwhile (the planner acts on it: plan/budget.ts). */
+const AFTER_SPENT: Record<Spec["budget"]["onExhausted"], string> = {
+  Release: "; the job's pods are let go until then (spec.budget.onExhausted: Release)",
+  Wait: "",
+  Stop: "; the job stops (spec.budget.onExhausted: Stop)",
+};
 
 /** The fields of the job's status the report endpoint owns (one writer per field). */
 export type ReportedStatus = Pick<Status, "usage" | "progress" | "pace" | "conditions">;

@@ -1,8 +1,8 @@
-// The report endpoint's Events (src/operator/report/ledger.ts, reportedTransitions): a Warning once as the budget is
+// The report endpoint's budget conditions and their Events (src/operator/report/ledger.ts): a Warning once as the budget is
 // spent or the projection stops fitting it, a Normal once as either ends, nothing for an unchanged or Unknown state.
 import { describe, expect, it } from "vitest";
 import type { Condition } from "../../../../src/api/schema.ts";
-import { reportedTransitions } from "../../../../src/operator/report/ledger.ts";
+import { budgetConditions, reportedTransitions } from "../../../../src/operator/report/ledger.ts";
 
 const c = (type: string, status: Condition["status"], reason: string): Condition => ({
   type,
@@ -31,5 +31,27 @@ describe("reportedTransitions", () => {
     ["within budget from the start", [], [within], []],
   ])("%s", (_, before, after, events) => {
     expect(reportedTransitions(before, after).map((e) => [e.type, e.reason])).toEqual(events);
+  });
+});
+
+describe("budgetConditions", () => {
+  it.each([
+    ["Release", "; the job's pods are let go until then (spec.budget.onExhausted: Release)"],
+    ["Wait", ""],
+    ["Stop", "; the job stops (spec.budget.onExhausted: Stop)"],
+  ] as const)("says what %s does once the budget is spent", (onExhausted, then) => {
+    const [spentCondition] = budgetConditions(
+      [],
+      { totalTokens: 1000 },
+      { maxTokens: 1000, onExhausted },
+      undefined,
+      undefined,
+      "2026-12-01T10:00:00Z",
+      1,
+    );
+    expect(spentCondition).toMatchObject({ type: "BudgetExceeded", status: "True", reason: "TokenBudgetSpent" });
+    expect(spentCondition?.message).toBe(
+      `1000 of 1000 tokens used; the gateways refuse further calls (raise spec.budget.maxTokens to continue: they resume by themselves)${then}`,
+    );
   });
 });
