@@ -19,4 +19,9 @@ export const CONDITION = {
   stalled: "Stalled",
   /** Written by the report endpoint, never by the planner (one writer per field). */
   budgetExceeded: "BudgetExceeded",
+  /** Written by the report endpoint: whether the projected spend fits the budget (report/pace.ts). */
+  budgetSufficient: "BudgetSufficient",
 } as const;
+
+/** The conditions the report endpoint writes; the planner neither reads them as its own nor writes them. */
+export const REPORTED_CONDITIONS: readonly string[] = [CONDITION.budgetExceeded, CONDITION.budgetSufficient];

@@ -124,6 +124,9 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
 
+/** spec.budget.onExhausted: what the training stage does once the job's budget is spent. */
+export const BUDGET_EXHAUSTED_ACTIONS = ["Release", "Wait", "Stop"] as const;
+
 /** The containers of the job's pods, as failure-policy rules name them. */
 export const POD_CONTAINERS = ["trainer", "user-simulator", "judge"] as const;
 
@@ -357,9 +360,17 @@ export const SpecFields = z.strictObject({
         .describe(
           "Stop API calls once the spend at the endpoints' pricing would pass this, in the pricing's currency. Needs pricing on at least one endpoint; an endpoint without pricing costs nothing.",
         ),
+      onExhausted: z
+        .enum(BUDGET_EXHAUSTED_ACTIONS)
+        .default("Release")
+        .describe(
+          "What the training stage does once the budget is spent (condition BudgetExceeded); a failure the refused calls cause is never counted against failurePolicy.maxRestarts. Release (the default): the attempt's pods are deleted at once (GPUs released, nothing more spent; what was trained since the last checkpoint is lost) and the next attempt waits for spec.budget to be raised, then resumes from the latest checkpoint. Wait: the pods are kept and the gateways refuse calls until a raise (veRL 0.6.0 retries a refused call for minutes, then scores its sample 0 and trains on); a pod that fails meanwhile is let go as with Release. Stop: the job fails with reason BudgetExceeded, its message naming the latest checkpoint.",
+        ),
     })
     .prefault({})
-    .describe("The job's API budget; raising it lets refused calls go again, by themselves."),
+    .describe(
+      'The job\'s API budget (docs/operator.md, "Budget"). Raising it lets refused calls go again, by themselves, and a job waiting for it start its next attempt.',
+    ),
   storage: z
     .strictObject({
       size: positiveByteQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
@@ -452,7 +463,7 @@ export const SpecFields = z.strictObject({
   activeDeadlineSeconds: positiveInt()
     .optional()
     .describe(
-      "Fail the job (reason DeadlineExceeded) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do.",
+      'Fail the job (reason DeadlineExceeded, naming the latest checkpoint) once it has run this long since status.startTime, the time its first pod was scheduled. Suspension stops the clock: resuming sets startTime anew, as batch/v1 Jobs do. The training pods\' trainers are told the deadline less a margin measured on the job as MLP_CURRENT_CAPACITY_BLOCK_EXPIRATION_TIMESTAMP, so veRL saves a checkpoint before it (docs/operator.md, "Time limits").',
     ),
   ttlSecondsAfterFinished: nonNegativeInt()
     .optional()
@@ -675,6 +686,57 @@ const EndpointUsage = z.strictObject({
   cost: z.number().min(0).optional().describe("Spend on this endpoint, its tokens at its pricing (now in the spec)."),
 });
 
+const EndpointSpend = z.strictObject({
+  tokens: z.number().min(0).describe("Prompt + completion tokens."),
+  cost: z.number().min(0).optional().describe("Their spend at the endpoint's pricing (only endpoints with pricing)."),
+});
+
+const StepSpend = z.strictObject({
+  steps: positiveInt().describe("How many steps these figures are the mean of."),
+  seconds: z
+    .number()
+    .min(0)
+    .describe(
+      "Wall-clock seconds a step took: the time between two of veRL's step lines as the gateway read them, validation and checkpoints included.",
+    ),
+  tokens: z.number().min(0).describe("Tokens a step used, both endpoints together."),
+  cost: z.number().min(0).optional().describe("What a step cost, both endpoints together (with pricing)."),
+  userSimulator: EndpointSpend,
+  judge: EndpointSpend,
+});
+
+/**
+ * status.pace: what a step costs and how long it takes, and where the run is heading, from the usage ledger at each
+ * step line the head's gateway reports (docs/operator.md, "Cost and pace").
+ */
+export const Pace = z.strictObject({
+  lastStep: StepSpend.extend({ step: nonNegativeInt().describe("The step these figures end at.") }).describe(
+    "The latest step: from the step line before it to its own (more than one step when lines were not seen).",
+  ),
+  perStep: StepSpend.extend({
+    longestSeconds: z.number().min(0).describe("The longest time between two step lines among these steps."),
+  }).describe(
+    "Means over the recent steps (`steps` of them, since the latest start of the trainer): what the forecast rests on.",
+  ),
+  stepsLeft: nonNegativeInt().optional().describe("totalSteps less the latest step."),
+  projectedTokens: z
+    .number()
+    .min(0)
+    .optional()
+    .describe("Tokens the run will have used at its last step: used so far, and the steps left at perStep.tokens."),
+  projectedCost: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "Spend at the last step, likewise (with pricing). Compared with spec.budget: condition BudgetSufficient.",
+    ),
+  estimatedCompletionTime: dateTime()
+    .optional()
+    .describe("When the last step should end: the latest step line's time and the steps left at perStep.seconds."),
+});
+export type Pace = z.output<typeof Pace>;
+
 /** At most this many reward metrics in status.progress.rewardMetrics (veRL's CollabLLM recipe has five). */
 export const MAX_REWARD_METRICS = 16;
 /** A reward metric's name as the recipe's metric file is named (recipe/collabllm/metrics/<name>.py). */
@@ -716,9 +778,15 @@ export const Progress = z.strictObject({
     ),
   stepSeconds: z.number().optional().describe("timing_s/step of the latest step."),
   throughput: z.number().optional().describe("perf/throughput of the latest step: tokens per second per GPU."),
-  estimatedCompletionTime: dateTime()
+  checkpointStep: nonNegativeInt()
     .optional()
-    .describe("When the last step should end: the steps left times the latest step's duration."),
+    .describe(
+      "The latest step whose checkpoint veRL completed: its 'local_global_step_folder: .../global_step_N' line, then step N's own line (veRL prints it once the save, tracker file included, is done).",
+    ),
+  checkpointSeconds: z
+    .number()
+    .optional()
+    .describe("timing_s/save_checkpoint of that checkpoint: how long veRL took to save it."),
   lastUpdateTime: dateTime().optional().describe("When the gateway read the latest step line."),
 });
 export type Progress = z.output<typeof Progress>;
@@ -743,12 +811,17 @@ export const Status = z.strictObject({
   lastRestart: z
     .strictObject({
       attempt: nonNegativeInt().describe("The attempt that ended."),
-      reason: z.string().describe("PodFailed, PodDeleted, PodLost or StartupTimeout."),
+      reason: z
+        .string()
+        .describe(
+          "PodFailed, PodDeleted, PodLost, StartupTimeout, StoppedShort (the training head's trainer exited 0 short of the total steps veRL announced), or BudgetExceeded (the pods let go while the job waits for a raise of spec.budget).",
+        ),
       message: z.string().max(32768),
       counted: z.boolean().describe("Whether it counted against failurePolicy.maxRestarts."),
       pod: z.string().optional(),
       container: z.string().optional(),
       exitCode: z.int().optional(),
+      step: nonNegativeInt().optional().describe("StoppedShort: the step the trainer had reached."),
       time: z.string().meta({ format: "date-time" }),
       backoffSeconds: nonNegativeInt()
         .optional()
@@ -782,6 +855,9 @@ export const Status = z.strictObject({
   progress: Progress.optional().describe(
     "Training progress as veRL logs it on the head pod's driver: the gateway that follows the log reports it in this shape, and the report endpoint writes it as it came.",
   ),
+  pace: Pace.optional().describe(
+    "Cost and time per step and the forecast of the run's spend and end, written by the report endpoint with progress and usage.",
+  ),
   usage: z
     .strictObject({
       userSimulator: EndpointUsage.optional(),
@@ -794,6 +870,12 @@ export const Status = z.strictObject({
     .strictObject({
       checkpointDir: z.string().optional().describe("Where veRL writes checkpoints on the job's volume."),
       modelDir: z.string().optional().describe("The trained model in Hugging Face format on the job's volume."),
+      lastCheckpointStep: nonNegativeInt()
+        .optional()
+        .describe(
+          "The step of the latest checkpoint veRL completed (status.progress.checkpointStep): where a restart, or a new job on this volume, resumes from.",
+        ),
+      lastCheckpoint: z.string().optional().describe("That checkpoint's directory on the job's volume."),
       volumeClaim: z.string().optional(),
     })
     .optional(),
@@ -803,7 +885,7 @@ export const Status = z.strictObject({
     .max(256)
     .optional()
     .describe(
-      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
+      "What holds a job that has not ended, in a word or two, for kubectl get: Blocked: <reason> (it waits for a human: Stalled's reason), Restart: PodsTerminating or Restart: Backoff (the next attempt waits), Budget: <BudgetExceeded's reason> (it waits for a raise of spec.budget), Queued: <Kueue's reason>, Capacity: <WaitingForCapacity's reason>, or Preflight (the endpoint preflight holds its GPU pods back). Absent while it progresses, is suspended or has ended.",
     ),
 });
 export type Status = z.output<typeof Status>;

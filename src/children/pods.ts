@@ -69,6 +69,13 @@ interface PodShape {
   rank: number;
   gpu: boolean;
   sidecars: boolean;
+  /** More environment for the trainer (the deadline veRL saves a checkpoint ahead of: plan/deadline.ts). */
+  env?: readonly EnvVar[];
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
 }
 
 export function preparePod(job: CollabTrainingJob, ctx: OperatorContext, attempt: number) {
@@ -80,7 +87,13 @@ export function sftPod(job: CollabTrainingJob, ctx: OperatorContext, attempt: nu
 }
 
 /** Rank 0 is the Ray head and runs veRL's driver; the others join it as workers. */
-export function trainingPod(job: CollabTrainingJob, ctx: OperatorContext, attempt: number, rank: number) {
+export function trainingPod(
+  job: CollabTrainingJob,
+  ctx: OperatorContext,
+  attempt: number,
+  rank: number,
+  env: readonly EnvVar[] = [],
+) {
   const head = rank === 0;
   return pod(job, ctx, {
     role: head ? "head" : "worker",
@@ -89,11 +102,17 @@ export function trainingPod(job: CollabTrainingJob, ctx: OperatorContext, attemp
     rank,
     gpu: true,
     sidecars: true,
+    env,
   });
 }
 
-export function trainingPods(job: CollabTrainingJob, ctx: OperatorContext, attempt: number) {
-  return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank));
+export function trainingPods(
+  job: CollabTrainingJob,
+  ctx: OperatorContext,
+  attempt: number,
+  env: readonly EnvVar[] = [],
+) {
+  return Array.from({ length: job.spec.resources.nodes }, (_, rank) => trainingPod(job, ctx, attempt, rank, env));
 }
 
 /** A pod as the operator wants it. */
@@ -178,6 +197,7 @@ function trainer(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) 
     ...(spec.integrations.huggingFaceTokenSecretRef
       ? [secretEnv(ENV.hfToken, spec.integrations.huggingFaceTokenSecretRef)]
       : []),
+    ...(shape.env ?? []),
   ];
   const limits: Record<string, string> = {
     ...(shape.gpu ? { [GPU_RESOURCE]: String(spec.resources.gpusPerNode) } : {}),

@@ -146,6 +146,7 @@ async function run(config: RunConfig): Promise<number> {
     caches,
     logger,
     registry,
+    events,
     ...(leaderElect
       ? {
           routing: () => ({

@@ -9,7 +9,10 @@
 //     components appear: `Scores: tensor([1.7355]) {'accuracy': tensor(1.), 'interactivity': tensor(0.7667), ...}`,
 //     each metric's weight times its mean over the sample's future conversations, clamped to [-1, 1];
 //   - the trainer's `test_gen_batch meta info: {...}` as validation starts (ray_trainer.py, _validate): the Scores
-//     lines from there to the next step line are validation's, the others training's.
+//     lines from there to the next step line are validation's, the others training's;
+//   - the checkpoints: `local_global_step_folder: <dir>/global_step_N` as a save starts (_save_checkpoint), complete
+//     once step N's own line follows (veRL prints it after the save, tracker file included), with
+//     timing_s/save_checkpoint; and `Load from checkpoint folder: <dir>/global_step_N` as a resumed trainer starts.
 // The newest step line is the truth: after a resume, veRL's step numbers continue from the checkpoint.
 import { MAX_REWARD_METRICS, type Progress } from "../api/schema.ts";
 import { rfc3339 } from "../api/time.ts";
@@ -17,6 +20,8 @@ import { rfc3339 } from "../api/time.ts";
 const STEP_LINE = /(?:^|[\s)])step:(\d+) - (.*)$/;
 const TOTAL_STEPS = /Total training steps: (\d+)/;
 const VALIDATION_STARTS = /(?:^|[\s)])test_gen_batch meta info: /;
+const CHECKPOINT_SAVE = /(?:^|[\s)])local_global_step_folder: \S*global_step_(\d+)\s*$/;
+const CHECKPOINT_LOADED = /(?:^|[\s)])Load from checkpoint folder: \S*global_step_(\d+)\s*$/;
 const SCORES_LINE = /(?:^|[\s)])Scores: tensor\(\[([^\]]*)\]\) \{(.*)\}\s*$/;
 const SCORE_ENTRY = /'([A-Za-z_][A-Za-z0-9_]{0,62})': (?:tensor\()?([^,)}]+)/g;
 const NUMPY_REPR = /^np\.\w+\((.*)\)$/;
@@ -87,6 +92,9 @@ export class ProgressTracker {
   private training = new ComponentMeans();
   private validation = new ComponentMeans();
   private validating = false;
+  /** A save that started (its step), complete once that step's line follows; the latest complete one. */
+  private saving: number | undefined;
+  private checkpoint: { step: number; seconds?: number } | undefined;
 
   constructor(totalStepsHint?: number) {
     this.totalSteps = totalStepsHint;
@@ -108,6 +116,16 @@ export class ProgressTracker {
       this.validating = true;
       return false;
     }
+    const saving = CHECKPOINT_SAVE.exec(line);
+    if (saving) {
+      this.saving = Number(saving[1]);
+      return false;
+    }
+    const loaded = CHECKPOINT_LOADED.exec(line);
+    if (loaded) {
+      this.checkpoint = { step: Number(loaded[1]) };
+      return false;
+    }
     const scores = parseScoresLine(line);
     if (scores) {
       (this.validating ? this.validation : this.training).add(scores);
@@ -118,10 +136,15 @@ export class ProgressTracker {
     const m = parsed.metrics;
     for (const [key, value] of m) if (VALIDATION_REWARD.test(key)) this.validationReward = value;
     this.closeStep();
+    if (this.saving === parsed.step) {
+      const seconds = finite(m.get("timing_s/save_checkpoint"));
+      this.checkpoint = { step: parsed.step, ...(seconds !== undefined && { seconds }) };
+    }
+    this.saving = undefined;
     const epoch = m.get("training/epoch");
     const stepSeconds = finite(m.get("timing_s/step"));
     this.current = {
-      ...this.steps(parsed.step, stepSeconds, now),
+      ...this.steps(parsed.step),
       ...(epoch !== undefined && { epoch: Math.trunc(epoch) }),
       ...optional("reward", m.get("critic/score/mean")),
       ...optional("rewardMin", m.get("critic/score/min")),
@@ -130,6 +153,8 @@ export class ProgressTracker {
       ...(this.rewardMetrics.size > 0 && { rewardMetrics: Object.fromEntries(this.rewardMetrics) }),
       ...optional("stepSeconds", stepSeconds),
       ...optional("throughput", m.get("perf/throughput")),
+      ...(this.checkpoint && { checkpointStep: this.checkpoint.step }),
+      ...optional("checkpointSeconds", this.checkpoint?.seconds),
       lastUpdateTime: rfc3339(now),
     };
     return true;
@@ -151,16 +176,11 @@ export class ProgressTracker {
     this.validating = false;
   }
 
-  /** The step with the total, and when the last step should end, from the latest step's duration. */
-  private steps(step: number, stepSeconds = this.current?.stepSeconds, now?: Date) {
+  /** The step with the total. */
+  private steps(step: number) {
     const total = this.totalSteps;
     if (total === undefined) return { step, stepOfTotal: `${step}` };
-    const updated = now ?? (this.current?.lastUpdateTime ? new Date(this.current.lastUpdateTime) : undefined);
-    const eta =
-      stepSeconds !== undefined && updated !== undefined
-        ? rfc3339(new Date(updated.getTime() + Math.max(0, total - step) * stepSeconds * 1000))
-        : undefined;
-    return { step, totalSteps: total, stepOfTotal: `${step}/${total}`, ...(eta && { estimatedCompletionTime: eta }) };
+    return { step, totalSteps: total, stepOfTotal: `${step}/${total}` };
   }
 }
 

@@ -95,7 +95,47 @@ export const JOB_METRICS = {
   },
   collab_job_estimated_completion_timestamp_seconds: {
     type: "gauge",
-    help: "status.progress.estimatedCompletionTime, from the steps left and the last step's duration",
+    help: "status.pace.estimatedCompletionTime: the latest step line's time and the steps left at the recent mean wall time per step",
+    labels: [],
+  },
+  collab_job_checkpoint_step: {
+    type: "gauge",
+    help: "The step of the latest checkpoint veRL completed (status.progress.checkpointStep)",
+    labels: [],
+  },
+  collab_job_pace_steps: {
+    type: "gauge",
+    help: "How many recent steps the per-step means and the forecast rest on (status.pace.perStep.steps)",
+    labels: [],
+  },
+  collab_job_pace_step_seconds: {
+    type: "gauge",
+    help: "Mean wall-clock seconds per step over the recent steps, validation and checkpoints included (status.pace.perStep.seconds)",
+    labels: [],
+  },
+  collab_job_pace_step_tokens: {
+    type: "gauge",
+    help: "Mean tokens per step over the recent steps, by endpoint (status.pace.perStep)",
+    labels: ["endpoint"],
+  },
+  collab_job_pace_step_cost: {
+    type: "gauge",
+    help: "Mean spend per step over the recent steps, by endpoint (status.pace.perStep; only endpoints with pricing)",
+    labels: ["endpoint"],
+  },
+  collab_job_projected_tokens: {
+    type: "gauge",
+    help: "Tokens the run will have used at its last step at the recent pace (status.pace.projectedTokens)",
+    labels: [],
+  },
+  collab_job_projected_cost: {
+    type: "gauge",
+    help: "Spend at the run's last step at the recent pace (status.pace.projectedCost; only with pricing)",
+    labels: [],
+  },
+  collab_job_budget_sufficient: {
+    type: "gauge",
+    help: "1 while the projection fits the budget, 0 once it does not (condition BudgetSufficient; only jobs with a budget, once decided)",
     labels: [],
   },
   collab_job_api_requests_total: {
@@ -225,8 +265,22 @@ function samplesOf(job: CachedJob, now: Date): Sample[] {
     add("collab_job_throughput_tokens_per_second", progress.throughput);
     add("collab_job_step_duration_seconds", progress.stepSeconds);
     add("collab_job_progress_updated_timestamp_seconds", seconds(progress.lastUpdateTime));
-    add("collab_job_estimated_completion_timestamp_seconds", seconds(progress.estimatedCompletionTime));
+    add("collab_job_checkpoint_step", progress.checkpointStep);
   }
+  const pace = status.pace;
+  if (pace) {
+    add("collab_job_pace_steps", pace.perStep.steps);
+    add("collab_job_pace_step_seconds", pace.perStep.seconds);
+    for (const [endpoint, field] of ENDPOINTS) {
+      add("collab_job_pace_step_tokens", pace.perStep[field].tokens, { endpoint });
+      add("collab_job_pace_step_cost", pace.perStep[field].cost, { endpoint });
+    }
+    add("collab_job_projected_tokens", pace.projectedTokens);
+    add("collab_job_projected_cost", pace.projectedCost);
+    add("collab_job_estimated_completion_timestamp_seconds", seconds(pace.estimatedCompletionTime));
+  }
+  const sufficient = status.conditions?.find((c) => c.type === CONDITION.budgetSufficient && c.status !== "Unknown");
+  if (sufficient) add("collab_job_budget_sufficient", sufficient.status === "True" ? 1 : 0);
   const usage = status.usage;
   for (const [endpoint, field] of ENDPOINTS) {
     const u = usage?.[field];

@@ -94,3 +94,8 @@ export function launchCommand(script: LaunchScript): string[] {
 export function outputs(_spec: Spec): { checkpointDir: string; modelDir: string } {
   return { checkpointDir: PATHS.rlCheckpoints, modelDir: PATHS.finalModel };
 }
+
+/** The directory veRL saves an RL step's checkpoint in (ray_trainer.py, _save_checkpoint). */
+export function rlCheckpoint(step: number): string {
+  return `${PATHS.rlCheckpoints}/global_step_${step}`;
+}

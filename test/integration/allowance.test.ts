@@ -49,7 +49,9 @@ function startGatewayProcess(role: string, port: number, url: string, token: str
 
 describe("job-wide budget through the operator's allowances", () => {
   it("stops calls once the budget cannot cover the next one, and resumes them when the spec raises it", async () => {
-    const { ns, token, reportURL } = await trainingJob("allowance", { budget: { maxTokens: 300 } });
+    const { ns, token, reportURL } = await trainingJob("allowance", {
+      budget: { maxTokens: 300, onExhausted: "Wait" },
+    });
     upstream = await startFakeUpstream();
     const [simulatorPort, judgePort] = [await freePort(), await freePort()];
     startGatewayProcess("user-simulator", simulatorPort, upstream.url, token, reportURL);

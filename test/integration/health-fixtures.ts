@@ -225,7 +225,7 @@ export async function recordHealthFixtures(dir: string): Promise<string[]> {
       await kubectlWait(ns, "suspended", "condition=Suspended");
     },
     "budget-exceeded": async () => {
-      await training(ns, "budget-exceeded", { budget: { maxTokens: 10 } });
+      await training(ns, "budget-exceeded", { budget: { maxTokens: 10, onExhausted: "Wait" } });
       const secret = await core.readNamespacedSecret({ namespace: ns, name: childName.token("budget-exceeded") });
       const token = Buffer.from(secret.data?.[TOKEN_KEY] ?? "", "base64").toString();
       const head = childName.pod("budget-exceeded", "head", 0);

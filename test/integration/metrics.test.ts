@@ -50,7 +50,7 @@ describe("per-job metrics", () => {
           },
           stepSeconds: 90,
           throughput: 1523.7,
-          estimatedCompletionTime: "2026-11-22T11:22:31Z",
+          checkpointStep: 4,
           lastUpdateTime: "2026-11-22T10:00:01Z",
         },
       },
@@ -89,9 +89,7 @@ describe("per-job metrics", () => {
       -0.02,
     );
     expect(series(text, "collab_job_throughput_tokens_per_second", job)).toBe(1523.7);
-    expect(series(text, "collab_job_estimated_completion_timestamp_seconds", job)).toBe(
-      Date.parse("2026-11-22T11:22:31Z") / 1000,
-    );
+    expect(series(text, "collab_job_checkpoint_step", job)).toBe(4);
     expect(series(text, "collab_job_api_requests_total", { ...job, endpoint: "judge" })).toBe(7);
     expect(series(text, "collab_job_api_tokens_total", { ...job, endpoint: "judge", type: "prompt" })).toBe(300);
     expect(series(text, "collab_job_api_rate_limited_total", { ...job, endpoint: "judge" })).toBe(2);

@@ -40,7 +40,9 @@ afterEach(async () => {
 
 describe("progress and usage reported by a gateway", () => {
   it("moves status.progress and status.usage of a running job, and flags the spent budget", async () => {
-    const { ns, operator, token, reportURL } = await trainingJob("progress", { budget: { maxTokens: 30 } });
+    const { ns, operator, token, reportURL } = await trainingJob("progress", {
+      budget: { maxTokens: 30, onExhausted: "Wait" },
+    });
 
     // The trainer's log as the head pod's gateway sees it: first the start and step 1.
     const log = join(mkdtempSync(join(tmpdir(), "collab-log-")), "trainer.log");
@@ -81,7 +83,10 @@ describe("progress and usage reported by a gateway", () => {
       const job = await getJob(ns, "job");
       return job.status?.progress?.step === lastStep ? job : undefined;
     });
-    expect(later.status?.progress?.estimatedCompletionTime).toBeDefined();
+    // Two step lines read at two moments: the pace, and when the run should end at it.
+    expect(later.status?.pace?.estimatedCompletionTime).toBeDefined();
+    expect(later.status?.pace?.lastStep.step).toBe(lastStep);
+    expect(later.status?.progress?.checkpointStep).toBe(2);
     expect(later.status?.progress?.stepSeconds).toBeGreaterThan(0);
     // Every field the gateway parses is on the resource: the reward's spread and its components, training and
     // validation, as the reward workers printed them, which `kubectl describe` shows and /metrics exports.

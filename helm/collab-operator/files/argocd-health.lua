@@ -56,7 +56,7 @@ elseif isTrue("Stalled") then
   hs.status = "Degraded"
   hs.message = because("Stalled", "the job is stalled")
 elseif isTrue("BudgetExceeded") then
-  -- Still running, but its gateways refuse every further LLM call until the budget is raised.
+  -- Its gateways refuse every further LLM call until the budget is raised; by default its pods are let go meanwhile.
   hs.status = "Degraded"
   hs.message = because("BudgetExceeded", "the token budget is spent")
 elseif isTrue("Suspended") or obj.status.phase == "Suspended" then

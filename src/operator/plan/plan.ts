@@ -17,16 +17,19 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { Phase, Status } from "../../api/schema.ts";
 import { gangGroup, stageGang } from "../../children/gang.ts";
+import { childName, jobName } from "../../children/meta.ts";
 import type { DesiredPod, OperatorContext } from "../../children/pods.ts";
-import { isFinished } from "../../kube/pods.ts";
+import { isFinished, podPhase } from "../../kube/pods.ts";
+import { budgetState } from "./budget.ts";
 import { capacityConditions } from "./capacity.ts";
 import { missingChildren } from "./children.ts";
-import { deadlineCheck } from "./deadline.ts";
+import { type TrainingEnd, trainingEnd } from "./completion.ts";
+import { deadlineCheck, esiEnv, esiMarginSeconds } from "./deadline.ts";
 import { Draft, type Plan } from "./draft.ts";
 import { type GangPolicy, gangPolicy, gangStatus } from "./gang.ts";
 import { kueueConditions } from "./kueue.ts";
 import { type Observed, type PodView, podView } from "./observed.ts";
-import { findFailure } from "./pod-failure.ts";
+import { findFailure, judge } from "./pod-failure.ts";
 import { type PreflightDecision, preflightPolicy } from "./preflight.ts";
 import { type Readiness, readiness } from "./readiness.ts";
 import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
@@ -51,7 +54,11 @@ export function plan(observed: Observed, ctx: OperatorContext, outcome: Outcome 
   if (isFinishedJob(draft.before)) return finished(draft);
   const run = current(draft, ctx);
   return (
-    stopped(draft, run) ?? overDeadline(draft, run) ?? attemptEnded(draft, run) ?? running(draft, run, ctx, outcome)
+    stopped(draft, run) ??
+    overDeadline(draft, run) ??
+    budgetSpent(draft, run) ??
+    attemptEnded(draft, run) ??
+    running(draft, run, ctx, outcome)
   );
 }
 
@@ -88,8 +95,10 @@ interface Current {
   /** The stage of the last status, before this reconcile moved it on. */
   stageBefore: JobStage | undefined;
   stage: JobStage;
-  /** The training stage's head succeeded: the job is done. */
+  /** The training stage's head succeeded having trained every step: the job is done. */
   succeeded: boolean;
+  /** How the training head that succeeded ended, as far as the steps veRL announced tell (completion.ts). */
+  end: TrainingEnd;
   startTime: string | undefined;
   /** The stage's pods, in one gang when there are several. */
   desired: DesiredPod[];
@@ -119,9 +128,21 @@ function current(draft: Draft, ctx: OperatorContext): Current {
   if (gang.condition) draft.set(gang.condition);
   // A stage seen done is recorded before a suspension or the deadline is applied: neither undoes finished work (a
   // head that succeeded as the job was suspended, or just before the deadline, is a job that succeeded).
-  const progress = advanceStages(job, draft.conditions, pods, attempt);
+  const ended: { end: TrainingEnd } = { end: { kind: "complete" } };
+  const progress = advanceStages(job, draft.conditions, pods, attempt, (head) => {
+    ended.end = trainingEnd({ head, progress: previous.progress, lastRestart: draft.lastRestart, attempt, now });
+    return ended.end.kind === "complete";
+  });
   for (const c of progress.completed) draft.set(c);
-  const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt), gang.mechanism);
+  // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
+  const startTime = (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at;
+  const margin = esiMarginSeconds({
+    checkpointSeconds: previous.progress?.checkpointSeconds,
+    meanStepSeconds: previous.pace?.perStep.seconds,
+    longestStepSeconds: previous.pace?.perStep.longestSeconds,
+  });
+  const trainerEnv = esiEnv(job.spec.activeDeadlineSeconds, startTime, now, margin);
+  const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt, trainerEnv), gang.mechanism);
   const gate = restartGate({
     attempt,
     lastRestart: draft.lastRestart,
@@ -137,8 +158,8 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     stageBefore: previous.stage as JobStage | undefined,
     stage: progress.stage,
     succeeded: progress.succeeded,
-    // The deadline counts from the first bind since the job was created or resumed (queued pods hold nothing).
-    startTime: (resumed ? undefined : previous.startTime) ?? firstScheduled(pods.ofAttempt)?.at,
+    end: ended.end,
+    startTime,
     desired: staged.pods,
     podGroup: staged.podGroup,
     readiness: ready,
@@ -181,9 +202,75 @@ function stopped(draft: Draft, run: Current): Plan | undefined {
 
 function overDeadline(draft: Draft, run: Current): Plan | undefined {
   const deadline = deadlineCheck(draft.observed.job.spec.activeDeadlineSeconds, run.startTime, draft.observed.now);
-  if (deadline && "exceeded" in deadline) return fail(draft, run, "DeadlineExceeded", deadline.exceeded);
+  if (deadline && "exceeded" in deadline) {
+    const step = draft.observed.job.status?.progress?.checkpointStep;
+    const checkpoint =
+      run.stage !== "Training"
+        ? ""
+        : step === undefined
+          ? "; no checkpoint was completed"
+          : `; the latest checkpoint is step ${step} (status.outputs.lastCheckpoint)`;
+    return fail(draft, run, "DeadlineExceeded", `${deadline.exceeded}${checkpoint}`);
+  }
   draft.requeue(deadline?.requeueAfterMs);
   return undefined;
+}
+
+/**
+ * The job's API budget is spent (budget.ts): the training stage stops (onExhausted Stop) or lets its pods go and waits
+ * for a raise (Wait), before any failure the refusals caused is judged, so none counts against maxRestarts.
+ */
+function budgetSpent(draft: Draft, run: Current): Plan | undefined {
+  const { job, now } = draft.observed;
+  const { attempt, pods, stage } = run;
+  if (stage !== "Training") return undefined;
+  const budget = budgetState(job);
+  if (!budget.spent) return undefined;
+  const why = `the job's API budget is spent (BudgetExceeded, ${budget.reason}: ${budget.message})`;
+  if (job.spec.budget.onExhausted === "Stop") {
+    return fail(draft, run, "BudgetExceeded", `${why}; spec.budget.onExhausted is Stop; ${budget.checkpoint}`);
+  }
+  const ofAttempt = pods.ofAttempt;
+  // Wait keeps a running attempt, the gateways refusing its calls; one that failed meanwhile goes, uncounted.
+  const failed = ofAttempt.some((p) => podPhase(p) === "Failed" || p.metadata?.deletionTimestamp);
+  if (job.spec.budget.onExhausted === "Wait" && ofAttempt.length > 0 && !failed) return undefined;
+  const waiting = `waiting for spec.budget to be raised (spec.budget.onExhausted: ${job.spec.budget.onExhausted}); ${budget.checkpoint}`;
+  draft.clearPlacement();
+  draft.set({ type: CONDITION.reconciling, status: "True", reason: "BudgetExceeded", message: waiting });
+  draft.set({ type: CONDITION.stalled, status: "False", reason: "Progressing", message: "" });
+  if (ofAttempt.length === 0) {
+    return draft.finish({
+      phase: "Restarting",
+      attempt,
+      stage,
+      startTime: run.startTime,
+      gang: gangOf(draft, run, attempt),
+      waiting: `Budget: ${budget.reason}`,
+    });
+  }
+  // The attempt's pods go now (their GPUs freed); the next attempt is created once the budget allows.
+  draft.deleteAll(ofAttempt);
+  draft.lastRestart = {
+    attempt,
+    reason: "BudgetExceeded",
+    message: why,
+    counted: false,
+    time: now,
+    backoffSeconds: 0,
+  };
+  draft.events.push({
+    type: "Warning",
+    reason: "BudgetExceeded",
+    message: `attempt ${attempt} ended: ${why}; its pods are deleted, charged to neither failurePolicy.maxRestarts nor maxDisruptions; attempt ${attempt + 1} starts once spec.budget is raised; ${budget.checkpoint}`,
+  });
+  return draft.finish({
+    phase: "Restarting",
+    attempt: attempt + 1,
+    stage,
+    startTime: run.startTime,
+    gang: gangOf(draft, run, attempt + 1),
+    waiting: `Budget: ${budget.reason}`,
+  });
 }
 
 /** A pod of the attempt failed, went or did not start in time: the next attempt, or the job fails. */
@@ -196,7 +283,30 @@ function attemptEnded(draft: Draft, run: Current): Plan | undefined {
   }
   const policy = job.spec.failurePolicy;
   const previous = job.status ?? {};
-  let failure = findFailure({ desired, pods, previous, stage, attempt, rules: policy.rules });
+  // A head that succeeded short of the total waits for its last step lines; its workers ending meanwhile are not news.
+  if (run.end.kind === "settling") {
+    draft.requeue(run.end.requeueAfterMs);
+    return undefined;
+  }
+  const end = run.end;
+  if (end.kind === "short" && end.repeated) {
+    return fail(
+      draft,
+      run,
+      "TrainingIncomplete",
+      `${end.message}; attempt ${attempt - 1} stopped at this very step too, so a restart from the same checkpoint would again (resume from an earlier checkpoint, or start a new job with more epochs)`,
+    );
+  }
+  // The head's silent exit is the cause when its workers fail after it (their Ray head is gone).
+  const head = childName.pod(jobName(job), "head", attempt);
+  let failure =
+    end.kind === "short"
+      ? judge("StoppedShort", end.message, pods.byName.get(head), policy.rules, {
+          pod: head,
+          exitCode: 0,
+          step: end.step,
+        })
+      : findFailure({ desired, pods, previous, stage, attempt, rules: policy.rules });
   if (!failure) {
     const timeoutSeconds = job.spec.scheduling.startupTimeoutSeconds;
     const startup = startupCheck({ desired, pods, attempt, timeoutSeconds, now });

@@ -12,7 +12,7 @@ import type { PodView } from "./observed.ts";
 import type { JobStage } from "./stages.ts";
 
 export type FailureAction = "FailJob" | "Ignore" | "Count";
-export type FailureKind = "PodFailed" | "PodDeleted" | "PodLost" | "StartupTimeout";
+export type FailureKind = "PodFailed" | "PodDeleted" | "PodLost" | "StartupTimeout" | "StoppedShort";
 export type FailureRule = NonNullable<Spec["failurePolicy"]["rules"]>[number];
 
 /** What ended an attempt, and what the failure policy makes of it. */
@@ -25,6 +25,8 @@ export interface AttemptFailure {
   pod?: string;
   container?: string;
   exitCode?: number;
+  /** StoppedShort: the step the trainer reached. */
+  step?: number;
   /** Kueue stopped the pod (its TerminationTarget reason, e.g. WorkloadEvictedDueToPreempted): Kueue queues again. */
   queueEviction?: string;
   /**
@@ -60,6 +62,7 @@ const KIND_DEFAULT: Record<FailureKind, FailureAction> = {
   PodDeleted: "Ignore",
   PodLost: "Ignore",
   StartupTimeout: "Count",
+  StoppedShort: "Count",
 };
 
 interface Candidate {
@@ -140,7 +143,7 @@ export function judge(
   message: string,
   pod: V1Pod | undefined,
   rules: readonly FailureRule[] | undefined,
-  detail: { pod?: string; container?: string; exitCode?: number; queueEviction?: string },
+  detail: { pod?: string; container?: string; exitCode?: number; step?: number; queueEviction?: string },
 ): AttemptFailure {
   const decide = (list: readonly FailureRule[], name: (i: number) => string) => {
     for (const [i, rule] of list.entries()) {

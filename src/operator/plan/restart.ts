@@ -77,6 +77,7 @@ export function decideRestart(
     ...(failure.pod !== undefined ? { pod: failure.pod } : {}),
     ...(failure.container !== undefined ? { container: failure.container } : {}),
     ...(failure.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
+    ...(failure.step !== undefined ? { step: failure.step } : {}),
     time: now,
     backoffSeconds: backoff,
   };

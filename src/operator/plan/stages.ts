@@ -2,10 +2,18 @@
 // (the prepare pod, the SFT pod, the Ray head running veRL's driver) of the current attempt succeeded; that is
 // recorded as a condition, so a finished stage never runs again, even after its pods are gone or a restart.
 
+import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
 import type { CollabTrainingJob, Condition } from "../../api/schema.ts";
 import { childName, jobName, type PodRole } from "../../children/meta.ts";
-import { type DesiredPod, type OperatorContext, preparePod, sftPod, trainingPods } from "../../children/pods.ts";
+import {
+  type DesiredPod,
+  type EnvVar,
+  type OperatorContext,
+  preparePod,
+  sftPod,
+  trainingPods,
+} from "../../children/pods.ts";
 import { type ConditionInput, isTrue } from "../../kube/conditions.ts";
 import { podPhase } from "../../kube/pods.ts";
 import type { PodView } from "./observed.ts";
@@ -25,10 +33,11 @@ export function stagePods(
   ctx: OperatorContext,
   stage: JobStage,
   attempt: number,
+  trainerEnv: readonly EnvVar[] = [],
 ): DesiredPod[] {
   if (stage === "Preparing") return [preparePod(job, ctx, attempt)];
   if (stage === "FineTuning") return [sftPod(job, ctx, attempt)];
-  return trainingPods(job, ctx, attempt);
+  return trainingPods(job, ctx, attempt, trainerEnv);
 }
 
 export interface StageProgress {
@@ -39,18 +48,23 @@ export interface StageProgress {
   succeeded: boolean;
 }
 
-/** Walks forward over every stage whose completion pod of `attempt` succeeded. */
+/**
+ * Walks forward over every stage whose completion pod of `attempt` succeeded; a training head that succeeded counts
+ * only if `trainedAll` says it trained every step (completion.ts).
+ */
 export function advanceStages(
   job: CollabTrainingJob,
   conditions: readonly Condition[],
   pods: PodView,
   attempt: number,
+  trainedAll: (head: V1Pod) => boolean = () => true,
 ): StageProgress {
   const completed: ConditionInput[] = [];
   const done = (stage: JobStage) => {
     const name = childName.pod(jobName(job), COMPLETION_ROLE[stage], attempt);
     const pod = pods.byName.get(name);
-    return pod && podPhase(pod) === "Succeeded" ? name : undefined;
+    if (!pod || podPhase(pod) !== "Succeeded") return undefined;
+    return stage !== "Training" || trainedAll(pod) ? name : undefined;
   };
   let known: readonly Condition[] = conditions;
   for (;;) {

@@ -2,13 +2,13 @@
 // report endpoint), and the Events its changes call for. A condition's lastTransitionTime moves only when its status
 // does, so the same world always yields byte-identical status and an idle job causes no write and no Event.
 import type { V1Pod } from "@kubernetes/client-node";
-import { CONDITION } from "../../api/conditions.ts";
+import { CONDITION, REPORTED_CONDITIONS } from "../../api/conditions.ts";
 import type { CollabTrainingJob, Condition, Phase, Status } from "../../api/schema.ts";
 import { LABEL, type PodRole } from "../../children/meta.ts";
 import { claimName } from "../../children/support.ts";
 import { isTrue } from "../../kube/conditions.ts";
 import { podPhase } from "../../kube/pods.ts";
-import { outputs } from "../../verl/layout.ts";
+import { outputs, rlCheckpoint } from "../../verl/layout.ts";
 import type { PlannedEvent } from "./observed.ts";
 import type { Counters, LastRestart } from "./restart.ts";
 import type { JobStage } from "./stages.ts";
@@ -16,9 +16,9 @@ import type { JobStage } from "./stages.ts";
 /** The status fields this writer owns (progress and usage belong to the report endpoint). */
 export type OwnedStatus = Omit<Status, "progress" | "usage">;
 
-/** The conditions this writer owns: all but BudgetExceeded, which the report endpoint writes. */
+/** The conditions this writer owns: all but BudgetExceeded and BudgetSufficient, which the report endpoint writes. */
 export function ownConditions(conditions: readonly Condition[] | undefined): Condition[] {
-  return (conditions ?? []).filter((c) => c.type !== CONDITION.budgetExceeded);
+  return (conditions ?? []).filter((c) => !REPORTED_CONDITIONS.includes(c.type));
 }
 
 export function isFinishedJob(conditions: readonly Condition[]): boolean {
@@ -54,9 +54,19 @@ export function ownedStatus(input: {
     ...(lastRestart ? { lastRestart } : {}),
     ...(gang ? { gang } : {}),
     roles: roleCounts(job, input.pods, attempt),
-    outputs: { ...outputs(job.spec), volumeClaim: claimName(job) },
+    outputs: outputsOf(job),
     message: messageOf(phase, conditions),
     ...(waiting ? { waiting } : {}),
+  };
+}
+
+/** status.outputs: where the job's results are, and the latest checkpoint veRL completed as the gateway read it. */
+function outputsOf(job: CollabTrainingJob): NonNullable<Status["outputs"]> {
+  const step = job.status?.progress?.checkpointStep;
+  return {
+    ...outputs(job.spec),
+    ...(step !== undefined ? { lastCheckpointStep: step, lastCheckpoint: rlCheckpoint(step) } : {}),
+    volumeClaim: claimName(job),
   };
 }
 

@@ -381,18 +381,27 @@ export class JobAllowances {
     return { give, exhausted: false };
   }
 
-  /** The budget less what was spent: the ledger, with each gateway's own newer counters where it asked since. */
+  /**
+   * The ledger with each gateway's own newer counters where it asked since its last report (asks come every few
+   * seconds while it calls, reports every 15 s): the freshest usage the operator knows.
+   */
+  freshLedger(ledger: ReadonlyMap<string, LedgerEntry>): Map<string, LedgerEntry> {
+    const fresh = new Map<string, LedgerEntry>();
+    for (const [key, entry] of ledger) {
+      const live = this.holders.get(key)?.usage;
+      fresh.set(key, live && totalTokens(live) > totalTokens(entry.usage) ? { role: entry.role, usage: live } : entry);
+    }
+    for (const [key, h] of this.holders) if (!ledger.has(key)) fresh.set(key, { role: h.role, usage: h.usage });
+    return fresh;
+  }
+
+  /** The budget less what was spent, by the freshest usage. */
   private remaining(view: JobView): BudgetAmount {
     const spent = { tokens: 0, cost: 0 };
-    const add = (role: EndpointRole, u: UsageCounters) => {
-      spent.tokens += totalTokens(u);
-      spent.cost += costOf(u, view.terms.roles[role].prices);
-    };
-    for (const [key, entry] of view.ledger) {
-      const live = this.holders.get(key)?.usage;
-      add(entry.role, live && totalTokens(live) > totalTokens(entry.usage) ? live : entry.usage);
+    for (const { role, usage } of this.freshLedger(view.ledger).values()) {
+      spent.tokens += totalTokens(usage);
+      spent.cost += costOf(usage, view.terms.roles[role].prices);
     }
-    for (const [key, h] of this.holders) if (!view.ledger.has(key)) add(h.role, h.usage);
     return { tokens: view.terms.budget.tokens - spent.tokens, cost: view.terms.budget.cost - spent.cost };
   }
 }

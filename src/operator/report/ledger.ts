@@ -1,18 +1,20 @@
-// What the gateways report becomes status.usage, status.progress (as the head's gateway reported it) and the
-// BudgetExceeded condition. Pure: the report endpoint (server.ts) reads and writes, this decides.
+// What the gateways report becomes status.usage, status.progress (as the head's gateway reported it), status.pace and
+// the conditions BudgetExceeded and BudgetSufficient (pace.ts). Pure: the report endpoint (server.ts) reads and
+// writes, this decides.
 //
 // Usage counters are cumulative per gateway process (pod, role, startId). The operator keeps the latest report of
 // each in a ledger (the job's usage ConfigMap, one key per process: ledger-store.ts), so a restarted sidecar or
 // operator loses nothing: a role's total is the sum over the ledger.
 
-import { CONDITION } from "../../api/conditions.ts";
-import type { Condition, Progress, Spec, Status } from "../../api/schema.ts";
+import { CONDITION, REPORTED_CONDITIONS } from "../../api/conditions.ts";
+import type { Condition, Pace, Progress, Spec, Status } from "../../api/schema.ts";
 import type { BudgetAmount } from "../../contract/allowance.ts";
 import type { EndpointRole } from "../../contract/gateway-settings.ts";
 import type { GatewayReport } from "../../contract/report.ts";
 import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
 import { setCondition } from "../../kube/conditions.ts";
 import { sameData } from "../../kube/json.ts";
+import { type ByEndpoint, forecastCondition, type Mark, money, paceOf, projectedNeed } from "./pace.ts";
 
 /** ConfigMap-safe key of one gateway process. */
 export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId">): string {
@@ -55,14 +57,27 @@ export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): End
   return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
 }
 
-export function usageTotals(
-  entries: ReadonlyMap<string, LedgerEntry>,
-  prices: EndpointPrices,
-): NonNullable<Status["usage"]> {
+/** Each endpoint's counters summed over the ledger's gateway processes. */
+function roleSums(entries: ReadonlyMap<string, LedgerEntry>): Record<EndpointRole, UsageCounters> {
   const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": emptyUsage(), judge: emptyUsage() };
   for (const { role, usage } of entries.values()) {
     for (const k of Object.keys(usage) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
   }
+  return sums;
+}
+
+/** Tokens and spend by endpoint over the ledger: what a step mark records (pace.ts). */
+export function usageByEndpoint(entries: ReadonlyMap<string, LedgerEntry>, prices: EndpointPrices): ByEndpoint {
+  const sums = roleSums(entries);
+  const of = (role: EndpointRole) => ({ tokens: totalTokens(sums[role]), cost: costOf(sums[role], prices[role]) });
+  return { "user-simulator": of("user-simulator"), judge: of("judge") };
+}
+
+export function usageTotals(
+  entries: ReadonlyMap<string, LedgerEntry>,
+  prices: EndpointPrices,
+): NonNullable<Status["usage"]> {
+  const sums = roleSums(entries);
   const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
   const endpoint = (role: EndpointRole) => {
     const u = sums[role];
@@ -94,29 +109,35 @@ export interface RefusedCall {
 /**
  * The BudgetExceeded condition, or none when the job has no budget. True once the tokens or the spend reached the
  * budget, or when what is left cannot cover a call the gateways wanted to make (`refused`): calls reserve their
- * worst case, so a budget is usually declared spent a little before it is used up.
+ * worst case, so a budget is usually declared spent a little before it is used up. The message says, once the
+ * forecast has enough steps, what the run still needs beyond the budget.
  */
 export function budgetConditions(
   previous: readonly Condition[],
   usage: NonNullable<Status["usage"]>,
-  budget: BudgetAmount,
+  budget: Spec["budget"],
   refused: RefusedCall | undefined,
+  pace: Pace | undefined,
   now: string,
   generation: number | undefined,
 ): Condition[] {
-  if (budget.tokens === 0 && budget.cost === 0) return [];
+  const amount = jobBudget(budget);
+  if (amount.tokens === 0 && amount.cost === 0) return [];
   const tokens = usage.totalTokens ?? 0;
   const cost = usage.totalCost ?? 0;
-  const tokensOut = budget.tokens > 0 && (tokens >= budget.tokens || refused?.tokens === true);
-  const costOut = budget.cost > 0 && (cost >= budget.cost || refused?.cost === true);
+  const tokensOut = amount.tokens > 0 && (tokens >= amount.tokens || refused?.tokens === true);
+  const costOut = amount.cost > 0 && (cost >= amount.cost || refused?.cost === true);
   const used = [
-    ...(budget.tokens > 0 ? [`${tokens} of ${budget.tokens} tokens`] : []),
-    ...(budget.cost > 0 ? [`${money(cost)} of ${money(budget.cost)} (spend)`] : []),
+    ...(amount.tokens > 0 ? [`${tokens} of ${amount.tokens} tokens`] : []),
+    ...(amount.cost > 0 ? [`${money(cost)} of ${money(amount.cost)} (spend)`] : []),
   ].join(" and ");
   const lacking = refused
     ? `; the next call needs ${refused.tokens ? `${refused.need.tokens} tokens` : money(refused.need.cost)}, more than is left`
     : "";
-  const raise = [...(tokensOut ? ["spec.budget.maxTokens"] : []), ...(costOut ? ["spec.budget.maxCost"] : [])];
+  const raise = [...(tokensOut ? ["spec.budget.maxTokens"] : []), ...(costOut ? ["spec.budget.maxCost"] : [])].join(
+    " or ",
+  );
+  const need = projectedNeed(pace, amount);
   return setCondition(
     previous.filter((c) => c.type === CONDITION.budgetExceeded),
     tokensOut || costOut
@@ -124,7 +145,7 @@ export function budgetConditions(
           type: CONDITION.budgetExceeded,
           status: "True",
           reason: tokensOut ? "TokenBudgetSpent" : "CostBudgetSpent",
-          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise.join(" or ")} to continue: they resume by themselves)`,
+          message: `${used} used${lacking}; the gateways refuse further calls (raise ${raise} to continue: they resume by themselves)${AFTER_SPENT[budget.onExhausted]}${need ? `; ${need}` : ""}`,
         }
       : { type: CONDITION.budgetExceeded, status: "False", reason: "WithinBudget", message: `${used} used` },
     now,
@@ -132,39 +153,88 @@ export function budgetConditions(
   );
 }
 
-/** Spend as people read it: two decimals, more for amounts below a cent. */
-function money(amount: number): string {
-  return amount >= 0.01 || amount === 0 ? amount.toFixed(2) : amount.toPrecision(2);
-}
+/** What the training stage does meanwhile (the planner acts on it: plan/budget.ts). */
+const AFTER_SPENT: Record<Spec["budget"]["onExhausted"], string> = {
+  Release: "; the job's pods are let go until then (spec.budget.onExhausted: Release)",
+  Wait: "",
+  Stop: "; the job stops (spec.budget.onExhausted: Stop)",
+};
 
 /** The fields of the job's status the report endpoint owns (one writer per field). */
-export type ReportedStatus = Pick<Status, "usage" | "progress" | "conditions">;
+export type ReportedStatus = Pick<Status, "usage" | "progress" | "pace" | "conditions">;
+
+/** An Event the report endpoint records about the job, after the status write that shows it. */
+export interface ReportedEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
 
 /**
  * What the report endpoint owns of the job's status once a report is in the ledger, whether that differs from what
- * the job shows, and the job-wide budget verdict the gateway gets back. Everything the endpoint owns is sent every
- * time: server-side apply removes what the writer stops sending (so a BudgetExceeded goes with the budget).
+ * the job shows, the job-wide budget verdict the gateway gets back, and the Events its conditions' changes call for.
+ * Everything the endpoint owns is sent every time: server-side apply removes what the writer stops sending (so a
+ * BudgetExceeded goes with the budget).
  */
 export function reportedStatus(input: {
   job: { spec: Pick<Spec, "userSimulator" | "judge" | "budget">; status?: Status | undefined; generation?: number };
   ledger: ReadonlyMap<string, LedgerEntry>;
   refused: RefusedCall | undefined;
   progress: Progress | undefined;
+  /** The step marks after this report (pace.ts). */
+  marks: readonly Mark[];
   now: string;
-}): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean } {
+}): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean; events: ReportedEvent[] } {
   const { job, ledger, refused, now } = input;
   const previous: Status = job.status ?? {};
-  const usage = usageTotals(ledger, endpointPrices(job.spec));
-  const budget = jobBudget(job.spec.budget);
-  const conditions = budgetConditions(previous.conditions ?? [], usage, budget, refused, now, job.generation);
+  const prices = endpointPrices(job.spec);
+  const usage = usageTotals(ledger, prices);
   // The head's gateway reports progress in the status's own shape; the other gateways report none.
   const progress = input.progress ?? previous.progress;
-  const status = { usage, ...(progress ? { progress } : {}), ...(conditions.length > 0 ? { conditions } : {}) };
-  const owned = (previous.conditions ?? []).filter((c) => c.type === CONDITION.budgetExceeded);
+  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const pace = paceOf(input.marks, progress?.totalSteps, priced);
+  const before = (previous.conditions ?? []).filter((c) => REPORTED_CONDITIONS.includes(c.type));
+  const conditions = [
+    ...budgetConditions(before, usage, job.spec.budget, refused, pace, now, job.generation),
+    ...forecastCondition(before, pace, jobBudget(job.spec.budget), now, job.generation),
+  ];
+  const status = {
+    usage,
+    ...(progress ? { progress } : {}),
+    ...(pace ? { pace } : {}),
+    ...(conditions.length > 0 ? { conditions } : {}),
+  };
   const current = {
     usage: previous.usage,
     ...(previous.progress ? { progress: previous.progress } : {}),
-    ...(owned.length > 0 ? { conditions: owned } : {}),
+    ...(previous.pace ? { pace: previous.pace } : {}),
+    ...(before.length > 0 ? { conditions: before } : {}),
   };
-  return { status, changed: !sameData(current, status), budgetExceeded: conditions.some((c) => c.status === "True") };
+  return {
+    status,
+    changed: !sameData(current, status),
+    budgetExceeded: conditions.some((c) => c.type === CONDITION.budgetExceeded && c.status === "True"),
+    events: reportedTransitions(before, conditions),
+  };
+}
+
+/**
+ * Events for the report endpoint's conditions: the budget spent (Warning) or raised again, the projection going over
+ * the budget (Warning) or back within it. Each is told once, when its condition changes; Unknown tells nothing.
+ */
+export function reportedTransitions(before: readonly Condition[], after: readonly Condition[]): ReportedEvent[] {
+  return after.flatMap((c): ReportedEvent[] => {
+    const old = before.find((b) => b.type === c.type);
+    if (old && old.status === c.status && old.reason === c.reason) return [];
+    const bad =
+      (c.type === CONDITION.budgetExceeded && c.status === "True") ||
+      (c.type === CONDITION.budgetSufficient && c.status === "False");
+    // A good state is news only as the end of a bad one.
+    const wasBad =
+      old !== undefined &&
+      ((old.type === CONDITION.budgetExceeded && old.status === "True") ||
+        (old.type === CONDITION.budgetSufficient && old.status === "False"));
+    if (!bad && !(wasBad && c.status !== "Unknown")) return [];
+    return [{ type: bad ? "Warning" : "Normal", reason: c.reason, message: c.message }];
+  });
 }

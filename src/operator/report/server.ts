@@ -1,12 +1,13 @@
 // The report endpoint's HTTP shell. Gateway sidecars push usage and progress to POST
 // /v1/namespaces/{ns}/collabtrainingjobs/{name}/report with `Authorization: Bearer <the job's internal token>`.
 // Training pods hold no Kubernetes credentials; this is their only way to the job's status (like Kubeflow Trainer's
-// status server). It owns status.progress, status.usage and the BudgetExceeded condition under its own field manager:
-// ledger.ts decides them, ledger-store.ts keeps the usage ledger. Beside it, POST .../allowance hands out the job's
-// limits and budget to the gateways (allowance.ts): from memory and the caches, with no write, so it answers at once.
-// A standby passes every request on to the leader (http.ts).
+// status server). It owns status.progress, status.usage, status.pace and the conditions BudgetExceeded and
+// BudgetSufficient under its own field manager, and records the Events of those conditions' changes: ledger.ts and
+// pace.ts decide them, ledger-store.ts keeps the usage ledger and the step marks. Beside it, POST .../allowance hands
+// out the job's limits and budget to the gateways (allowance.ts): from memory and the caches, with no write, so it
+// answers at once. A standby passes every request on to the leader (http.ts).
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
+import type { KubernetesObject, V1ConfigMap, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { CollabTrainingJob } from "../../api/schema.ts";
@@ -15,14 +16,24 @@ import { childName, LABEL } from "../../children/meta.ts";
 import { type AllowanceAnswer, AllowanceRequestSchema } from "../../contract/allowance.ts";
 import { type GatewayReport, GatewayReportSchema, type ReportResponse } from "../../contract/report.ts";
 import { controllerUid } from "../../kube/pods.ts";
-import type { KubeConfig } from "../../runtime/index.ts";
+import type { EventRecorder, KubeConfig } from "../../runtime/index.ts";
 import { PROGRESS_MANAGER, writeJobStatus } from "../job-status.ts";
 import type { Caches } from "../observe.ts";
+import { fresher } from "../reconciler.ts";
 import { storedJob } from "../stored-job.ts";
 import { AllowanceBooks, gatewayPods, type JobView, jobTerms } from "./allowance.ts";
 import { authenticate, FORWARDED, forward, HttpError, parseBody, readRequestBody } from "./http.ts";
-import { type LedgerEntry, parseLedger, reportedStatus } from "./ledger.ts";
-import { ParsedLedgers, recordUsage } from "./ledger-store.ts";
+import {
+  endpointPrices,
+  type LedgerEntry,
+  ledgerEntry,
+  ledgerKey,
+  parseLedger,
+  reportedStatus,
+  usageByEndpoint,
+} from "./ledger.ts";
+import { MARKS_KEY, ParsedLedgers, parseMarks, recordLedger } from "./ledger-store.ts";
+import { nextMarks, paceWindow } from "./pace.ts";
 import { SerialByJob } from "./serial.ts";
 
 /** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
@@ -30,6 +41,12 @@ const BODY_TIMEOUT_MS = 10_000;
 /** A report not applied within this long from its arrival (waiting for the ones before it included) is given up. */
 const REPORT_TIMEOUT_MS = 30_000;
 const ROUTE = /^\/v1\/namespaces\/([a-z0-9-]+)\/collabtrainingjobs\/([a-z0-9-]+)\/(report|allowance)$/;
+
+/** What the leader keeps between reports: the allowance books, and each job as its last status write left it. */
+interface ReportState {
+  books: AllowanceBooks;
+  written: Map<string, KubernetesObject>;
+}
 
 /** Where requests are served: here while leading, else at the leader's report endpoint (from the Lease). */
 export interface ReportRouting {
@@ -48,11 +65,14 @@ export interface ReportServerOptions {
   registry?: Registry;
   /** For tests: shorter limits than production's. */
   timeouts?: { bodyMs?: number; reportMs?: number };
+  /** Records the Events of the budget conditions' changes (the operator's recorder). */
+  events?: EventRecorder;
 }
 
 export function createReportServer(opts: ReportServerOptions): Server {
   const serial = new SerialByJob();
   const books = new AllowanceBooks();
+  const state: ReportState = { books, written: new Map() };
   const ledgers = new ParsedLedgers();
   // Books belong to one term of leadership: another replica may have handed out allowances in between. Checked on
   // every ask and every second, so no term passes unseen (a term lasts at least a lease, 15 s).
@@ -62,6 +82,9 @@ export function createReportServer(opts: ReportServerOptions): Server {
     if (caches.jobs.hasSynced()) {
       const job = (key: string) => caches.jobs.get(...(key.split("/") as [string, string]));
       books.prune((uid, key) => job(key)?.metadata?.uid === uid);
+      for (const [key, written] of state.written) {
+        if (job(key)?.metadata?.uid !== written.metadata?.uid) state.written.delete(key);
+      }
       ledgers.forget((key) => job(key) !== undefined);
     }
   };
@@ -113,7 +136,7 @@ export function createReportServer(opts: ReportServerOptions): Server {
     void receive(opts, req, namespace, name, bodyMs)
       .then((report) =>
         serial.run(`${namespace}/${name}`, arrived + reportMs, (signal) =>
-          apply(opts, books, namespace, name, report, signal),
+          apply(opts, state, namespace, name, report, signal),
         ),
       )
       .then(
@@ -160,10 +183,10 @@ async function receive(
   return parseBody(await readRequestBody(req, bodyMs), GatewayReportSchema);
 }
 
-/** Applies one report: the usage ledger, then what the endpoint owns of the status (ledger.ts decides it). */
+/** Applies one report: the usage ledger and the step marks, then what the endpoint owns of the status (ledger.ts). */
 async function apply(
   opts: ReportServerOptions,
-  books: AllowanceBooks,
+  state: ReportState,
   namespace: string,
   name: string,
   report: GatewayReport,
@@ -172,8 +195,10 @@ async function apply(
   // Asked again: while the report waited its turn this replica may have stopped leading (a rolling update), and its
   // caches are gone with it. 503, not 404: the gateway retries, and reaches the new leader.
   const caches = servingCaches(opts);
-  const raw = caches.jobs.get(namespace, name);
-  if (!raw) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
+  const cached = caches.jobs.get(namespace, name);
+  if (!cached) throw new HttpError(404, `no CollabTrainingJob ${namespace}/${name}`);
+  // This endpoint's own last write when the cache has not caught up with it: a condition's change is told once.
+  const raw = fresher(cached, state.written.get(`${namespace}/${name}`)) as KubernetesObject;
   const parsed = storedJob(raw);
   if (!parsed.ok) throw new HttpError(409, "the job's spec is invalid; see its Failed condition");
   const job = parsed.job;
@@ -184,16 +209,37 @@ async function apply(
     throw new HttpError(403, `${report.pod} is not a pod of this job`);
   }
   const stored = caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined;
-  const ledger = parseLedger(await recordUsage(opts.kc, job, stored, report, signal));
+  const entry = { [ledgerKey(report)]: ledgerEntry(report) };
+  // A step line's mark takes the freshest usage known: the ledger with this report, and what the gateways' asks say.
+  const book = state.books.find(job.metadata.uid as string);
+  const known = parseLedger({ ...stored?.data, ...entry });
+  const marksBefore = parseMarks(stored?.data);
+  const marks = nextMarks(
+    marksBefore,
+    report.progress,
+    usageByEndpoint(book ? book.freshLedger(known) : known, endpointPrices(job.spec)),
+    paceWindow(job.spec.rl.validateEvery),
+  );
+  const data = await recordLedger(
+    opts.kc,
+    job,
+    stored,
+    { ...entry, ...(marks !== marksBefore ? { [MARKS_KEY]: JSON.stringify(marks) } : {}) },
+    signal,
+  );
+  const ledger = parseLedger(data);
   const reported = reportedStatus({
     job: { spec: job.spec, status: job.status, generation: job.metadata.generation as number | undefined },
     ledger,
-    refused: books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, ledger)),
+    refused: book?.refusedCall(jobView(caches, job, ledger)),
     progress: report.progress,
+    marks: parseMarks(data),
     now: rfc3339(opts.now?.() ?? new Date()),
   });
   if (reported.changed) {
-    await writeJobStatus(opts.kc, { namespace, name }, reported.status, PROGRESS_MANAGER, signal);
+    const written = await writeJobStatus(opts.kc, { namespace, name }, reported.status, PROGRESS_MANAGER, signal);
+    state.written.set(`${namespace}/${name}`, written);
+    for (const e of reported.events) void opts.events?.record(written, e.type, e.reason, e.message);
   }
   return { budgetExceeded: reported.budgetExceeded };
 }

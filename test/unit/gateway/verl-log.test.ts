@@ -75,8 +75,9 @@ describe("veRL console log", () => {
       validationReward: 0.41,
       stepSeconds: 98.5,
       throughput: 1523.7,
-      // 117 steps left at 98.5 s each
-      estimatedCompletionTime: "2025-10-20T13:12:04Z",
+      // Saved at step 2, complete once step 2's line followed.
+      checkpointStep: 2,
+      checkpointSeconds: 12.5,
       lastUpdateTime: AT,
     });
     // Step 3's three training samples (one truncated); the validation at step 2's two.
@@ -129,7 +130,6 @@ describe("veRL console log", () => {
       validationReward: 0.6506,
       stepSeconds: 175.678168,
       throughput: 322.4945401297673,
-      estimatedCompletionTime: AT,
       lastUpdateTime: AT,
     });
   });
@@ -146,6 +146,21 @@ describe("veRL console log", () => {
     const tracker = new ProgressTracker();
     tracker.feed("step:7 - critic/score/mean:0.2", at);
     expect(tracker.progress).toEqual({ step: 7, stepOfTotal: "7", reward: 0.2, lastUpdateTime: AT });
+  });
+
+  it("takes a checkpoint for complete once its step's line follows its save, or a resumed trainer loaded it", () => {
+    const tracker = new ProgressTracker();
+    tracker.feed("(TaskRunner pid=1) Load from checkpoint folder: /collab/checkpoints/rl/global_step_6", at);
+    tracker.feed("step:7 - critic/score/mean:0.5", at);
+    expect(tracker.progress).toMatchObject({ step: 7, checkpointStep: 6 });
+    // A save cut short (no step line of its own) is not a checkpoint; the next one that ends is.
+    tracker.feed("(TaskRunner pid=1) local_global_step_folder: /collab/checkpoints/rl/global_step_8", at);
+    tracker.feed("(TaskRunner pid=2) Load from checkpoint folder: /collab/checkpoints/rl/global_step_6", at);
+    tracker.feed("step:7 - critic/score/mean:0.5", at);
+    expect(tracker.progress?.checkpointStep).toBe(6);
+    tracker.feed("(TaskRunner pid=2) local_global_step_folder: /collab/checkpoints/rl/global_step_8", at);
+    tracker.feed("step:8 - critic/score/mean:0.5 - timing_s/save_checkpoint:3.25", at);
+    expect(tracker.progress).toMatchObject({ step: 8, checkpointStep: 8, checkpointSeconds: 3.25 });
   });
 
   it("takes the newest step line as the truth after a resume", () => {

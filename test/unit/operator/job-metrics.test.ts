@@ -28,6 +28,13 @@ const status: Status = {
       message: "",
       lastTransitionTime: "2026-11-22T08:00:00Z",
     },
+    {
+      type: "BudgetSufficient",
+      status: "False",
+      reason: "ProjectedOverBudget",
+      message: "",
+      lastTransitionTime: "2026-11-22T09:00:00Z",
+    },
   ],
   roles: [
     { name: "head", desired: 1, pending: 0, running: 1, succeeded: 0, failed: 0 },
@@ -48,7 +55,28 @@ const status: Status = {
     },
     stepSeconds: 96.5,
     throughput: 1523.7,
+    checkpointStep: 30,
     lastUpdateTime: "2026-11-22T09:59:00Z",
+  },
+  pace: {
+    lastStep: {
+      step: 37,
+      steps: 1,
+      seconds: 101,
+      tokens: 4900,
+      userSimulator: { tokens: 3100 },
+      judge: { tokens: 1800 },
+    },
+    perStep: {
+      steps: 10,
+      seconds: 99.5,
+      longestSeconds: 140,
+      tokens: 4800,
+      userSimulator: { tokens: 3000 },
+      judge: { tokens: 1800 },
+    },
+    stepsLeft: 363,
+    projectedTokens: 1_920_400,
     estimatedCompletionTime: "2026-11-23T19:43:00Z",
   },
   usage: {
@@ -126,6 +154,14 @@ describe("per-job metrics", () => {
     ["collab_job_budget_used_tokens", {}, 178_000],
     ["collab_job_budget_remaining_tokens", {}, 22_000],
     ["collab_job_budget_exceeded", {}, 0],
+    ["collab_job_budget_sufficient", {}, 0],
+    ["collab_job_checkpoint_step", {}, 30],
+    ["collab_job_pace_steps", {}, 10],
+    ["collab_job_pace_step_seconds", {}, 99.5],
+    ["collab_job_pace_step_tokens", { endpoint: "user-simulator" }, 3000],
+    ["collab_job_pace_step_tokens", { endpoint: "judge" }, 1800],
+    ["collab_job_projected_tokens", {}, 1_920_400],
+    ["collab_job_estimated_completion_timestamp_seconds", {}, Date.parse("2026-11-23T19:43:00Z") / 1000],
     ["collab_job_pods", { role: "worker", phase: "Pending" }, 1],
     ["collab_job_pods", { role: "worker", phase: "Running" }, 2],
     ["collab_job_pods_desired", { role: "worker" }, 3],
@@ -153,6 +189,23 @@ describe("per-job metrics", () => {
     expect(value(priced, "collab_job_budget_used_cost")).toBe(1.5);
     expect(value(priced, "collab_job_budget_cost")).toBe(25);
     expect(value(samples, "collab_job_budget_cost")).toBeUndefined();
+    // Spend per step and projected only with pricing.
+    expect(value(samples, "collab_job_pace_step_cost", { endpoint: "judge" })).toBeUndefined();
+    expect(value(samples, "collab_job_projected_cost")).toBeUndefined();
+    const pace = status.pace!;
+    const pacedAndPriced = jobSamples(
+      [
+        job({
+          status: {
+            ...status,
+            pace: { ...pace, perStep: { ...pace.perStep, judge: { tokens: 1800, cost: 0.02 } }, projectedCost: 9.5 },
+          },
+        }),
+      ],
+      NOW,
+    );
+    expect(value(pacedAndPriced, "collab_job_pace_step_cost", { endpoint: "judge" })).toBe(0.02);
+    expect(value(pacedAndPriced, "collab_job_projected_cost")).toBe(9.5);
   });
 
   it("exports a reward metric for each split it has, and none for a split it lacks", () => {
