@@ -13,6 +13,7 @@ import type { GatewayReport } from "../../contract/report.ts";
 import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from "../../contract/usage.ts";
 import { setCondition } from "../../kube/conditions.ts";
 import { sameData } from "../../kube/json.ts";
+import type { ServedSpend } from "./served-spend.ts";
 
 /** ConfigMap-safe key of one gateway process. */
 export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId">): string {
@@ -50,24 +51,41 @@ export function parseLedger(ledger: Record<string, string>): Map<string, LedgerE
 
 export type EndpointPrices = Record<EndpointRole, Prices | undefined>;
 
-/** Each endpoint's prices from the spec (undefined: it costs nothing). */
-export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
-  return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
+/** An endpoint's token prices from its pricing: none when it has only perGpuHour (a served role). */
+function tokenPrices(pricing: Spec["judge"]["pricing"]): Prices | undefined {
+  if (pricing?.promptPerMillionTokens === undefined) return undefined;
+  return {
+    promptPerMillionTokens: pricing.promptPerMillionTokens,
+    completionPerMillionTokens: pricing.completionPerMillionTokens ?? 0,
+  };
 }
 
+/** Each endpoint's token prices from the spec (undefined: its tokens cost nothing). */
+export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
+  return { "user-simulator": tokenPrices(spec.userSimulator.pricing), judge: tokenPrices(spec.judge.pricing) };
+}
+
+/**
+ * status.usage: each endpoint's counters summed over the ledger, and its spend: its tokens at its token prices, and
+ * for a served role its server's GPU-hours at its perGpuHour (served).
+ */
 export function usageTotals(
+  spec: Pick<Spec, "userSimulator" | "judge">,
   entries: ReadonlyMap<string, LedgerEntry>,
-  prices: EndpointPrices,
+  served: ServedSpend,
 ): NonNullable<Status["usage"]> {
+  const prices = endpointPrices(spec);
   const sums: Record<EndpointRole, UsageCounters> = { "user-simulator": emptyUsage(), judge: emptyUsage() };
   for (const { role, usage } of entries.values()) {
     for (const k of Object.keys(usage) as (keyof UsageCounters)[]) sums[role][k] += usage[k];
   }
-  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const priced = spec.userSimulator.pricing !== undefined || spec.judge.pricing !== undefined;
   const endpoint = (role: EndpointRole) => {
     const u = sums[role];
     const p = prices[role];
-    return { ...u, ...(p ? { cost: costOf(u, p) } : {}) };
+    const gpu = served[role];
+    const cost = p || gpu?.cost !== undefined ? costOf(u, p) + (gpu?.cost ?? 0) : undefined;
+    return { ...u, ...(cost !== undefined ? { cost } : {}), ...(gpu ? { gpuHours: gpu.gpuHours } : {}) };
   };
   const userSimulator = endpoint("user-simulator");
   const judge = endpoint("judge");
@@ -148,13 +166,15 @@ export type ReportedStatus = Pick<Status, "usage" | "progress" | "conditions">;
 export function reportedStatus(input: {
   job: { spec: Pick<Spec, "userSimulator" | "judge" | "budget">; status?: Status | undefined; generation?: number };
   ledger: ReadonlyMap<string, LedgerEntry>;
+  /** The served roles' GPU-hours and their cost, as of now. */
+  served: ServedSpend;
   refused: RefusedCall | undefined;
   progress: Progress | undefined;
   now: string;
 }): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean } {
   const { job, ledger, refused, now } = input;
   const previous: Status = job.status ?? {};
-  const usage = usageTotals(ledger, endpointPrices(job.spec));
+  const usage = usageTotals(job.spec, ledger, input.served);
   const budget = jobBudget(job.spec.budget);
   const conditions = budgetConditions(previous.conditions ?? [], usage, budget, refused, now, job.generation);
   // The head's gateway reports progress in the status's own shape; the other gateways report none.

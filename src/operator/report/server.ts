@@ -24,6 +24,7 @@ import { authenticate, FORWARDED, forward, HttpError, parseBody, readRequestBody
 import { type LedgerEntry, parseLedger, reportedStatus } from "./ledger.ts";
 import { ParsedLedgers, recordUsage } from "./ledger-store.ts";
 import { SerialByJob } from "./serial.ts";
+import { servedSpend } from "./served-spend.ts";
 
 /** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
 const BODY_TIMEOUT_MS = 10_000;
@@ -185,12 +186,14 @@ async function apply(
   }
   const stored = caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined;
   const ledger = parseLedger(await recordUsage(opts.kc, job, stored, report, signal));
+  const now = opts.now?.() ?? new Date();
   const reported = reportedStatus({
     job: { spec: job.spec, status: job.status, generation: job.metadata.generation as number | undefined },
     ledger,
-    refused: books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, ledger)),
+    served: servedSpend(job.spec, job.status?.serving, now),
+    refused: books.find(job.metadata.uid as string)?.refusedCall(jobView(caches, job, ledger, now)),
     progress: report.progress,
-    now: rfc3339(opts.now?.() ?? new Date()),
+    now: rfc3339(now),
   });
   if (reported.changed) {
     await writeJobStatus(opts.kc, { namespace, name }, reported.status, PROGRESS_MANAGER, signal);
@@ -230,14 +233,22 @@ async function allowance(
   );
   const now = performance.now();
   books.leading(now, opts.routing?.().leading ?? true);
-  const outcome = books.book(job.metadata.uid as string, now).ask(now, request, jobView(caches, job, ledger));
+  const outcome = books
+    .book(job.metadata.uid as string, now)
+    .ask(now, request, jobView(caches, job, ledger, opts.now?.() ?? new Date()));
   if ("stale" in outcome) throw new HttpError(409, "an ask of this gateway newer than this one was answered already");
   return outcome.answer;
 }
 
 /** What the allowance books need to know of one job, from the caches. */
-function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>): JobView {
+function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>, now: Date): JobView {
   const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid: string };
   const pods = caches.pods.list(namespace, `${LABEL.job}=${name}`) as V1Pod[];
-  return { terms: jobTerms(job.spec), ...gatewayPods(pods, uid), ledger };
+  const served = Object.values(servedSpend(job.spec, job.status?.serving, now));
+  return {
+    terms: jobTerms(job.spec),
+    ...gatewayPods(pods, uid),
+    ledger,
+    servedCost: served.reduce((sum, s) => sum + (s?.cost ?? 0), 0),
+  };
 }
