@@ -64,7 +64,7 @@ class Operator {
         if (!parsed.success) return void res.writeHead(400).end();
         const view: JobView = { terms: this.terms, livePods: pods, runningGatewayPods: pods, ledger: new Map() };
         const now = performance.now();
-        const outcome = this.books.book("job-uid", now).ask(now, parsed.data, view);
+        const outcome = this.books.book("job-uid", "bench/job", now).ask(now, parsed.data, view);
         if ("stale" in outcome) return void res.writeHead(409).end("{}");
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(outcome.answer));
       });

@@ -7,6 +7,7 @@ import {
   imageReference,
   labelMap,
   labelValue,
+  positiveByteQuantity,
   positiveQuantity,
   secretKey,
   Toleration,
@@ -435,9 +436,13 @@ export const SpecFields = z.strictObject({
         .min(1)
         .optional()
         .describe("Value of the nvidia.com/gpu.product node label to schedule onto, e.g. NVIDIA-H100-80GB-HBM3."),
-      sharedMemory: positiveQuantity("sharedMemory").default("64Gi").describe("Size of /dev/shm (a memory emptyDir)."),
+      sharedMemory: positiveByteQuantity("sharedMemory")
+        .default("64Gi")
+        .describe("Size of /dev/shm (a memory emptyDir)."),
       cpu: positiveQuantity("cpu").optional().describe("CPU request and limit of each GPU pod, e.g. 32 or 500m."),
-      memory: positiveQuantity("memory").optional().describe("Memory request and limit of each GPU pod, e.g. 512Gi."),
+      memory: positiveByteQuantity("memory")
+        .optional()
+        .describe("Memory request and limit of each GPU pod, e.g. 512Gi."),
     })
     .prefault({}),
   userSimulator: llmEndpoint(
@@ -510,7 +515,7 @@ export const SpecFields = z.strictObject({
     .describe("The job's API budget; raising it lets refused calls go again, by themselves."),
   storage: z
     .strictObject({
-      size: positiveQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
+      size: positiveByteQuantity("storage.size").optional().describe("Size of the volume the operator creates."),
       storageClassName: dnsSubdomain().optional().describe("Storage class (ReadWriteMany for nodes > 1)."),
       existingClaim: dnsSubdomain().optional().describe("Use this PVC instead."),
       reclaimPolicy: z

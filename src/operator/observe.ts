@@ -1,7 +1,9 @@
 // Observation, in one place: what the controller watches (and how each event finds the jobs it concerns), what its
 // caches keep of each object, and how a job's world in those caches becomes the Observed the planner reads
 // (plan/observed.ts). The planner sees nothing else; the reconciler reads nothing else.
+
 import type { CoreV1Event, KubernetesObject, V1ConfigMap, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
+import { CONDITION } from "../api/conditions.ts";
 import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts";
 import { timeText } from "../api/time.ts";
 import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
@@ -9,7 +11,7 @@ import { childName, LABEL, MANAGED_BY } from "../children/meta.ts";
 import { SERVER_LABEL, SPEC_HASH_ANNOTATION } from "../children/serving.ts";
 import { claimName } from "../children/support.ts";
 import { type Cache, type Controller, type ObjectKey, sharedLines, slimPod, type WatchSpec } from "../runtime/index.ts";
-import { CAPACITY_EVENT_REASONS } from "./plan/capacity.ts";
+import { CAPACITY_EVENTS } from "./plan/capacity.ts";
 import type { KueueWorkload, Observed, PodEvent, PodGroupSeen, ServerSeen } from "./plan/observed.ts";
 import { secretReferences } from "./plan/readiness.ts";
 import { storedJob } from "./stored-job.ts";
@@ -38,7 +40,9 @@ export function controllerCaches(controller: () => Controller, namespaces: strin
     const c = controller();
     const kinds = ["jobs", "pods", "configMaps", "services", "secrets", "volumeClaims"] as const;
     const one = Object.fromEntries(kinds.map((k) => [k, namespacedCache(c, k, namespaces)]));
-    const podEvents = unionCache(CAPACITY_EVENT_REASONS.map((r) => namespacedCache(c, `podEvents.${r}`, namespaces)));
+    const podEvents = unionCache(
+      CAPACITY_EVENTS.map(({ reason }) => namespacedCache(c, `podEvents.${reason}`, namespaces)),
+    );
     const more = Object.fromEntries(
       (["podGroups", "kueueWorkloads", "deployments"] as const).map((k) => [k, namespacedCache(c, k, namespaces)]),
     );
@@ -179,6 +183,20 @@ const CHILD_SELECTOR = Object.entries(MANAGED_BY)
 
 /** The jobs indexes of what each references by name, as "namespace/name" (a Secret, a claim). */
 const REFERENCES = { secrets: "referencedSecrets", claims: "referencedClaims" } as const;
+/**
+ * The jobs index of those a refused child holds back (ChildrenCreated=False), by namespace: a change to the
+ * namespace's ResourceQuotas or LimitRanges, or to a PriorityClass, wakes them at once instead of at their backoff.
+ */
+const REFUSED_IN = "refusedIn";
+
+/** The index value of every refused job, for a change to a cluster-wide object (a PriorityClass). */
+const ANY_NAMESPACE = "*";
+
+const refusedIn = (raw: KubernetesObject): string[] => {
+  const conditions = (raw as { status?: { conditions?: { type?: string; status?: string }[] } }).status?.conditions;
+  const refused = conditions?.some((c) => c.type === CONDITION.childrenCreated && c.status === "False");
+  return refused ? [raw.metadata?.namespace ?? "", ANY_NAMESPACE] : [];
+};
 
 /** An index function: "namespace/name" of each object `names` reads from a stored job; none while it does not parse. */
 const referencedBy =
@@ -216,6 +234,11 @@ export function watches(namespaces: string[], caches: () => Caches): WatchSpec[]
         .map((j) => ({ namespace: ns, name: j.metadata?.name ?? "" }));
       return [...ownerKey(obj), ...referrers];
     };
+  /** The jobs of obj's namespace (or every namespace's, for a cluster-wide obj) that a refused child holds back. */
+  const refusedJobs = (obj: KubernetesObject): ObjectKey[] =>
+    caches()
+      .jobs.byIndex(REFUSED_IN, obj.metadata?.namespace ?? ANY_NAMESPACE)
+      .map((j) => ({ namespace: j.metadata?.namespace ?? "", name: j.metadata?.name ?? "" }));
   /** The jobs of the pods that own obj (a Kueue Workload is owned by the pods of its group). */
   const podOwnersKeys = (obj: KubernetesObject): ObjectKey[] => {
     const ns = obj.metadata?.namespace ?? "";
@@ -233,87 +256,114 @@ export function watches(namespaces: string[], caches: () => Caches): WatchSpec[]
     const pod = caches().pods.get(ns, event.involvedObject?.name ?? "");
     return pod ? ownerKey(pod) : [];
   };
-  return scopes.flatMap((ns) => {
-    const suffix = ns ? `@${ns}` : "";
-    return [
-      {
-        name: `jobs${suffix}`,
-        listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
-        indexes: {
-          [REFERENCES.secrets]: referencedBy((job) => secretReferences(job).map(({ ref }) => ref.name)),
-          [REFERENCES.claims]: referencedBy((job) =>
-            job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [],
-          ),
+  return scopes
+    .flatMap((ns) => {
+      const suffix = ns ? `@${ns}` : "";
+      return [
+        {
+          name: `jobs${suffix}`,
+          listPath: path(ns, `/apis/${GROUP}/${VERSION}`, PLURAL),
+          indexes: {
+            [REFUSED_IN]: refusedIn,
+            [REFERENCES.secrets]: referencedBy((job) => secretReferences(job).map(({ ref }) => ref.name)),
+            [REFERENCES.claims]: referencedBy((job) =>
+              job.spec.storage.existingClaim ? [job.spec.storage.existingClaim] : [],
+            ),
+          },
+          toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
         },
-        toKeys: (o: KubernetesObject) => [{ namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" }],
-      },
-      // The children, found by the label every one of them carries; a change wakes their job. The jobs watch's
-      // resync reconciles every job; one of the children's or Secrets' would only wake the same jobs again.
-      ...Object.entries(CHILD_RESOURCES).map(([cache, resource]) => ({
-        name: `${cache}${suffix}`,
-        listPath: path(ns, "/api/v1", resource),
-        labelSelector: CHILD_SELECTOR,
-        indexLabels: [LABEL.job],
-        resync: false,
-        ...CHILD_TRANSFORMS[resource],
-        toKeys: ownerKey,
-      })),
-      {
-        name: `secrets${suffix}`,
-        listPath: path(ns, "/api/v1", "secrets"),
-        transform: keysOnlyUnlessOurs,
-        // A new value changes only the version of what is cached (the keys), and the preflight runs again on it.
-        reportVersionOnlyUpdates: true,
-        resync: false,
-        toKeys: referencing(REFERENCES.secrets),
-      },
-      // Every claim, not only the operator's: a job that brings its own waits until it exists.
-      {
-        name: `volumeClaims${suffix}`,
-        listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
-        transform: metadataOnly,
-        resync: false,
-        toKeys: referencing(REFERENCES.claims),
-      },
-      ...CAPACITY_EVENT_REASONS.map((reason) => ({
-        name: `podEvents.${reason}${suffix}`,
-        listPath: path(ns, "/api/v1", "events"),
-        fieldSelector: `involvedObject.kind=Pod,reason=${reason}`,
-        transform: eventEssentials,
-        resync: false,
-        toKeys: eventKey,
-      })),
-      // The gang APIs, watched only when the cluster serves them (the operator's gang policy then knows it does).
-      {
-        name: `podGroups${suffix}`,
-        listPath: path(ns, `/apis/${PODGROUP_API_VERSION}`, "podgroups"),
-        labelSelector: CHILD_SELECTOR,
-        transform: metadataOnly,
-        resync: false,
-        toKeys: ownerKey,
-        ifServed: { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup" },
-      },
-      // The job's own model servers (spec.<role>.serve): metadata only, for the hash of what was applied.
-      {
-        name: `deployments${suffix}`,
-        listPath: path(ns, "/apis/apps/v1", "deployments"),
-        labelSelector: CHILD_SELECTOR,
-        indexLabels: [LABEL.job],
-        transform: metadataOnly,
-        resync: false,
-        toKeys: ownerKey,
-      },
-      // Kueue's Workloads carry no label of ours: all of the namespace's, reduced to owners and conditions.
-      {
-        name: `kueueWorkloads${suffix}`,
-        listPath: path(ns, `/apis/${KUEUE_WORKLOAD_API_VERSION}`, "workloads"),
-        transform: workloadEssentials,
-        resync: false,
-        toKeys: podOwnersKeys,
-        ifServed: { apiVersion: KUEUE_WORKLOAD_API_VERSION, kind: "Workload" },
-      },
-    ];
-  });
+        // The children, found by the label every one of them carries; a change wakes their job. The jobs watch's
+        // resync reconciles every job; one of the children's or Secrets' would only wake the same jobs again.
+        ...Object.entries(CHILD_RESOURCES).map(([cache, resource]) => ({
+          name: `${cache}${suffix}`,
+          listPath: path(ns, "/api/v1", resource),
+          labelSelector: CHILD_SELECTOR,
+          indexLabels: [LABEL.job],
+          resync: false,
+          ...CHILD_TRANSFORMS[resource],
+          toKeys: ownerKey,
+        })),
+        {
+          name: `secrets${suffix}`,
+          listPath: path(ns, "/api/v1", "secrets"),
+          transform: keysOnlyUnlessOurs,
+          // A new value changes only the version of what is cached (the keys), and the preflight runs again on it.
+          reportVersionOnlyUpdates: true,
+          resync: false,
+          toKeys: referencing(REFERENCES.secrets),
+        },
+        // Every claim, not only the operator's: a job that brings its own waits until it exists.
+        {
+          name: `volumeClaims${suffix}`,
+          listPath: path(ns, "/api/v1", "persistentvolumeclaims"),
+          transform: metadataOnly,
+          resync: false,
+          toKeys: referencing(REFERENCES.claims),
+        },
+        ...CAPACITY_EVENTS.map(({ reason, source }) => ({
+          name: `podEvents.${reason}${suffix}`,
+          listPath: path(ns, "/api/v1", "events"),
+          fieldSelector: `involvedObject.kind=Pod,reason=${reason}${source ? `,source=${source}` : ""}`,
+          transform: eventEssentials,
+          resync: false,
+          toKeys: eventKey,
+        })),
+        // The gang APIs, watched only when the cluster serves them (the operator's gang policy then knows it does).
+        {
+          name: `podGroups${suffix}`,
+          listPath: path(ns, `/apis/${PODGROUP_API_VERSION}`, "podgroups"),
+          labelSelector: CHILD_SELECTOR,
+          transform: metadataOnly,
+          resync: false,
+          toKeys: ownerKey,
+          ifServed: { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup" },
+        },
+        // What lets a refused child through once fixed: the namespace's quotas and limits, watched so the jobs they
+        // held back go on at once rather than at their next retry (a minute at most). Their names are enough.
+        ...(["resourcequotas", "limitranges"] as const).map((resource) => ({
+          name: `${resource}${suffix}`,
+          listPath: path(ns, "/api/v1", resource),
+          transform: metadataOnly,
+          reportVersionOnlyUpdates: true,
+          resync: false,
+          toKeys: refusedJobs,
+        })),
+        // The job's own model servers (spec.<role>.serve): metadata only, for the hash of what was applied.
+        {
+          name: `deployments${suffix}`,
+          listPath: path(ns, "/apis/apps/v1", "deployments"),
+          labelSelector: CHILD_SELECTOR,
+          indexLabels: [LABEL.job],
+          transform: metadataOnly,
+          resync: false,
+          toKeys: ownerKey,
+        },
+        // Kueue's Workloads carry no label of ours: all of the namespace's, reduced to owners and conditions.
+        {
+          name: `kueueWorkloads${suffix}`,
+          listPath: path(ns, `/apis/${KUEUE_WORKLOAD_API_VERSION}`, "workloads"),
+          transform: workloadEssentials,
+          resync: false,
+          toKeys: podOwnersKeys,
+          ifServed: { apiVersion: KUEUE_WORKLOAD_API_VERSION, kind: "Workload" },
+        },
+      ];
+    })
+    .concat(
+      // PriorityClasses are cluster-wide: watched in cluster-wide mode only, whose ClusterRole may read them (in
+      // namespaced mode a job refused for a missing one goes on at its next retry).
+      namespaces.length > 0
+        ? []
+        : [
+            {
+              name: "priorityClasses",
+              listPath: "/apis/scheduling.k8s.io/v1/priorityclasses",
+              transform: metadataOnly,
+              resync: false,
+              toKeys: refusedJobs,
+            },
+          ],
+    );
 }
 
 /**

@@ -39,6 +39,9 @@ interface Applied {
   rejection: Rejection | undefined;
 }
 
+/** Long enough for the cache to show a deletion. */
+const DELETED_MEMORY_MS = 30_000;
+
 export class JobReconciler implements Reconciler {
   readonly #kc: KubeConfig;
   readonly #caches: () => Caches;
@@ -48,6 +51,11 @@ export class JobReconciler implements Reconciler {
   readonly #now: () => Date;
   /** Each job as this process's last status write returned it: read-your-writes over a cache that may lag. */
   readonly #written = new Map<string, KubernetesObject>();
+  /**
+   * The children this process deleted lately, by namespace/kind/name/uid, with when: the next reconcile may come before
+   * the cache shows them terminating, and would delete (and log) them again. Forgotten after DELETED_MEMORY_MS.
+   */
+  readonly #deleted = new Map<string, number>();
 
   constructor(opts: {
     kc: KubeConfig;
@@ -140,14 +148,32 @@ export class JobReconciler implements Reconciler {
 
   /** The plan's deletions: pods, the PodGroups of earlier attempts, and the job itself once its TTL ran out. */
   async #delete(key: ObjectKey, job: CollabTrainingJob, p: Plan, signal: AbortSignal, logger: Logger): Promise<void> {
-    for (const name of p.deletePods) {
-      await deleteObject(this.#kc, { apiVersion: "v1", kind: "Pod", namespace: key.namespace, name }, { signal });
-      logger.info({ child: name }, "deleted pod");
-    }
-    for (const name of p.deletePodGroups) {
-      const ref = { apiVersion: PODGROUP_API_VERSION, kind: "PodGroup", namespace: key.namespace, name };
-      await deleteObject(this.#kc, ref, { signal });
-      logger.info({ child: name }, "deleted the PodGroup of an earlier attempt");
+    const now = Date.now();
+    for (const [child, at] of this.#deleted) if (now - at > DELETED_MEMORY_MS) this.#deleted.delete(child);
+    const caches = this.#caches();
+    const children = [
+      ...p.deletePods.map((name) => ({
+        apiVersion: "v1",
+        kind: "Pod",
+        name,
+        uid: caches.pods.get(key.namespace, name)?.metadata?.uid,
+        said: "deleted pod",
+      })),
+      ...p.deletePodGroups.map((name) => ({
+        apiVersion: PODGROUP_API_VERSION,
+        kind: "PodGroup",
+        name,
+        uid: caches.podGroups.get(key.namespace, name)?.metadata?.uid,
+        said: "deleted the PodGroup of an earlier attempt",
+      })),
+    ];
+    for (const { apiVersion, kind, name, uid, said } of children) {
+      // By uid: a pod made again under the same name (a preflight pod evicted twice) is a new one to delete.
+      const id = `${key.namespace}/${kind}/${name}/${uid}`;
+      if (this.#deleted.has(id)) continue;
+      await deleteObject(this.#kc, { apiVersion, kind, namespace: key.namespace, name }, { signal });
+      this.#deleted.set(id, now);
+      logger.info({ child: name }, said);
     }
     if (p.deleteJob) {
       await deleteObject(this.#kc, jobRef(key), { uid: job.metadata.uid as string, signal });

@@ -244,15 +244,22 @@ export class Controller {
     }
   }
 
-  /** Stops the watches and the queue; reconciles in flight see their signal abort and are awaited. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work and the watches. Reconciles in flight finish within `drainMs` (a SIGTERM's drain: their writes
+   * are kept) and then see their signal abort (at once, `drainMs` 0, when leadership is lost: the next leader may be
+   * acting already); they are awaited either way.
+   */
+  async stop(drainMs = 0): Promise<void> {
     const stop = this.#stop;
     if (!stop) return;
+    const drained = this.#queue?.shutDown() ?? Promise.resolve();
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref());
+    await Promise.race([drained, deadline]);
     stop.abort();
     await this.#rediscovery;
     this.#rediscovery = undefined;
     await Promise.all([...this.#informers.values()].map((i) => i.stop()));
-    await this.#queue?.shutDown();
+    await drained;
     await Promise.all(this.#workers);
     this.#workers = [];
     this.#queue = undefined;
@@ -286,7 +293,9 @@ export class Controller {
     } catch (err) {
       result = "error";
       queue.addRateLimited(key);
-      logger.error({ err, retries: queue.numRequeues(key) }, "reconcile failed");
+      // Cut short by a stop (past its drain, or on lost leadership): the next leader reconciles it; nothing failed.
+      if (signal.aborted) logger.info("reconcile interrupted by the controller's stop");
+      else logger.error({ err, retries: queue.numRequeues(key) }, "reconcile failed");
     } finally {
       endTimer();
       reconciles.inc({ controller: this.name, result });

@@ -15,6 +15,8 @@ import type { KubeConfig } from "./kubeconfig.ts";
 import { LeaderElector, type LeaseHolder } from "./leader-elector.ts";
 import { exposition } from "./metrics.ts";
 
+/** How long a shutdown lets reconciles in flight finish: well within a pod's default 30 s grace period. */
+const SHUTDOWN_DRAIN_MS = 10_000;
 export interface ManagerLeaderElection {
   namespace: string;
   /** Lease name, e.g. "collab-operator". */
@@ -47,6 +49,8 @@ export class Manager {
   readonly #isLeader: Gauge;
   #running = false;
   #stopping: Promise<void> | undefined;
+  /** Set as stop() begins (before the elector runs #stopControllers): a shutdown, not a lost lease. */
+  #shuttingDown = false;
   #failed: (err: unknown) => void = () => {};
   /** Rejects if the controllers could not start while leading (say, caches never synced); the process should exit non-zero. */
   readonly failed: Promise<never>;
@@ -127,6 +131,7 @@ export class Manager {
 
   /** Stops the controllers, releases the lease and closes the server. Safe to call more than once. */
   stop(): Promise<void> {
+    this.#shuttingDown = true;
     this.#stopping ??= (async () => {
       if (this.#elector)
         await this.#elector.stop({ release: true }); // runs #stopControllers before releasing
@@ -167,7 +172,10 @@ export class Manager {
   async #stopControllers(): Promise<void> {
     this.#running = false;
     this.#isLeader.set(0);
-    await Promise.all(this.#o.controllers.map((c) => c.stop()));
+    // Shutting down, the reconciles in flight finish (within SHUTDOWN_DRAIN_MS) before the Lease is released; on a
+    // lost lease they are aborted at once, since another replica may lead already.
+    const drainMs = this.#shuttingDown ? SHUTDOWN_DRAIN_MS : 0;
+    await Promise.all(this.#o.controllers.map((c) => c.stop(drainMs)));
   }
 
   async #serve(url: string): Promise<{ status: number; type: string; body: string | AsyncIterable<string> }> {

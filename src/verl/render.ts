@@ -22,9 +22,7 @@ export function parseJob(text: string): Parsed {
   if (!read.ok) return { ok: false, errors: read.errors, warnings: [] };
   const { warnings } = read;
   const jobs = read.documents.filter((o) => (o as { kind?: unknown } | null)?.kind === KIND);
-  if (jobs.length !== 1) {
-    return { ok: false, errors: [`expected one ${KIND} document, found ${jobs.length}`], warnings };
-  }
+  if (jobs.length !== 1) return { ok: false, errors: [notOneJob(read.documents, jobs.length)], warnings };
   const result = validateJob(asSubmitted(jobs[0]));
   if (!result.ok) {
     return { ok: false, errors: result.errors.map((e) => `${e.field || "(root)"}: ${e.message}`), warnings };
@@ -34,6 +32,35 @@ export function parseJob(text: string): Parsed {
   const problems = checkOverrides(result.job.spec).map((p) => `${p.field}: ${p.message}`);
   if (problems.length > 0) return { ok: false, errors: problems, warnings };
   return { ok: true, job: result.job, ctx: { jobName: name }, warnings };
+}
+
+/** Why the manifest is not one job: how many there are, and what its documents are when none is, a near miss named. */
+function notOneJob(documents: readonly unknown[], found: number): string {
+  const head = `expected one ${KIND} document, found ${found}`;
+  if (found > 1) return head;
+  const kinds = documents.map((d) => {
+    const { apiVersion, kind } = (d ?? {}) as { apiVersion?: unknown; kind?: unknown };
+    return kind === undefined ? "a document without kind" : `${String(apiVersion ?? "?")} ${String(kind)}`;
+  });
+  if (kinds.length === 0) return `${head}: the input has no document`;
+  const nearMiss = documents.some((d) => {
+    const kind = (d as { kind?: unknown } | null)?.kind;
+    return typeof kind === "string" && kind !== KIND && editDistance(kind.toLowerCase(), KIND.toLowerCase()) <= 3;
+  });
+  return `${head}: the input has ${kinds.join(", ")}${nearMiss ? ` (kind must be spelt ${KIND})` : ""}`;
+}
+
+/** Levenshtein distance, for naming a misspelt kind. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (const [i, ca] of [...a].entries()) {
+    const current = [i + 1];
+    for (const [j, cb] of [...b].entries()) {
+      current.push(Math.min(previous[j + 1]! + 1, current[j]! + 1, previous[j]! + (ca === cb ? 0 : 1)));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** A trainer's Hydra overrides, one per line, exactly as Hydra receives them (no shell quoting). */

@@ -1,7 +1,13 @@
 // The lifecycle on the real control plane: gang restarts as new attempts, disruptions that do not count, the operator
 // killed in the middle of a restart, time limits that fire on time without a resync, and children the apiserver
 // refuses, reported within seconds and recovered from by themselves.
-import { AdmissionregistrationV1Api, SchedulingV1Api, type V1Pod } from "@kubernetes/client-node";
+import {
+  AdmissionregistrationV1Api,
+  PatchStrategy,
+  SchedulingV1Api,
+  setHeaderOptions,
+  type V1Pod,
+} from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { STUCK_IMAGE } from "../cluster/cluster.ts";
 import { core, kc, testNamespace } from "./kube.ts";
@@ -350,7 +356,17 @@ describe("children the apiserver refuses", () => {
     expect(condition(blocked, "ChildrenCreated")?.message).toMatch(
       /Pod job-a0-head was refused .*exceeded quota.*spec\.resources/,
     );
-  });
+    // Refused long enough for its retry to be half a minute away, the quota is raised: the change to the quota, which
+    // the operator watches, lets the job go on at once, well before that retry.
+    await new Promise((r) => setTimeout(r, 35_000));
+    const raised = Date.now();
+    await core.patchNamespacedResourceQuota(
+      { namespace: ns, name: "gpus", body: { spec: { hard: { "requests.nvidia.com/gpu": "16" } } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    await waitRunning(ns, "job-a0-head", 15_000);
+    console.log(`a raised quota let the training pods through after ${Date.now() - raised} ms`);
+  }, 120_000);
 
   it("waits for a missing existingClaim like a missing Secret, then proceeds by itself", async () => {
     const ns = await testNamespace("claim");

@@ -96,6 +96,21 @@ verb in turn: a verb the code does not need, or a need the rules lack, fails it.
 - apiGroups: [kueue.x-k8s.io]
   resources: [workloads]
   verbs: [list, watch]
+# What lets a refused child through once fixed: the namespace's ResourceQuotas and LimitRanges (informer, names only),
+# so a job held back by one goes on as soon as it changes, not at its next retry.
+- apiGroups: [""]
+  resources: [resourcequotas, limitranges]
+  verbs: [list, watch]
+{{- end -}}
+
+{{/*
+Cluster-wide mode only (a ClusterRole): PriorityClasses are cluster-scoped, and a job refused for a missing one goes on
+as soon as it is created. In namespaced mode that job goes on at its next retry instead (a minute at most).
+*/}}
+{{- define "collab-operator.clusterRules" -}}
+- apiGroups: [scheduling.k8s.io]
+  resources: [priorityclasses]
+  verbs: [list, watch]
 {{- end -}}
 
 {{/*

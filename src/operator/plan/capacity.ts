@@ -22,8 +22,20 @@ const AUTOSCALER_REASON: Record<string, (e: PodEvent) => string | undefined> = {
   FailedScheduling: (e) => (e.component === "karpenter" ? "NoScaleUp" : undefined),
 };
 
-/** The event reasons the operator watches for this policy. */
-export const CAPACITY_EVENT_REASONS = Object.keys(AUTOSCALER_REASON);
+/**
+ * The scheduler's VolumeBinding plugin when a pod's claim has no volume yet (ErrReasonUnboundImmediatePVC in
+ * kubernetes' pkg/scheduler/framework/plugins/volumebinding): a wait for the volume, on every node alike.
+ */
+const VOLUME_BINDING = /pod has unbound immediate PersistentVolumeClaims/;
+
+/**
+ * The Events the operator watches for this policy, by reason and, where the reason is shared, by the component that
+ * wrote it: the scheduler writes FailedScheduling on every retry for every waiting pod, and only Karpenter's are read
+ * (watching the scheduler's would wake each waiting job at each retry, to do nothing).
+ */
+export const CAPACITY_EVENTS: { reason: string; source?: string }[] = Object.keys(AUTOSCALER_REASON).map((reason) =>
+  reason === "FailedScheduling" ? { reason, source: "karpenter" } : { reason },
+);
 
 export interface CapacityConditions {
   podsScheduled: ConditionChange;
@@ -38,15 +50,20 @@ export function capacityConditions(input: {
 }): CapacityConditions {
   const { desired, pods, events, before } = input;
   const existing = desired.map((d) => pods.byName.get(d.metadata.name)).filter((p): p is V1Pod => p !== undefined);
-  const stuck = existing.flatMap((p) => {
+  const unplaced = existing.flatMap((p) => {
     const u = unschedulable(p);
     return u && u.reason !== "SchedulingGated" ? [{ pod: p.metadata?.name as string, ...u }] : [];
   });
+  // A pod whose claim is not bound yet waits for its volume, not for capacity: the scheduler says so of every new
+  // job's first pod while the claim binds, and StorageReady tells a claim that never does.
+  const binding = unplaced.filter((u) => VOLUME_BINDING.test(u.message));
+  const stuck = unplaced.filter((u) => !VOLUME_BINDING.test(u.message));
   // Says something only about this stage's pods: a verdict on the previous stage's would mislead.
   let podsScheduled: ConditionChange = existing.length < desired.length ? "remove" : "keep";
-  const first = stuck[0];
+  const first = stuck[0] ?? binding[0];
   if (first) {
-    podsScheduled = { type: CONDITION.podsScheduled, status: "False", reason: first.reason, message: first.message };
+    const reason = stuck[0] ? first.reason : "WaitingForVolume";
+    podsScheduled = { type: CONDITION.podsScheduled, status: "False", reason, message: first.message };
   } else if (existing.length === desired.length && existing.every((p) => p.spec?.nodeName)) {
     podsScheduled = {
       type: CONDITION.podsScheduled,

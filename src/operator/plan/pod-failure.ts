@@ -27,6 +27,11 @@ export interface AttemptFailure {
   exitCode?: number;
   /** Kueue stopped the pod (its TerminationTarget reason, e.g. WorkloadEvictedDueToPreempted): Kueue queues again. */
   queueEviction?: string;
+  /**
+   * The attempt ended because a pod waited for capacity past the startup timeout: the placed pods are let go so
+   * their GPUs are free for others, and neither limit is charged (waiting for capacity never fails a job).
+   */
+  forCapacity?: true;
 }
 
 /**

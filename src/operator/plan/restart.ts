@@ -2,7 +2,8 @@
 // whole stage as the next attempt: every pod of the attempt is deleted, the next attempt's pods are created only once
 // they are all gone (never two attempts at once, never a new pod joining an old gang) and after a backoff, and veRL
 // resumes from the latest checkpoint on the job's volume. Counted failures are bounded by maxRestarts, disruptions by
-// maxDisruptions. Everything here is read from the status and the cache, so a restarted operator decides the same.
+// maxDisruptions, and a wait for capacity by neither. Everything here is read from the status and the cache, so a
+// restarted operator decides the same.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Spec, Status } from "../../api/schema.ts";
 import { addSeconds, secondsBetween, timeText } from "../../api/time.ts";
@@ -49,7 +50,7 @@ export function decideRestart(
       message: `${failure.message}; no further restart: failurePolicy.maxRestarts (${policy.maxRestarts}) is spent (${because})`,
     };
   }
-  if (!counted && counters.disruptions >= policy.maxDisruptions) {
+  if (!counted && !failure.forCapacity && counters.disruptions >= policy.maxDisruptions) {
     return {
       kind: "fail",
       reason: "MaxDisruptionsExceeded",
@@ -58,12 +59,16 @@ export function decideRestart(
   }
   const next: Counters = counted
     ? { restarts: counters.restarts + 1, disruptions: counters.disruptions }
-    : { restarts: counters.restarts, disruptions: counters.disruptions + 1 };
+    : failure.forCapacity
+      ? counters
+      : { restarts: counters.restarts, disruptions: counters.disruptions + 1 };
   // Kueue queues the next attempt's pods itself (they wait gated, holding nothing): no backoff of ours on top.
   const backoff = failure.queueEviction ? 0 : backoffSeconds(policy.backoffSeconds, next.restarts + next.disruptions);
   const tally = counted
     ? `restart ${next.restarts} of ${policy.maxRestarts} (failurePolicy.maxRestarts)`
-    : `not counted against failurePolicy.maxRestarts (disruption ${next.disruptions} of ${policy.maxDisruptions})`;
+    : failure.forCapacity
+      ? "charged to neither failurePolicy.maxRestarts nor maxDisruptions: the job waits for capacity as long as it takes, letting its placed pods go once per spec.scheduling.startupTimeoutSeconds so their GPUs are free meanwhile"
+      : `not counted against failurePolicy.maxRestarts (disruption ${next.disruptions} of ${policy.maxDisruptions})`;
   const lastRestart: LastRestart = {
     attempt,
     reason: failure.kind,

@@ -1,7 +1,8 @@
 // Startup policy: once the first pod of an attempt's stage is bound to a node, GPUs are held, so every pod of the
 // stage must be running within scheduling.startupTimeoutSeconds; otherwise the attempt ends with StartupTimeout and
 // the failure policy restarts or fails the job. Pods that wait for capacity or sit in a queue start no clock (they
-// hold nothing), and a timeout while a pod waits for capacity is not counted against the job.
+// hold nothing), and a timeout while a pod waits for capacity is charged to neither limit: the placed pods are let go
+// (their GPUs freed for others, once per timeout at most) and the job waits on, as long as it takes.
 import type { V1Pod } from "@kubernetes/client-node";
 import { addSeconds, secondsBetween, timeText } from "../../api/time.ts";
 import type { DesiredPod } from "../../children/pods.ts";
@@ -46,6 +47,7 @@ export function startupCheck(input: {
       decidedBy: forCapacity
         ? "a pod waiting for capacity or not created, which is not the job's fault"
         : "the default for StartupTimeout (the pods were placed but did not start)",
+      ...(forCapacity ? { forCapacity: true as const } : {}),
     },
   };
 }

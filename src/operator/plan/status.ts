@@ -125,7 +125,7 @@ const WARN: Record<string, Condition["status"]> = {
   [CONDITION.endpointsReady]: "False",
   [CONDITION.childrenCreated]: "False",
   [CONDITION.schedulingReady]: "False",
-  [CONDITION.podsScheduled]: "False",
+  [CONDITION.waitingForCapacity]: "True",
   [CONDITION.failed]: "True",
 };
 /**
@@ -134,12 +134,18 @@ const WARN: Record<string, Condition["status"]> = {
  */
 const WARN_REASONS = new Set(["Inadmissible", "NotManaged", "ServerUnavailable"]);
 /**
- * kstatus bookkeeping, whose changes are told by the conditions that cause them, and Admitted, which says what
- * Queued says (for `kubectl wait --for=condition=Admitted`).
+ * kstatus bookkeeping, whose changes are told by the conditions that cause them; Admitted, which says what Queued
+ * says (for `kubectl wait --for=condition=Admitted`); PodsScheduled, whose waits WaitingForCapacity tells (one Event
+ * when a wait for capacity starts, one when it ends; none for a pod that waits a moment for its volume).
  */
-const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled, CONDITION.admitted]);
+const QUIET = new Set<string>([CONDITION.reconciling, CONDITION.stalled, CONDITION.admitted, CONDITION.podsScheduled]);
 
-const isWarning = (c: Condition) => WARN[c.type] === c.status || WARN_REASONS.has(c.reason);
+/** A wait for capacity that an autoscaler is answering is news, not a warning. */
+const ANSWERED_WAIT = new Set(["ScaleUpTriggered", "NodeNominated"]);
+
+const isWarning = (c: Condition) =>
+  (WARN[c.type] === c.status && !(c.type === CONDITION.waitingForCapacity && ANSWERED_WAIT.has(c.reason))) ||
+  WARN_REASONS.has(c.reason);
 
 /** Events for conditions that changed status or reason: each transition is told once, in `kubectl describe`. */
 export function transitions(before: readonly Condition[], after: readonly Condition[]): PlannedEvent[] {

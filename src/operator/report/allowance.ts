@@ -436,7 +436,8 @@ export function fairShares(demands: readonly (readonly [string, number])[], capa
 
 /** Every job's allowances, while this replica leads; a new term starts with none. */
 export class AllowanceBooks {
-  private readonly books = new Map<string, JobAllowances>();
+  /** By job uid, with the job's namespace/name (to tell a job that is gone without scanning every job). */
+  private readonly books = new Map<string, { key: string; allowances: JobAllowances }>();
   private termStart: number | undefined;
 
   /** Tell it whether this replica leads now; losing the lead forgets everything (the next leader starts afresh). */
@@ -449,22 +450,22 @@ export class AllowanceBooks {
     }
   }
 
-  book(uid: string, now: number): JobAllowances {
+  book(uid: string, key: string, now: number): JobAllowances {
     this.leading(now, true);
     let book = this.books.get(uid);
     if (!book) {
-      book = new JobAllowances(this.termStart as number);
+      book = { key, allowances: new JobAllowances(this.termStart as number) };
       this.books.set(uid, book);
     }
-    return book;
+    return book.allowances;
   }
 
   find(uid: string): JobAllowances | undefined {
-    return this.books.get(uid);
+    return this.books.get(uid)?.allowances;
   }
 
-  /** Forgets the books of jobs that are gone. */
-  prune(exists: (uid: string) => boolean): void {
-    for (const uid of this.books.keys()) if (!exists(uid)) this.books.delete(uid);
+  /** Forgets the books of jobs that are gone: a look per book, whatever the number of jobs. */
+  prune(exists: (uid: string, key: string) => boolean): void {
+    for (const [uid, { key }] of this.books) if (!exists(uid, key)) this.books.delete(uid);
   }
 }

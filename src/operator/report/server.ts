@@ -61,9 +61,9 @@ export function createReportServer(opts: ReportServerOptions): Server {
     books.leading(performance.now(), opts.routing?.().leading ?? true);
     const caches = opts.caches();
     if (caches.jobs.hasSynced()) {
-      const uids = new Set(caches.jobs.list().map((j) => j.metadata?.uid));
-      books.prune((uid) => uids.has(uid));
-      ledgers.forget((key) => caches.jobs.get(...(key.split("/") as [string, string])) !== undefined);
+      const job = (key: string) => caches.jobs.get(...(key.split("/") as [string, string]));
+      books.prune((uid, key) => job(key)?.metadata?.uid === uid);
+      ledgers.forget((key) => job(key) !== undefined);
     }
   };
   const leadership = setInterval(watchLeadership, 1000);
@@ -234,7 +234,7 @@ async function allowance(
   const now = performance.now();
   books.leading(now, opts.routing?.().leading ?? true);
   const outcome = books
-    .book(job.metadata.uid as string, now)
+    .book(job.metadata.uid as string, `${namespace}/${name}`, now)
     .ask(now, request, jobView(caches, job, ledger, opts.now?.() ?? new Date()));
   if ("stale" in outcome) throw new HttpError(409, "an ask of this gateway newer than this one was answered already");
   return outcome.answer;

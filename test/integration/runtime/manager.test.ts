@@ -88,4 +88,58 @@ describe("Manager", () => {
       for (const m of managers) await m.stop();
     }
   });
+
+  it("drains on stop: a reconcile in flight finishes with its writes, unaborted, and nothing is logged as failed", async () => {
+    const ns = await testNamespace("drain");
+    let started: () => void = () => undefined;
+    const inFlight = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const outcome: string[] = [];
+    const errors: unknown[] = [];
+    const log = Object.assign(Object.create(logger), {
+      error: (...args: unknown[]) => errors.push(args),
+      child: () => log,
+    });
+    const controller = new Controller({
+      kc,
+      name: "slow",
+      watches: [
+        {
+          name: "configmaps",
+          listPath: `/api/v1/namespaces/${ns}/configmaps`,
+          toKeys: (o) => (o.metadata?.name === "work" ? [{ namespace: ns, name: "work" }] : []),
+        },
+      ],
+      reconciler: {
+        async reconcile(key, signal) {
+          started();
+          await new Promise((r) => setTimeout(r, 1500));
+          // A write after the wait: the drain lets it reach the apiserver.
+          await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `${key.name}-done` } } }, {
+            signal,
+          } as never);
+          outcome.push(signal.aborted ? "aborted" : "finished");
+          return undefined;
+        },
+      },
+      logger: log,
+      metrics: registry(),
+    });
+    const manager = new Manager({
+      kc,
+      logger: log,
+      registry: registry(),
+      controllers: [controller],
+      port: 0,
+      host: "127.0.0.1",
+    });
+    await manager.start();
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "work" } } });
+    await inFlight;
+    await manager.stop();
+    expect(outcome).toEqual(["finished"]);
+    expect((await core.readNamespacedConfigMap({ namespace: ns, name: "work-done" })).metadata?.name).toBe("work-done");
+    expect(errors).toEqual([]);
+  });
 });

@@ -46,6 +46,22 @@ describe("collab-operator render", () => {
     expect(r.stderr).toContain("spec.storage.size:");
   });
 
+  it.each([
+    [
+      "a misspelt kind, named with its near miss",
+      readExample().replace("kind: CollabTrainingJob", "kind: CollabTrainingJobs"),
+      /found 0: the input has collabllm\.io\/v1alpha1 CollabTrainingJobs \(kind must be spelt CollabTrainingJob\)/,
+    ],
+    ["another kind only", "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n", /found 0: the input has v1 Secret$/m],
+    ["no kind", "metadata: {name: x}\n", /found 0: the input has a document without kind$/m],
+    ["nothing", "# just a comment\n", /found 0: the input has no document$/m],
+    ["two jobs", `${readExample()}\n---\n${readExample()}`, /found 2$/m],
+  ])("says what it found when the input is not one job: %s", (_, input, said) => {
+    const r = cli(["-f", "-"], input);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(said);
+  });
+
   it("warns about a duplicate key, keeping the last value as kubectl does", () => {
     const r = cli(
       ["-f", "-", "--verl-args"],

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { Condition } from "../../../../src/api/schema.ts";
 import { DEFAULT_OPERATOR_CONTEXT } from "../../../../src/children/pods.ts";
 import {
-  CAPACITY_EVENT_REASONS,
+  CAPACITY_EVENTS,
   type CapacityConditions,
   capacityConditions,
 } from "../../../../src/operator/plan/capacity.ts";
@@ -14,6 +14,8 @@ import { stagePods } from "../../../../src/operator/plan/stages.ts";
 import { at, gated, job, NO_GPU, pod, podEvent, TWO_NODES, unplaced, view } from "./world.ts";
 
 const j = job(TWO_NODES);
+/** The scheduler's word while a new job's claim binds (seen on every real start). */
+const BINDING = "0/9 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found";
 const desired = stagePods(j, DEFAULT_OPERATOR_CONTEXT, "Training", 0);
 const created = (name: string) => pod(name, { phase: "Pending", node: null });
 /** What the policy says while `first` (and maybe others, in `more`) cannot be placed. */
@@ -91,6 +93,19 @@ describe("capacityConditions", () => {
     {
       name: "gated and unplaceable: only the unplaceable one waits",
       pods: [gated("job-a0-head"), unplaced("job-a0-worker-1")],
+      result: stuck("job-a0-worker-1"),
+    },
+    {
+      name: "a pod waiting for its claim to bind: its volume, not capacity",
+      pods: [unplaced("job-a0-head", BINDING), pod("job-a0-worker-1")],
+      result: {
+        podsScheduled: { type: "PodsScheduled", status: "False", reason: "WaitingForVolume", message: BINDING },
+        waitingForCapacity: "remove",
+      },
+    },
+    {
+      name: "one waiting for its volume, one for capacity: the capacity is told",
+      pods: [unplaced("job-a0-head", BINDING), unplaced("job-a0-worker-1")],
       result: stuck("job-a0-worker-1"),
     },
     {
@@ -191,13 +206,13 @@ describe("capacityConditions", () => {
     });
   });
 
-  it("watches exactly the event reasons it reads", () => {
-    expect([...CAPACITY_EVENT_REASONS].sort()).toEqual([
-      "FailedScaleUp",
-      "FailedScheduling",
-      "Nominated",
-      "NotTriggerScaleUp",
-      "TriggeredScaleUp",
+  it("watches exactly the events it reads: of FailedScheduling, Karpenter's only (the scheduler writes one per retry)", () => {
+    expect([...CAPACITY_EVENTS].sort((a, b) => a.reason.localeCompare(b.reason))).toEqual([
+      { reason: "FailedScaleUp" },
+      { reason: "FailedScheduling", source: "karpenter" },
+      { reason: "Nominated" },
+      { reason: "NotTriggerScaleUp" },
+      { reason: "TriggeredScaleUp" },
     ]);
   });
 });

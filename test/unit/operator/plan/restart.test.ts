@@ -158,6 +158,25 @@ describe("decideRestart", () => {
     });
   });
 
+  it("charges a wait for capacity to neither limit, however many times it recurs", () => {
+    const waited: AttemptFailure = {
+      kind: "StartupTimeout",
+      message: "m",
+      action: "Ignore",
+      decidedBy: "d",
+      forCapacity: true,
+    };
+    const spent = { restarts: POLICY.maxRestarts, disruptions: POLICY.maxDisruptions };
+    const d = decideRestart(waited, POLICY, spent, 41, NOW);
+    expect(d.kind).toBe("restart");
+    if (d.kind !== "restart") return;
+    expect(d.counters).toEqual(spent);
+    expect(d.lastRestart).toMatchObject({ counted: false, reason: "StartupTimeout" });
+    expect(d.event.message).toContain("charged to neither failurePolicy.maxRestarts nor maxDisruptions");
+    // A disruption with the same counters is refused: the difference is the capacity wait, not the counts.
+    expect(decideRestart({ ...waited, forCapacity: undefined }, POLICY, spent, 41, NOW).kind).toBe("fail");
+  });
+
   it("leaves out what the failure does not know", () => {
     const timeout: AttemptFailure = { kind: "StartupTimeout", message: "m", action: "Ignore", decidedBy: "d" };
     const d = decideRestart(timeout, POLICY, { restarts: 0, disruptions: 0 }, 0, NOW);

@@ -107,7 +107,8 @@ describe("startupCheck", () => {
   ])("times out: $name", ({ pods, action, decidedBy, message }) => {
     const desired = stagePods(j, DEFAULT_OPERATOR_CONTEXT, "Training", 0);
     const check = startupCheck({ desired, pods: view(j, pods), attempt: 0, timeoutSeconds: TIMEOUT, now: NOW });
-    expect(check).toEqual({ failure: { kind: "StartupTimeout", action, decidedBy, message } });
+    const forCapacity = action === "Ignore" ? { forCapacity: true } : {};
+    expect(check).toEqual({ failure: { kind: "StartupTimeout", action, decidedBy, message, ...forCapacity } });
   });
 
   it("reads only the pods of its attempt", () => {

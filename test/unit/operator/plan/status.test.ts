@@ -277,7 +277,7 @@ describe("transitions", () => {
       after: [
         c("StorageReady", "False", "ClaimNotFound", "a"),
         c("ChildrenCreated", "False", "ChildForbidden", "b"),
-        c("PodsScheduled", "False", "Unschedulable", "c"),
+        c("WaitingForCapacity", "True", "Unschedulable", "c"),
         c("Failed", "True", "MaxRestartsExceeded", "d"),
       ],
       events: [
@@ -286,6 +286,18 @@ describe("transitions", () => {
         { type: "Warning", reason: "Unschedulable", message: "c" },
         { type: "Warning", reason: "MaxRestartsExceeded", message: "d" },
       ],
+    },
+    {
+      name: "PodsScheduled is quiet: WaitingForCapacity tells a wait, and a pod waiting for its volume is no news",
+      before: [],
+      after: [c("PodsScheduled", "False", "Unschedulable", "x"), c("PodsScheduled", "False", "WaitingForVolume", "y")],
+      events: [],
+    },
+    {
+      name: "a wait an autoscaler answers is news, not a warning",
+      before: [],
+      after: [c("WaitingForCapacity", "True", "NodeNominated", "nominated")],
+      events: [{ type: "Normal", reason: "NodeNominated", message: "nominated" }],
     },
     {
       name: "kstatus bookkeeping is quiet",

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { GRANT_VALIDITY_MS } from "../../../../src/contract/allowance.ts";
 import { WINDOW_MS } from "../../../../src/contract/sliding-window.ts";
-import type { JobTerms } from "../../../../src/operator/report/allowance.ts";
+import { AllowanceBooks, type JobTerms } from "../../../../src/operator/report/allowance.ts";
 import { busiestWindow, GovernanceSim, type SimCall } from "./governance-sim.ts";
 
 function terms(limits: Partial<JobTerms["roles"]["judge"]["limits"]>, budget = { tokens: 0, cost: 0 }): JobTerms {
@@ -275,5 +275,28 @@ describe("job-wide budget", () => {
     expect(sim.arrivals.length).toBeGreaterThan(before);
     expect(sim.usedTokens).toBeLessThanOrEqual(40_000);
     expect(sim.usedTokens).toBeGreaterThan(40_000 - 4 * 100);
+  });
+});
+
+describe("the books of every job", () => {
+  it("forgets a job's book once that job is gone or replaced, asking about each book only", () => {
+    const books = new AllowanceBooks();
+    const kept = books.book("uid-a", "ns/a", 0);
+    books.book("uid-b", "ns/b", 0);
+    books.book("uid-c", "ns/c", 0);
+    const asked: string[] = [];
+    // b was deleted; c was deleted and made again under the same name (a new uid).
+    const live = new Map([
+      ["ns/a", "uid-a"],
+      ["ns/c", "uid-c2"],
+    ]);
+    books.prune((uid, key) => {
+      asked.push(key);
+      return live.get(key) === uid;
+    });
+    expect(asked.sort()).toEqual(["ns/a", "ns/b", "ns/c"]);
+    expect(books.find("uid-a")).toBe(kept);
+    expect(books.find("uid-b")).toBeUndefined();
+    expect(books.find("uid-c")).toBeUndefined();
   });
 });
