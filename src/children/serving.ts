@@ -176,6 +176,14 @@ function podAnnotations(serve: Server): Record<string, string> {
   };
 }
 
+/** The metadata of a server's objects: the job's child, labelled with the role whose server it is. */
+function serverMeta(job: CollabTrainingJob, server: JobServer) {
+  return {
+    ...childMeta(job, server.name, { ...jobLabels(jobName(job)), [SERVER_LABEL]: server.owner }),
+    annotations: {},
+  };
+}
+
 /** Puts the hash of what is applied on the object, so a changed spec (or replica count) is applied again. */
 function hashed<T extends { metadata: object }>(object: T): T {
   const hash = createHash("sha256").update(JSON.stringify(object)).digest("hex").slice(0, 16);
@@ -205,10 +213,7 @@ export function serverDeployment(job: CollabTrainingJob, server: JobServer, runn
   return hashed({
     apiVersion: "apps/v1",
     kind: "Deployment",
-    metadata: {
-      ...childMeta(job, server.name, { ...jobLabels(jobName(job)), [SERVER_LABEL]: server.owner }),
-      annotations: {},
-    },
+    metadata: serverMeta(job, server),
     spec: {
       replicas: running ? serve.replicas : 0,
       selector: { matchLabels: labels },
@@ -257,10 +262,7 @@ export function serverService(job: CollabTrainingJob, server: JobServer) {
   return hashed({
     apiVersion: "v1",
     kind: "Service",
-    metadata: {
-      ...childMeta(job, server.name, { ...jobLabels(jobName(job)), [SERVER_LABEL]: server.owner }),
-      annotations: {},
-    },
+    metadata: serverMeta(job, server),
     spec: {
       selector: serverPodLabels(job, server),
       ports: [{ name: "http", port: SERVER_PORT, targetPort: "http" }],
