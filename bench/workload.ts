@@ -150,6 +150,7 @@ export async function plainReconcile(
       served: await servedApis(kube),
       podGroups: [],
       kueueWorkloads: [],
+      servers: [],
       now: nowSeconds(),
     },
     CTX,

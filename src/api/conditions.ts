@@ -6,6 +6,8 @@ export const CONDITION = {
   storageReady: "StorageReady",
   childrenCreated: "ChildrenCreated",
   schedulingReady: "SchedulingReady",
+  /** The model servers of the served roles (spec.<role>.serve) have a ready replica. */
+  servingReady: "ServingReady",
   queued: "Queued",
   admitted: "Admitted",
   podsScheduled: "PodsScheduled",

@@ -55,6 +55,9 @@ const HYDRA_OVERRIDE = /^(\+\+|\+|~)?[A-Za-z_][A-Za-z0-9_.@-]*(=[^\n\r]*)?$/;
 const WHY_IMMUTABLE =
   "the pods already created and the checkpoints on the volume were made for the old value; create a new job instead";
 
+const WHY_SERVED_IMMUTABLE =
+  "the job's pods call the endpoints they were made with; its server's other fields (replicas, GPUs, args...) may change; create a new job to serve a role or stop serving it";
+
 const positiveInt = () => z.int().min(1).max(2_147_483_647);
 const nonNegativeInt = () => z.int().min(0).max(2_147_483_647);
 /** Counters and budgets that outgrow int32 (a paper-scale run passes 2.1 billion API tokens); JavaScript's safe range. */
@@ -81,17 +84,135 @@ export const RateLimit = z
 
 const pricePerMillion = () => z.number().min(0).max(1_000_000);
 
+type PricingFields = {
+  promptPerMillionTokens?: number | undefined;
+  completionPerMillionTokens?: number | undefined;
+  perGpuHour?: number | undefined;
+};
+function pricingRules(): CrossFieldRule<PricingFields>[] {
+  return [
+    {
+      cel: "has(self.promptPerMillionTokens) == has(self.completionPerMillionTokens)",
+      fieldPath: ".completionPerMillionTokens",
+      message: "set both promptPerMillionTokens and completionPerMillionTokens, or neither (then perGpuHour)",
+      holds: (p) => (p.promptPerMillionTokens === undefined) === (p.completionPerMillionTokens === undefined),
+    },
+    {
+      cel: "has(self.promptPerMillionTokens) || has(self.perGpuHour)",
+      fieldPath: ".promptPerMillionTokens",
+      message: "pricing needs token prices (promptPerMillionTokens, completionPerMillionTokens) or perGpuHour",
+      holds: (p) => p.promptPerMillionTokens !== undefined || p.perGpuHour !== undefined,
+    },
+  ];
+}
+
 export const Pricing = z
   .strictObject({
-    promptPerMillionTokens: pricePerMillion().describe("Price of a million prompt (input) tokens."),
-    completionPerMillionTokens: pricePerMillion().describe("Price of a million completion (output) tokens."),
+    promptPerMillionTokens: pricePerMillion().optional().describe("Price of a million prompt (input) tokens."),
+    completionPerMillionTokens: pricePerMillion().optional().describe("Price of a million completion (output) tokens."),
+    perGpuHour: z
+      .number()
+      .min(0)
+      .max(100_000)
+      .optional()
+      .describe(
+        "Price of one GPU for an hour, for a role the job serves itself (serve): its server's GPUs are billed while its pods hold them (bound to a node, not ended), so a served role's spend compares with a paid one's. A server shared by both roles is billed on the judge's pricing.",
+      ),
   })
+  .superRefine(refineWith(pricingRules()))
+  .meta({ "x-kubernetes-validations": celValidations(pricingRules()) })
   .describe(
-    "What the endpoint charges, in one currency for both endpoints and budget.maxCost (say USD). status.usage shows the spend at these prices; budget.maxCost stops calls when it is reached.",
+    "What the endpoint costs, in one currency for every endpoint and budget.maxCost (say USD). status.usage shows the spend at these prices; budget.maxCost stops calls when it is reached.",
   );
 
+/** The vLLM OpenAI-compatible server a served role runs by default (its image's entrypoint is `vllm serve`). */
+export const DEFAULT_SERVER_IMAGE = "vllm/vllm-openai:v0.12.0";
+/** vLLM flags the operator sets itself on a server it renders, so serve.args may not. */
+export const OWNED_SERVER_FLAGS = [
+  "--host",
+  "--port",
+  "--served-model-name",
+  "--tensor-parallel-size",
+  "--data-parallel-size",
+  "--model",
+] as const;
+
+type Serve = { gpusPerReplica: number; tensorParallelSize?: number | undefined; args?: string[] | undefined };
+function serveRules(): CrossFieldRule<Serve>[] {
+  return [
+    {
+      cel: "!has(self.tensorParallelSize) || self.gpusPerReplica % self.tensorParallelSize == 0",
+      fieldPath: ".tensorParallelSize",
+      message:
+        "serve.tensorParallelSize must divide serve.gpusPerReplica (the GPUs of a replica are tensorParallelSize × its data-parallel ranks)",
+      holds: (s) => s.tensorParallelSize === undefined || s.gpusPerReplica % s.tensorParallelSize === 0,
+    },
+    {
+      cel: `!has(self.args) || self.args.all(a, ${OWNED_SERVER_FLAGS.map((f) => `!(a == '${f}' || a.startsWith('${f}='))`).join(" && ")})`,
+      fieldPath: ".args",
+      message: `serve.args may not set ${OWNED_SERVER_FLAGS.join(", ")}: the operator sets them from the other serve fields and the role's model name`,
+      holds: (s) => (s.args ?? []).every((a) => OWNED_SERVER_FLAGS.every((f) => a !== f && !a.startsWith(`${f}=`))),
+    },
+  ];
+}
+
+/** A model server the job runs for a role, with the job: started before the training pods, stopped with them. */
+function serveSchema<E extends z.ZodRawShape>(role: string, extra: E) {
+  return z
+    .strictObject({
+      model: z
+        .string()
+        .min(1)
+        .max(1024)
+        .describe(
+          `Weights the ${role}'s server loads: a Hugging Face id (Qwen/Qwen2.5-7B-Instruct), or an absolute path on the job's volume. The server answers to the ${role}'s model name (vLLM's --served-model-name).`,
+        ),
+      replicas: positiveInt()
+        .max(64)
+        .default(1)
+        .describe(
+          "Server replicas. The calls of a step are spread over them (docs/serving.md says how to size them from a step's calls).",
+        ),
+      gpusPerReplica: positiveInt().max(16).default(1).describe("GPUs of each replica (nvidia.com/gpu)."),
+      gpuProduct: labelValue()
+        .min(1)
+        .optional()
+        .describe(
+          "Value of the nvidia.com/gpu.product node label the replicas are placed on; any GPU node when unset.",
+        ),
+      tensorParallelSize: positiveInt()
+        .max(16)
+        .optional()
+        .describe(
+          "vLLM's --tensor-parallel-size; gpusPerReplica when unset. It must divide gpusPerReplica: the rest of a replica's GPUs serve as data-parallel ranks (--data-parallel-size).",
+        ),
+      image: imageReference()
+        .optional()
+        .describe(
+          `Server image whose entrypoint is \`vllm serve\` (the operator passes the model and flags as arguments): ${DEFAULT_SERVER_IMAGE} when unset. For an LLMInferenceService, KServe's configured image when unset.`,
+        ),
+      args: z
+        .array(z.string().min(1).max(1024))
+        .max(64)
+        .optional()
+        .describe("Extra arguments for vllm serve, e.g. [--max-model-len=16384, --gpu-memory-utilization=0.9]."),
+      cpu: positiveQuantity("cpu").optional().describe("CPU request and limit of each replica."),
+      memory: positiveQuantity("memory").optional().describe("Memory request and limit of each replica."),
+      ...extra,
+    })
+    .superRefine((value, ctx) => refineWith(serveRules())(value as Serve, ctx))
+    .meta({ "x-kubernetes-validations": celValidations(serveRules()) })
+    .describe(
+      `Serve the ${role} in the cluster: the operator runs this model server with the job (owned by it, started before the training pods, admitted under the job's Kueue queue, scaled to zero when the job is suspended or ends) and points the ${role}'s gateways at it. No API key: the role's apiKeySecretRef must be unset. docs/serving.md.`,
+    );
+}
+
 /** An OpenAI-compatible chat endpoint; the user simulator and the judge differ only in their defaults. */
-function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: number; retries: number }) {
+function llmEndpoint<E extends z.ZodRawShape>(
+  role: string,
+  defaults: { temperature: number; maxTokens: number; retries: number },
+  extra: E,
+) {
   return z
     .strictObject({
       model: z.string().min(1).max(256).describe(`Model name the ${role} endpoint serves, e.g. gpt-4o-mini.`),
@@ -118,14 +239,29 @@ function llmEndpoint(role: string, defaults: { temperature: number; maxTokens: n
         .boolean()
         .default(true)
         .describe(
-          `Before the job's first GPU pod, a small CPU pod checks that the ${role} endpoint answers: reachable, key accepted, model served, a one-token completion (condition EndpointsReady). While it fails, no GPU pod is requested.`,
+          `Before the job's first GPU pod, a small CPU pod checks that the ${role} endpoint answers: reachable, key accepted, model served, a one-token completion (condition EndpointsReady). While it fails, no GPU pod is requested. For a served role it runs once the server is ready.`,
         ),
+      ...extra,
     })
+    .superRefine(refineWith(endpointRules()))
+    .meta({ "x-kubernetes-validations": celValidations(endpointRules()) })
     .describe(`The ${role}: an OpenAI-compatible endpoint reached through the gateway sidecar.`);
 }
 
 /** spec.budget.onExhausted: what the training stage does once the job's budget is spent. */
 export const BUDGET_EXHAUSTED_ACTIONS = ["Release", "Wait", "Stop"] as const;
+
+type EndpointKeys = { serve?: unknown; apiKeySecretRef?: unknown };
+function endpointRules(): CrossFieldRule<EndpointKeys>[] {
+  return [
+    {
+      cel: "!has(self.serve) || !has(self.apiKeySecretRef)",
+      fieldPath: ".apiKeySecretRef",
+      message: "a served role (serve) takes no API key: its server runs in the job, and only the gateways reach it",
+      holds: (e) => e.serve === undefined || e.apiKeySecretRef === undefined,
+    },
+  ];
+}
 
 /** The containers of the job's pods, as failure-policy rules name them. */
 export const POD_CONTAINERS = ["trainer", "user-simulator", "judge"] as const;
@@ -312,8 +448,25 @@ export const SpecFields = z.strictObject({
         .describe("Memory request and limit of each GPU pod, e.g. 512Gi."),
     })
     .prefault({}),
-  userSimulator: llmEndpoint("user simulator", { temperature: 1, maxTokens: 512, retries: 3 }),
-  judge: llmEndpoint("judge", { temperature: 0, maxTokens: 2048, retries: 6 }),
+  userSimulator: llmEndpoint(
+    "user simulator",
+    { temperature: 1, maxTokens: 512, retries: 3 },
+    { serve: serveSchema("user simulator", {}).optional() },
+  ),
+  judge: llmEndpoint(
+    "judge",
+    { temperature: 0, maxTokens: 2048, retries: 6 },
+    {
+      serve: serveSchema("judge", {
+        shareWithUserSimulator: z
+          .boolean()
+          .default(false)
+          .describe(
+            "The user simulator's calls go to this server too (one model for both roles): userSimulator.serve must then be unset, and userSimulator.model must equal judge.model.",
+          ),
+      }).optional(),
+    },
+  ),
   reward: z
     .strictObject({
       metrics: z
@@ -477,6 +630,10 @@ export const Spec = SpecFields.superRefine(refineWith(specRules()))
   .meta({ "x-kubernetes-validations": celValidations(specRules()) });
 
 export type Spec = z.output<typeof SpecFields>;
+/** What both roles' endpoints have: the judge's serve adds shareWithUserSimulator. */
+export type Endpoint = Spec["userSimulator"];
+/** A served role's server (spec.<role>.serve). */
+export type Server = NonNullable<Endpoint["serve"]>;
 export type SpecInput = z.input<typeof Spec>;
 
 /** Rules over the whole spec; `self` is the spec. */
@@ -550,6 +707,52 @@ export function specRules(): CrossFieldRule<Spec>[] {
         "budget.maxCost needs pricing on the user simulator or the judge (userSimulator.pricing, judge.pricing): without prices nothing is spent",
       holds: (s) =>
         s.budget.maxCost === undefined || s.userSimulator.pricing !== undefined || s.judge.pricing !== undefined,
+    },
+    {
+      cel: "!has(self.judge.serve) || !self.judge.serve.shareWithUserSimulator || !has(self.userSimulator.serve)",
+      fieldPath: ".userSimulator.serve",
+      message:
+        "judge.serve.shareWithUserSimulator serves the user simulator from the judge's server: userSimulator.serve must be unset",
+      holds: (s) => !s.judge.serve?.shareWithUserSimulator || s.userSimulator.serve === undefined,
+    },
+    {
+      cel: "!has(self.judge.serve) || !self.judge.serve.shareWithUserSimulator || self.userSimulator.model == self.judge.model",
+      fieldPath: ".userSimulator.model",
+      message:
+        "a server shared by both roles (judge.serve.shareWithUserSimulator) answers to one model name: userSimulator.model must equal judge.model",
+      holds: (s) => !s.judge.serve?.shareWithUserSimulator || s.userSimulator.model === s.judge.model,
+    },
+    {
+      cel: "!has(self.judge.serve) || !self.judge.serve.shareWithUserSimulator || !has(self.userSimulator.apiKeySecretRef)",
+      fieldPath: ".userSimulator.apiKeySecretRef",
+      message:
+        "the user simulator is served by the judge's server (judge.serve.shareWithUserSimulator): it takes no API key",
+      holds: (s) => !s.judge.serve?.shareWithUserSimulator || s.userSimulator.apiKeySecretRef === undefined,
+    },
+    {
+      cel: "!has(self.userSimulator.pricing) || !has(self.userSimulator.pricing.perGpuHour) || has(self.userSimulator.serve)",
+      fieldPath: ".userSimulator.pricing.perGpuHour",
+      message:
+        "userSimulator.pricing.perGpuHour prices a server the job runs for the user simulator (userSimulator.serve); a server shared with the judge is billed on judge.pricing",
+      holds: (s) => s.userSimulator.pricing?.perGpuHour === undefined || s.userSimulator.serve !== undefined,
+    },
+    {
+      cel: "!has(self.judge.pricing) || !has(self.judge.pricing.perGpuHour) || has(self.judge.serve)",
+      fieldPath: ".judge.pricing.perGpuHour",
+      message: "judge.pricing.perGpuHour prices a server the job runs for the judge (judge.serve)",
+      holds: (s) => s.judge.pricing?.perGpuHour === undefined || s.judge.serve !== undefined,
+    },
+    {
+      cel: "has(self.judge.serve) == has(oldSelf.judge.serve) && (!has(self.judge.serve) || self.judge.serve.shareWithUserSimulator == oldSelf.judge.serve.shareWithUserSimulator)",
+      fieldPath: ".judge.serve",
+      message: `whether the judge is served (judge.serve, and its shareWithUserSimulator) is immutable: ${WHY_SERVED_IMMUTABLE}`,
+      holds: () => true, // needs the old object; the apiserver enforces it
+    },
+    {
+      cel: "has(self.userSimulator.serve) == has(oldSelf.userSimulator.serve)",
+      fieldPath: ".userSimulator.serve",
+      message: `whether the user simulator is served (userSimulator.serve) is immutable: ${WHY_SERVED_IMMUTABLE}`,
+      holds: () => true,
     },
     immutable<Spec>("model", WHY_IMMUTABLE),
     immutable<Spec>("dataset", WHY_IMMUTABLE),
@@ -683,7 +886,37 @@ const EndpointUsage = z.strictObject({
   retries: int64().describe("Retries the gateways sent upstream."),
   errors: int64(),
   cacheHits: int64().optional(),
-  cost: z.number().min(0).optional().describe("Spend on this endpoint, its tokens at its pricing (now in the spec)."),
+  cost: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "Spend on this endpoint at its pricing (now in the spec): its tokens, and for a served role its server's GPU-hours (gpuHours × pricing.perGpuHour).",
+    ),
+  gpuHours: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "For a served role: GPU-hours its server's pods have held so far (a server shared by both roles counts on the judge), as of the latest report.",
+    ),
+});
+
+/** The roles a server serves, as status.serving names them (the spec's field names). */
+export const SERVED_ROLES = ["judge", "userSimulator"] as const;
+
+const ServerStatus = z.strictObject({
+  name: z.string().describe("The server's Deployment and Service."),
+  roles: z.array(z.enum(SERVED_ROLES)).describe("The roles it serves."),
+  model: z.string().describe("The weights it serves (serve.model)."),
+  replicas: nonNegativeInt().describe(
+    "Replicas asked for: serve.replicas while the job runs, 0 once it is suspended or ended.",
+  ),
+  readyReplicas: nonNegativeInt().describe("Replicas answering (their readiness probe passes)."),
+  url: z.string().optional().describe("The OpenAI-compatible base URL the roles' gateways call."),
+  gpus: nonNegativeInt().describe("GPUs its pods hold now (bound to a node, not ended)."),
+  gpuHours: z.number().min(0).describe("GPU-hours its pods held up to accountedAt."),
+  accountedAt: dateTime().optional().describe("Since then its pods have held `gpus` GPUs."),
 });
 
 const EndpointSpend = z.strictObject({
@@ -736,12 +969,10 @@ export const Pace = z.strictObject({
     .describe("When the last step should end: the latest step line's time and the steps left at perStep.seconds."),
 });
 export type Pace = z.output<typeof Pace>;
-
-/** At most this many reward metrics in status.progress.rewardMetrics (veRL's CollabLLM recipe has five). */
-export const MAX_REWARD_METRICS = 16;
 /** A reward metric's name as the recipe's metric file is named (recipe/collabllm/metrics/<name>.py). */
 const REWARD_METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
+/** At most this many reward metrics in status.progress.rewardMetrics (veRL's CollabLLM recipe has five). */
+export const MAX_REWARD_METRICS = 16;
 const RewardMetric = z.strictObject({
   training: z
     .number()
@@ -863,9 +1094,18 @@ export const Status = z.strictObject({
       userSimulator: EndpointUsage.optional(),
       judge: EndpointUsage.optional(),
       totalTokens: int64().optional(),
-      totalCost: z.number().min(0).optional().describe("Spend on both endpoints, when either has pricing."),
+      totalCost: z
+        .number()
+        .min(0)
+        .optional()
+        .describe("Spend on every endpoint (tokens and served GPU-hours), when any has pricing."),
     })
     .optional(),
+  serving: z
+    .array(ServerStatus)
+    .optional()
+    .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
+    .describe("The model servers the job runs for its served roles (spec.judge.serve, spec.userSimulator.serve)."),
   outputs: z
     .strictObject({
       checkpointDir: z.string().optional().describe("Where veRL writes checkpoints on the job's volume."),

@@ -15,6 +15,9 @@ export type PodRole = "prepare" | "sft" | "head" | "worker";
 
 export const FIELD_MANAGER = "collab-operator";
 
+export const GPU_RESOURCE = "nvidia.com/gpu";
+export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
+
 export function jobName(job: CollabTrainingJob): string {
   return job.metadata.name as string;
 }

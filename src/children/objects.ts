@@ -6,6 +6,7 @@ import { gangMechanism, stageGang } from "./gang.ts";
 import { jobName } from "./meta.ts";
 import { type OperatorContext, preparePod, sftPod, trainingPods } from "./pods.ts";
 import { checkedEndpoints, preflightPod } from "./preflight.ts";
+import { deploymentURL, jobServers, serverDeployment, serverService, withServedEndpoints } from "./serving.ts";
 import { configMap, rayService, tokenSecret, volumeClaim } from "./support.ts";
 
 /** Stands in for what only exists once the job is created (its uid, the random token). */
@@ -27,14 +28,21 @@ export function jobObjects(job: CollabTrainingJob, ctx: OperatorContext): object
       endpoint.apiKeySecretRef ? [[endpoint.apiKeySecretRef.name, UNKNOWN_UNTIL_CREATED]] : [],
     ),
   );
-  const preflight = preflightPod(placed, ctx, secretVersions);
+  // A served role's gateways call its server's Service.
+  const servers = jobServers(placed);
+  const urls = Object.fromEntries(
+    servers.flatMap((server) => server.roles.map((role) => [role, deploymentURL(placed, server)])),
+  );
+  const served = withServedEndpoints(placed, urls);
+  const preflight = preflightPod(served, ctx, secretVersions);
   const mechanism = gangMechanism(placed.spec.scheduling, { kueue: true, podGroups: true });
-  const training = stageGang(placed, 0, trainingPods(placed, ctx, 0), mechanism);
+  const training = stageGang(placed, 0, trainingPods(served, ctx, 0), mechanism);
   return [
     tokenSecret(placed, UNKNOWN_UNTIL_CREATED),
     configMap(placed, renderConfigFiles(placed.spec, { jobName: jobName(placed) })),
     rayService(placed, 0),
     ...(claim ? [claim] : []),
+    ...servers.flatMap((server) => [serverService(placed, server), serverDeployment(placed, server, true)]),
     preparePod(placed, ctx, 0),
     ...(preflight ? [preflight] : []),
     ...(placed.spec.sft.enabled ? [sftPod(placed, ctx, 0)] : []),

@@ -2,7 +2,7 @@
 // (rank 0 = Ray head + veRL driver, ranks 1..N-1 = Ray workers). GPU pods get the two gateway sidecars.
 
 import { quantityText } from "../api/k8s.ts";
-import type { CollabTrainingJob, Spec } from "../api/schema.ts";
+import type { CollabTrainingJob, Endpoint, Spec } from "../api/schema.ts";
 import {
   type EndpointRole,
   API_KEY_ENV as GATEWAY_KEY_ENV,
@@ -26,7 +26,8 @@ import {
   VOLUME_MOUNT,
 } from "../verl/layout.ts";
 import { PASS_RATE } from "../verl/scripts.ts";
-import { childMeta, childName, jobName, type PodRole, podLabels } from "./meta.ts";
+import { childMeta, childName, GPU_PRODUCT_LABEL, GPU_RESOURCE, jobName, type PodRole, podLabels } from "./meta.ts";
+import { serverOf } from "./serving.ts";
 import { claimName, rayHeadAddress, TOKEN_KEY } from "./support.ts";
 
 /** What the operator was started with; the same for every job. */
@@ -49,8 +50,6 @@ export const DEFAULT_OPERATOR_CONTEXT: OperatorContext = {
   reportBaseURL: "http://collab-operator.collab-system.svc:8081",
 };
 
-export const GPU_RESOURCE = "nvidia.com/gpu";
-export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const TRAINER_CONTAINER = "trainer";
 
 /** Annotations that keep autoscalers from evicting a pod mid-run (a lost GPU pod costs the whole step). */
@@ -239,9 +238,11 @@ function setting(key: GatewaySetting, value: string | number | undefined) {
 
 /**
  * One endpoint's settings as `collab-operator gateway` and `collab-operator preflight` both read them: its role, the
- * settings, and the key as a secretKeyRef (only these containers ever receive it).
+ * settings, and the key as a secretKeyRef (only these containers ever receive it). A served role's upstream is its
+ * server (the job's baseURL is the server's: children/serving.ts), whose calls wait while no replica answers.
  */
-export function endpointEnv(role: EndpointRole, endpoint: Spec["judge"]) {
+export function endpointEnv(job: CollabTrainingJob, role: EndpointRole) {
+  const endpoint: Endpoint = role === "judge" ? job.spec.judge : job.spec.userSimulator;
   return {
     role: setting("role", role),
     settings: [
@@ -255,6 +256,7 @@ export function endpointEnv(role: EndpointRole, endpoint: Spec["judge"]) {
       ...setting("requestsPerMinute", endpoint.rateLimit.requestsPerMinute),
       ...setting("tokensPerMinute", endpoint.rateLimit.tokensPerMinute),
       ...setting("maxConcurrency", endpoint.rateLimit.maxConcurrency),
+      ...(serverOf(job, role) ? setting("holdUnavailable", "true") : []),
     ],
     key: endpoint.apiKeySecretRef ? [secretEnv(GATEWAY_KEY_ENV, endpoint.apiKeySecretRef)] : [],
   };
@@ -283,8 +285,8 @@ export function trainerImage(spec: Spec, ctx: OperatorContext): string {
 function sidecars(job: CollabTrainingJob, ctx: OperatorContext, shape: PodShape) {
   const { spec } = job;
   const jobURL = `${ctx.reportBaseURL}/v1/namespaces/${job.metadata.namespace}/collabtrainingjobs/${jobName(job)}`;
-  const gateway = (role: EndpointRole, endpoint: Spec["judge"], port: number, followLog: boolean) => {
-    const endpointSettings = endpointEnv(role, endpoint);
+  const gateway = (role: EndpointRole, endpoint: Endpoint, port: number, followLog: boolean) => {
+    const endpointSettings = endpointEnv(job, role);
     return {
       name: role,
       image: ctx.operatorImage,

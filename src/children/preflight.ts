@@ -3,7 +3,7 @@
 // carries a hash of what it checks (each endpoint's settings, and the uid and resourceVersion of the Secret its key
 // comes from), so changing an endpoint or its Secret makes a new pod, which checks again.
 import { createHash } from "node:crypto";
-import type { CollabTrainingJob, Spec } from "../api/schema.ts";
+import type { CollabTrainingJob, Endpoint, Spec } from "../api/schema.ts";
 import { type EndpointRole, TERMINATION_LOG } from "../contract/gateway-settings.ts";
 import { childMeta, jobLabels, jobName, LABEL } from "./meta.ts";
 import { endpointEnv, gatewaySecurityContext, nodeSelector, type OperatorContext, tolerations } from "./pods.ts";
@@ -15,7 +15,7 @@ export interface CheckedEndpoint {
   role: EndpointRole;
   /** Where it is in the spec, for messages. */
   field: "spec.userSimulator" | "spec.judge";
-  endpoint: Spec["judge"];
+  endpoint: Endpoint;
 }
 
 /** The endpoints whose `preflight` is on (the default). */
@@ -30,7 +30,7 @@ export function checkedEndpoints(spec: Spec): CheckedEndpoint[] {
 /** What the preflight checks, per endpoint: its settings as env vars, and its key's Secret's uid:resourceVersion. */
 function checkedState(job: CollabTrainingJob, secretVersions: Readonly<Record<string, string | undefined>>) {
   return checkedEndpoints(job.spec).map(({ role, endpoint }) => {
-    const env = endpointEnv(role, endpoint);
+    const env = endpointEnv(job, role);
     const ref = endpoint.apiKeySecretRef;
     return {
       role,

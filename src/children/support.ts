@@ -55,12 +55,18 @@ export function volumeClaim(job: CollabTrainingJob) {
         ? meta
         : { name: meta.name, namespace: meta.namespace, labels: meta.labels, annotations: retainedNote(job) },
     spec: {
-      // Every node writes its own checkpoint shards, so more than one node needs a shared (RWX) volume.
-      accessModes: [resources.nodes > 1 ? "ReadWriteMany" : "ReadWriteOnce"],
+      // Every node writes its own checkpoint shards, so more than one node needs a shared (RWX) volume; so does a
+      // server that loads its weights from it (its pods run on other nodes than the trainer's).
+      accessModes: [resources.nodes > 1 || servesFromVolume(job) ? "ReadWriteMany" : "ReadWriteOnce"],
       ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
       resources: { requests: { storage: quantityText(storage.size) } },
     },
   };
+}
+
+/** A served role's weights are a path on the job's volume (serve.model starting with /). */
+function servesFromVolume(job: CollabTrainingJob): boolean {
+  return [job.spec.judge.serve, job.spec.userSimulator.serve].some((serve) => serve?.model.startsWith("/"));
 }
 
 function retainedNote(job: CollabTrainingJob) {

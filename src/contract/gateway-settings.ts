@@ -55,6 +55,11 @@ export const GATEWAY_SETTINGS = {
     kind: "number",
     help: "overall deadline of a request, queueing and retries included (default 600)",
   },
+  holdUnavailable: {
+    flag: "hold-unavailable",
+    kind: "bool",
+    help: "the upstream is a server the job runs: while none of its replicas answers (connection refused, reset or timed out, 502, 503, 504) a request waits for one, trying again every few seconds within its deadline, and those tries do not count against --retries",
+  },
   allowanceUrl: {
     flag: "allowance-url",
     kind: "string",

@@ -15,7 +15,7 @@ import type { GatewayConfig } from "./config.ts";
 import { type BodyBudget, type BodyLimits, errorBody, HttpError, readJson, sendError, sendJson } from "./http.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { Redact } from "./redact.ts";
-import { type Backoff, isRetryable, nextDelay } from "./retry-policy.ts";
+import { type Backoff, holdDelay, isRetryable, nextDelay } from "./retry-policy.ts";
 import { SseReader } from "./sse.ts";
 import {
   type AnswerHeaders,
@@ -103,9 +103,10 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
       return;
     }
     const signal = abort.signal;
-    for (let retriesDone = 0; ; retriesDone++) {
+    let retriesDone = 0;
+    for (let tries = 0; ; tries++) {
       try {
-        await attempt(deps, outgoing, signal, deadline, res, key, retriesDone > 0);
+        await attempt(deps, outgoing, signal, deadline, res, key, tries > 0);
         return;
       } catch (error) {
         if (clientGone) return;
@@ -113,9 +114,12 @@ export async function handleChat(deps: ChatDeps, req: IncomingMessage, res: Serv
         if (signal.aborted) throw deadlineError(config);
         const failure = describeFailure(error);
         if (failure.kind === "status" && failure.status === 429) usage.rateLimited++;
-        const delay = nextDelay(deps.backoff, retriesDone, failure, deadline - performance.now(), deps.random);
+        const remainingMs = deadline - performance.now();
+        const held = holdDelay(deps.backoff, failure, remainingMs);
+        const delay = held ?? nextDelay(deps.backoff, retriesDone, failure, remainingMs, deps.random);
         if (delay === null) throw error;
-        deps.log.debug({ failure, retriesDone, delay }, "retrying upstream");
+        if (held === null) retriesDone++;
+        deps.log.debug({ failure, retriesDone, delay, held: held !== null }, "retrying upstream");
         try {
           await sleep(delay, undefined, { signal });
         } catch {

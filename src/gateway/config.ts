@@ -28,6 +28,8 @@ export interface GatewayConfig extends EndpointSettings {
   temperature: number | undefined;
   maxTokens: number | undefined;
   retries: number;
+  /** The upstream is a server the job runs: wait for a replica while none answers (retry-policy.ts). */
+  holdUnavailable: boolean;
   deadlineMs: number;
   /** When set, the operator hands out the job's limits and budget; the numbers below are then not used. */
   allowanceUrl: string | undefined;
@@ -143,6 +145,7 @@ export function gatewayConfig(raw: SettingValues<GatewaySetting>, env: NodeJS.Pr
     temperature: num(raw, "temperature", undefined),
     maxTokens: num(raw, "maxTokens", undefined, 1),
     retries: Math.floor(num(raw, "retries", 6)),
+    holdUnavailable: raw.holdUnavailable === "true",
     deadlineMs: num(raw, "deadlineSeconds", 600) * 1000,
     allowanceUrl: raw.allowanceUrl,
     requestsPerMinute: perPod(num(raw, "requestsPerMinute", 0), share),

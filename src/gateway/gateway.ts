@@ -100,7 +100,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions 
     metrics,
     log,
     redact,
-    backoff: { retries: config.retries, ...(options.backoff ?? DEFAULT_BACKOFF) },
+    backoff: {
+      retries: config.retries,
+      holdUnavailable: config.holdUnavailable,
+      ...(options.backoff ?? DEFAULT_BACKOFF),
+    },
     random: Math.random,
     budgetExceeded,
     budgetMessage,

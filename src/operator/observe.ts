@@ -8,10 +8,11 @@ import { type CollabTrainingJob, GROUP, PLURAL, VERSION } from "../api/schema.ts
 import { timeText } from "../api/time.ts";
 import { KUEUE_WORKLOAD_API_VERSION, PODGROUP_API_VERSION, type ServedApis } from "../children/gang.ts";
 import { childName, LABEL, MANAGED_BY } from "../children/meta.ts";
+import { SERVER_LABEL, SPEC_HASH_ANNOTATION } from "../children/serving.ts";
 import { claimName } from "../children/support.ts";
 import { type Cache, type Controller, type ObjectKey, sharedLines, slimPod, type WatchSpec } from "../runtime/index.ts";
 import { CAPACITY_EVENTS } from "./plan/capacity.ts";
-import type { KueueWorkload, Observed, PodEvent, PodGroupSeen } from "./plan/observed.ts";
+import type { KueueWorkload, Observed, PodEvent, PodGroupSeen, ServerSeen } from "./plan/observed.ts";
 import { secretReferences } from "./plan/readiness.ts";
 import { storedJob } from "./stored-job.ts";
 
@@ -29,6 +30,8 @@ export interface Caches {
   podGroups: Cache;
   /** Kueue Workloads, reduced to owners and conditions; empty when the cluster does not serve them. */
   kueueWorkloads: Cache;
+  /** The Deployments of the job's own model servers (metadata only). */
+  deployments: Cache;
 }
 
 /** The caches, read through the controller that fills them (watching some namespaces or all). */
@@ -40,11 +43,10 @@ export function controllerCaches(controller: () => Controller, namespaces: strin
     const podEvents = unionCache(
       CAPACITY_EVENTS.map(({ reason }) => namespacedCache(c, `podEvents.${reason}`, namespaces)),
     );
-    const gang = {
-      podGroups: namespacedCache(c, "podGroups", namespaces),
-      kueueWorkloads: namespacedCache(c, "kueueWorkloads", namespaces),
-    };
-    return { ...one, podEvents, ...gang } as unknown as Caches;
+    const more = Object.fromEntries(
+      (["podGroups", "kueueWorkloads", "deployments"] as const).map((k) => [k, namespacedCache(c, k, namespaces)]),
+    );
+    return { ...one, podEvents, ...more } as unknown as Caches;
   };
 }
 
@@ -97,6 +99,11 @@ export function observe(
   const kueueWorkloads = (caches.kueueWorkloads.list(key.namespace) as unknown as KueueWorkloadObject[])
     .map(kueueWorkload)
     .filter((w) => w.podUids.some((uid) => podUids.has(uid)));
+  const ofJob = `${LABEL.job}=${key.name},${SERVER_LABEL}`;
+  const servers: ServerSeen[] = [
+    ...caches.deployments.list(key.namespace, ofJob).map((d) => serverSeen("Deployment", d)),
+    ...caches.services.list(key.namespace, ofJob).map((svc) => serverSeen("Service", svc)),
+  ];
   return {
     job,
     pods,
@@ -110,7 +117,16 @@ export function observe(
     served,
     podGroups,
     kueueWorkloads,
+    servers,
     now,
+  };
+}
+
+function serverSeen(kind: ServerSeen["kind"], obj: KubernetesObject): ServerSeen {
+  return {
+    kind,
+    name: obj.metadata?.name ?? "",
+    specHash: obj.metadata?.annotations?.[SPEC_HASH_ANNOTATION],
   };
 }
 
@@ -144,7 +160,7 @@ export function kueueWorkload(w: KueueWorkloadObject): KueueWorkload {
   };
 }
 
-/** Cache name -> core/v1 resource of each kind of child the operator labels. */
+/** Cache name -> core/v1 resource of each kind of child the operator labels (server Deployments are apps/v1's). */
 const CHILD_RESOURCES = {
   pods: "pods",
   configMaps: "configmaps",
@@ -312,6 +328,16 @@ export function watches(namespaces: string[], caches: () => Caches): WatchSpec[]
           resync: false,
           toKeys: refusedJobs,
         })),
+        // The job's own model servers (spec.<role>.serve): metadata only, for the hash of what was applied.
+        {
+          name: `deployments${suffix}`,
+          listPath: path(ns, "/apis/apps/v1", "deployments"),
+          labelSelector: CHILD_SELECTOR,
+          indexLabels: [LABEL.job],
+          transform: metadataOnly,
+          resync: false,
+          toKeys: ownerKey,
+        },
         // Kueue's Workloads carry no label of ours: all of the namespace's, reduced to owners and conditions.
         {
           name: `kueueWorkloads${suffix}`,
@@ -340,13 +366,26 @@ export function watches(namespaces: string[], caches: () => Caches): WatchSpec[]
     );
 }
 
-/** A claim or a PodGroup as the planner reads it: whether it exists (and is going away). */
+/**
+ * A claim, a PodGroup or a server's Deployment as the planner reads it: whether it exists (and is going away), and
+ * the hash of what the operator applied.
+ */
 function metadataOnly(obj: KubernetesObject): KubernetesObject {
   const { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp } = obj.metadata ?? {};
+  const hash = obj.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
-    metadata: { name, namespace, uid, resourceVersion, labels, ownerReferences, deletionTimestamp },
+    metadata: {
+      name,
+      namespace,
+      uid,
+      resourceVersion,
+      labels,
+      ownerReferences,
+      deletionTimestamp,
+      ...(hash ? { annotations: { [SPEC_HASH_ANNOTATION]: hash } } : {}),
+    },
   } as KubernetesObject;
 }
 

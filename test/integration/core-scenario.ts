@@ -1,9 +1,10 @@
-// The core scenario an installed operator must pass: a two-node job waits for its Secret (twice, so a repeated
-// Event is folded), prepares, trains on two pods (a native gang where the cluster serves it), restarts once when a
-// worker fails (the ended attempt's PodGroup is deleted), takes a gateway report, succeeds (the idle worker is deleted),
-// records its Events, is deleted by its TTL with its children, and the operator stops on SIGTERM releasing its Lease. It fails
-// at once when the apiserver refuses the operator anything (a 403 in its log), so a missing RBAC rule shows up as soon
-// as the code needs it, not at a timeout: without `watch`, say, the operator still gets by on relists, slowly.
+// The core scenario an installed operator must pass: a two-node job with its judge served by a Deployment of its own
+// waits for its Secret (twice, so a repeated Event is folded), prepares, trains on two pods (a native gang where the
+// cluster serves it), restarts once when a worker fails (the ended attempt's PodGroup is deleted), takes a gateway
+// report, succeeds (the idle worker is deleted), records its Events, is deleted by its TTL with its children, and the
+// operator stops on SIGTERM releasing its Lease. It fails at once when the apiserver refuses the operator anything (a
+// 403 in its log), so a missing RBAC rule shows up as soon as the code needs it, not at a timeout: without `watch`,
+// say, the operator still gets by on relists, slowly.
 import { randomUUID } from "node:crypto";
 import type { CoreV1Event, V1Secret } from "@kubernetes/client-node";
 import { childName } from "../../src/children/meta.ts";
@@ -65,7 +66,15 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   await createJob(
     ns,
     name,
-    { spec: { resources: { nodes: 2 }, ttlSecondsAfterFinished: 2, failurePolicy: { backoffSeconds: 0 } } },
+    {
+      spec: {
+        resources: { nodes: 2 },
+        ttlSecondsAfterFinished: 2,
+        failurePolicy: { backoffSeconds: 0 },
+        // The judge served by a model server of the job's own (a Deployment and a Service).
+        judge: { model: "judge", preflight: false, serve: { model: "Qwen/Qwen2.5-7B-Instruct" } },
+      },
+    },
     false,
   );
   await secrets("False");
@@ -111,7 +120,7 @@ async function steps({ namespace: ns, operator, lease, stepTimeoutMs = 45_000 }:
   // Its ttlSecondsAfterFinished runs out: the operator deletes it, and its children go with it.
   await wait("the job deleted by its TTL", async () => (await getJob(ns, name).catch(() => undefined)) === undefined);
   await wait(
-    "the job's pods gone with it",
+    "the job's pods and its server's gone with it",
     async () => (await core.listNamespacedPod({ namespace: ns })).items.length === 0,
   );
 

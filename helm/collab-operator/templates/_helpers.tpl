@@ -70,6 +70,11 @@ verb in turn: a verb the code does not need, or a need the rules lack, fails it.
 - apiGroups: [""]
   resources: [configmaps, services, persistentvolumeclaims]
   verbs: [list, watch, create, patch]
+# The model servers of served roles (spec.<role>.serve): Deployments, children like the others (informer,
+# server-side apply); garbage collection deletes them with the job.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, watch, create, patch]
 # Secrets: the informer learns which referenced keys exist (values of users' Secrets are dropped before caching);
 # create makes the job's internal token Secret, once. No get, update or delete.
 - apiGroups: [""]

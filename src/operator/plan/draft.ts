@@ -38,10 +38,18 @@ export interface StatusFields {
   waiting?: string;
 }
 
+/** What the serving policy decided, for every way a plan ends (serving.ts). */
+export interface Served {
+  serving: Status["serving"];
+}
+
 export class Draft {
   conditions: Condition[];
   readonly deletePods: string[] = [];
   readonly deletePodGroups: string[] = [];
+  /** Objects applied before those of the way the plan ends: the servers. */
+  readonly applies: ChildApply[] = [];
+  readonly served: Served = { serving: undefined };
   readonly events: PlannedEvent[] = [];
   readonly requeues: number[] = [];
   counters: Counters;
@@ -97,7 +105,7 @@ export class Draft {
     const previous = job.status ?? {};
     return {
       createTokenSecret: extra.createTokenSecret ?? false,
-      apply: extra.apply ?? [],
+      apply: [...this.applies, ...(extra.apply ?? [])],
       deletePods: this.deletePods,
       deletePodGroups: this.deletePodGroups,
       deleteJob: extra.deleteJob ?? false,
@@ -106,6 +114,7 @@ export class Draft {
         pods,
         conditions: this.conditions,
         ...fields,
+        ...this.served,
         counters: this.counters,
         lastRestart: this.lastRestart,
         completionTime: terminal ? (previous.completionTime ?? now) : undefined,

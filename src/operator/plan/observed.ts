@@ -5,6 +5,7 @@ import type { CollabTrainingJob } from "../../api/schema.ts";
 import type { ServedApis } from "../../children/gang.ts";
 import { LABEL } from "../../children/meta.ts";
 import { PREFLIGHT_ROLE } from "../../children/preflight.ts";
+import { SERVER_ROLE } from "../../children/serving.ts";
 import { controllerUid } from "../../kube/pods.ts";
 
 /** An Event about one of the job's pods that says why it waits: the scheduler's, an autoscaler's, Karpenter's. */
@@ -24,6 +25,14 @@ export interface KueueWorkload {
   /** The pods that own it: Kueue makes every pod of a group an owner of its Workload. */
   podUids: string[];
   conditions: { type: string; status: string; reason: string; message: string }[];
+}
+
+/** A server object of the job (children/serving.ts), reduced to what the serving policy reads. */
+export interface ServerSeen {
+  kind: "Deployment" | "Service";
+  name: string;
+  /** collabllm.io/spec-hash: the hash of what the operator last applied. */
+  specHash: string | undefined;
 }
 
 /** What the reconciler saw. Secrets are reduced to their key names: values never reach the planner. */
@@ -49,6 +58,8 @@ export interface Observed {
   podGroups: PodGroupSeen[];
   /** Kueue Workloads owned by the job's pods, reduced to their conditions. */
   kueueWorkloads: KueueWorkload[];
+  /** The job's server workloads and Services (spec.<role>.serve). */
+  servers: ServerSeen[];
   /** RFC 3339, second precision: the planner reads no clock. */
   now: string;
 }
@@ -81,7 +92,12 @@ export function podView(observed: Observed, attempt: number): PodView {
   return {
     mine,
     preflight: controlled.filter(isPreflight),
-    taken: new Set(observed.pods.filter((p) => controllerUid(p) !== uid).map(podName)),
+    // A server's pods belong to its ReplicaSet (or KServe's), not to the job; they take no name of the job's pods.
+    taken: new Set(
+      observed.pods
+        .filter((p) => controllerUid(p) !== uid && p.metadata?.labels?.[LABEL.role] !== SERVER_ROLE)
+        .map(podName),
+    ),
     byName: new Map(mine.map((p) => [podName(p), p])),
     ofAttempt,
     ofOtherAttempts: mine.filter((p) => attemptOf(p) !== String(attempt)),

@@ -3,9 +3,9 @@
 // woke the reconcile, and the same world always yields the same plan (so an idle job causes no writes).
 //
 // plan() only runs the policies, each in its own file beside its table test, in a fixed order:
-//   finished (ttl.ts) -> suspend.ts -> readiness.ts, gang.ts -> stages.ts -> (suspended) -> deadline.ts
-//   -> restart.ts (gate) -> pod-failure.ts, startup.ts -> restart.ts (decision) -> preflight.ts -> children.ts
-//   (+ rejection.ts) -> capacity.ts, kueue.ts -> status.ts
+//   finished (ttl.ts) -> suspend.ts -> readiness.ts, gang.ts -> stages.ts -> serving.ts
+//   -> (suspended) -> deadline.ts -> restart.ts (gate) -> pod-failure.ts, startup.ts -> restart.ts (decision)
+//   -> preflight.ts -> children.ts (+ rejection.ts) -> capacity.ts, kueue.ts -> status.ts
 // and returns one plan, with the delay after which time alone would change it (a deadline, a TTL, a backoff).
 // The shell calls it again with the apiserver's refusal when an apply is refused, so the status it writes (once)
 // says so: the first call's status assumes every apply goes through.
@@ -15,10 +15,11 @@
 // running() is everything else.
 import type { V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
-import type { Phase, Status } from "../../api/schema.ts";
+import type { CollabTrainingJob, Condition, Phase, Status } from "../../api/schema.ts";
 import { gangGroup, stageGang } from "../../children/gang.ts";
 import { childName, jobName } from "../../children/meta.ts";
 import type { DesiredPod, OperatorContext } from "../../children/pods.ts";
+import { withServedEndpoints } from "../../children/serving.ts";
 import { isFinished, podPhase } from "../../kube/pods.ts";
 import { budgetState } from "./budget.ts";
 import { capacityConditions } from "./capacity.ts";
@@ -34,7 +35,8 @@ import { type PreflightDecision, preflightPolicy } from "./preflight.ts";
 import { type Readiness, readiness } from "./readiness.ts";
 import { CHILDREN_ACCEPTED, type Rejection, rejectionCondition, retryAfterMs } from "./rejection.ts";
 import { decideRestart, type RestartGate, restartGate } from "./restart.ts";
-import { advanceStages, type JobStage, stagePods } from "./stages.ts";
+import { type ServingDecision, servingPolicy } from "./serving.ts";
+import { advanceStages, GPU_STAGES, type JobStage, stagePods } from "./stages.ts";
 import { firstScheduled, startupCheck } from "./startup.ts";
 import { isFinishedJob } from "./status.ts";
 import { suspension } from "./suspend.ts";
@@ -72,6 +74,7 @@ function finished(draft: Draft): Plan {
   draft.deleteOtherPodGroups(attempt);
   draft.deleteAll(unfinished(pods.ofAttempt));
   draft.deleteAll(unfinished(pods.preflight));
+  serve(draft, servingPolicy({ observed: draft.observed, running: false, blocked: false, before: draft.before }));
   const ttl = ttlCheck(job.spec.ttlSecondsAfterFinished, previous.completionTime, now);
   if (ttl && "requeueAfterMs" in ttl) draft.requeue(ttl.requeueAfterMs);
   const failed = draft.conditions.some((c) => c.type === CONDITION.failed && c.status === "True");
@@ -109,6 +112,10 @@ interface Current {
   blockedBy: string | undefined;
   /** Whether the attempt may create pods yet (restart.ts). */
   gate: RestartGate;
+  /** The served roles' servers, as they would be while the job runs (scaled to zero while suspended). */
+  serving: ServingDecision;
+  /** The job as its gateways and preflight see it: a served role's baseURL is its server's. */
+  served: CollabTrainingJob;
 }
 
 function current(draft: Draft, ctx: OperatorContext): Current {
@@ -142,7 +149,10 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     longestStepSeconds: previous.pace?.perStep.longestSeconds,
   });
   const trainerEnv = esiEnv(job.spec.activeDeadlineSeconds, startTime, now, margin);
-  const staged = stageGang(job, attempt, stagePods(job, ctx, progress.stage, attempt, trainerEnv), gang.mechanism);
+  const running = suspended.state === "running" && !progress.succeeded;
+  const serving = servingPolicy({ observed, running, blocked: ready.blockedBy !== undefined, before: draft.before });
+  const served = withServedEndpoints(job, serving.urls);
+  const staged = stageGang(job, attempt, stagePods(served, ctx, progress.stage, attempt, trainerEnv), gang.mechanism);
   const gate = restartGate({
     attempt,
     lastRestart: draft.lastRestart,
@@ -166,7 +176,24 @@ function current(draft: Draft, ctx: OperatorContext): Current {
     gang,
     blockedBy: ready.blockedBy ?? (gang.problems.length > 0 ? "SchedulingNotServed" : undefined),
     gate,
+    serving,
+    served,
   };
+}
+
+/** Records what the serving policy decided: its condition, status, and the server objects to apply or delete. */
+function serve(draft: Draft, decision: ServingDecision): void {
+  if (decision.condition === "remove") draft.remove(CONDITION.servingReady);
+  else draft.set(decision.condition);
+  draft.served.serving = decision.status;
+  draft.applies.push(...decision.apply);
+}
+
+/** The servers scaled to zero: the job is done or suspended (computed again only when it was running). */
+function serveStopped(draft: Draft, run: Current): void {
+  const { observed, before } = draft;
+  const stopped = run.suspended || run.succeeded;
+  serve(draft, stopped ? run.serving : servingPolicy({ observed, running: false, blocked: false, before }));
 }
 
 /** status.gang: the mechanism, and `attempt`'s group while its stage is a gang. */
@@ -180,6 +207,7 @@ function gangOf(draft: Draft, run: Current, attempt: number): Status["gang"] {
 function stopped(draft: Draft, run: Current): Plan | undefined {
   const { attempt, pods, stage, startTime } = run;
   if (run.succeeded) {
+    serveStopped(draft, run);
     draft.clearPlacement();
     draft.set({ type: CONDITION.reconciling, status: "False", reason: "Succeeded", message: "the job finished" });
     draft.set({ type: CONDITION.stalled, status: "False", reason: "Succeeded", message: "" });
@@ -187,6 +215,7 @@ function stopped(draft: Draft, run: Current): Plan | undefined {
     return draft.finish({ phase: "Succeeded", attempt, stage, startTime, gang: gangOf(draft, run, attempt) });
   }
   if (!run.suspended) return undefined;
+  serveStopped(draft, run);
   draft.deleteAll(unfinished(pods.ofAttempt));
   draft.deleteAll(unfinished(pods.preflight));
   draft.clearPlacement();
@@ -316,6 +345,8 @@ function attemptEnded(draft: Draft, run: Current): Plan | undefined {
   if (!failure) return undefined;
   const decision = decideRestart(failure, policy, draft.counters, attempt, now);
   if (decision.kind === "fail") return fail(draft, run, decision.reason, decision.message);
+  // The servers stay up through a restart: the next attempt's gateways call them again.
+  serve(draft, run.serving);
   // Every pod of the ended attempt goes, finished ones too: the next attempt starts only once they are gone.
   draft.deleteAll(pods.ofAttempt);
   draft.counters = decision.counters;
@@ -340,6 +371,7 @@ function attemptEnded(draft: Draft, run: Current): Plan | undefined {
 
 /** The job fails: its unfinished pods go (their GPUs are freed), finished ones stay for their logs. */
 function fail(draft: Draft, run: Current, reason: string, message: string): Plan {
+  serveStopped(draft, run);
   draft.deleteAll(unfinished(run.pods.ofAttempt));
   draft.clearPlacement();
   draft.set({ type: CONDITION.failed, status: "True", reason, message });
@@ -353,16 +385,29 @@ function fail(draft: Draft, run: Current, reason: string, message: string): Plan
 function running(draft: Draft, run: Current, ctx: OperatorContext, outcome: Outcome): Plan {
   const { observed } = draft;
   const { job } = observed;
-  const { attempt, pods, stage, desired, gate, blockedBy } = run;
-  const endpoints = preflightPolicy({ observed, ctx, pods, stage, desired, blockedBy: run.readiness.blockedBy });
+  const { attempt, pods, stage, desired, gate, blockedBy, serving } = run;
+  serve(draft, serving);
+  const endpoints = preflightPolicy({
+    observed,
+    job: run.served,
+    ctx,
+    pods,
+    stage,
+    desired,
+    blockedBy: run.readiness.blockedBy,
+    serversReady: serving.ready,
+  });
   draft.set(endpoints.condition);
   draft.deletePods.push(...endpoints.deletePods);
+  // The training gang waits for its servers, never the other way round.
+  const waitsForServers =
+    !serving.ready && GPU_STAGES.has(stage) && desired.some((d) => !pods.byName.has(d.metadata.name));
   const children = missingChildren({
     observed,
     ctx,
     attempt,
     pods,
-    desiredPods: gate.open && !blockedBy && !endpoints.holdsBack ? desired : [],
+    desiredPods: gate.open && !blockedBy && !endpoints.holdsBack && !waitsForServers ? desired : [],
     ...(run.podGroup ? { podGroup: run.podGroup } : {}),
   });
   draft.events.push(...children.events);
@@ -375,7 +420,8 @@ function running(draft: Draft, run: Current, ctx: OperatorContext, outcome: Outc
     endpoints.stalled,
     placement.inadmissible,
   );
-  setProgressing(draft, run, stalled, endpoints);
+  const servers = waitsForServers ? draft.conditions.find((c) => c.type === CONDITION.servingReady) : undefined;
+  setProgressing(draft, run, stalled, endpoints, servers);
   const previous = job.status ?? {};
   const started =
     desired.some((d) => pods.byName.has(d.metadata.name)) ||
@@ -388,7 +434,7 @@ function running(draft: Draft, run: Current, ctx: OperatorContext, outcome: Outc
       stage,
       startTime: run.startTime,
       gang: gangOf(draft, run, attempt),
-      waiting: waitingFor(stalled, gate, placement, endpoints),
+      waiting: waitingFor(stalled, gate, placement, endpoints, servers),
     },
     { apply: [...children.apply, ...endpoints.apply], createTokenSecret: children.createTokenSecret },
   );
@@ -440,14 +486,24 @@ function refused(draft: Draft, run: Current, rejection: Rejection | undefined): 
 }
 
 /** Reconciling and Stalled, as kstatus reads them. */
-function setProgressing(draft: Draft, run: Current, stalled: Stalled | undefined, endpoints: PreflightDecision): void {
+function setProgressing(
+  draft: Draft,
+  run: Current,
+  stalled: Stalled | undefined,
+  endpoints: PreflightDecision,
+  servers: Condition | undefined,
+): void {
   if (stalled) {
     // kstatus reads Reconciling before Stalled: a job that waits for a human is Failed to it, not InProgress.
     draft.set({ type: CONDITION.reconciling, status: "False", reason: "Blocked", message: stalled.waitingFor });
   } else if (!run.gate.open) {
     draft.set({ type: CONDITION.reconciling, status: "True", reason: "Restarting", message: run.gate.message });
   } else {
-    const waits = endpoints.holdsBack ? " waits for the endpoint preflight (EndpointsReady)" : "";
+    const waits = servers
+      ? " waits for the served roles' servers (ServingReady)"
+      : endpoints.holdsBack
+        ? " waits for the endpoint preflight (EndpointsReady)"
+        : "";
     draft.set({
       type: CONDITION.reconciling,
       status: "True",
@@ -510,17 +566,20 @@ function stalledBy(
 
 /**
  * status.waiting, the one word `kubectl get` shows of why a running job does not progress: blocked until a human acts
- * (Stalled's reason), the restart gate, Kueue's queue, capacity, or the endpoint preflight holding its GPU pods back.
+ * (Stalled's reason), the restart gate, Kueue's queue, capacity, the served roles' servers or the endpoint preflight
+ * holding its GPU pods back.
  */
 function waitingFor(
   stalled: Stalled | undefined,
   gate: RestartGate,
   placement: { waitingOn: string | undefined },
   endpoints: PreflightDecision,
+  servers: Condition | undefined,
 ): string | undefined {
   if (stalled) return `Blocked: ${stalled.reason}`;
   if (!gate.open) return `Restart: ${gate.reason}`;
   if (placement.waitingOn) return placement.waitingOn;
+  if (servers) return `Serving: ${servers.reason}`;
   return endpoints.holdsBack ? "Preflight" : undefined;
 }
 

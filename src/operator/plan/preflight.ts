@@ -7,15 +7,17 @@
 // by itself (the pod's restartPolicy OnFailure), so an endpoint that comes up lets the job go on.
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import { CONDITION } from "../../api/conditions.ts";
+import type { CollabTrainingJob } from "../../api/schema.ts";
 import type { DesiredPod, OperatorContext } from "../../children/pods.ts";
 import { type CheckedEndpoint, checkedEndpoints, preflightPod } from "../../children/preflight.ts";
+import { serverOf } from "../../children/serving.ts";
 import { type PreflightVerdict, PreflightVerdictSchema } from "../../contract/preflight-verdict.ts";
 import type { ConditionInput } from "../../kube/conditions.ts";
 import { podPhase } from "../../kube/pods.ts";
 import type { ChildApply } from "./children.ts";
 import { isTerminating, type Observed, type PodView, podName } from "./observed.ts";
 import type { BlockedBy } from "./readiness.ts";
-import type { JobStage } from "./stages.ts";
+import { GPU_STAGES, type JobStage } from "./stages.ts";
 
 export interface PreflightDecision {
   /** The preflight pod, when it is missing. */
@@ -29,11 +31,10 @@ export interface PreflightDecision {
   stalled: { reason: string; message: string } | undefined;
 }
 
-/** Stages whose pods take GPUs. */
-const GPU_STAGES: ReadonlySet<JobStage> = new Set(["FineTuning", "Training"]);
-
 export function preflightPolicy(input: {
   observed: Observed;
+  /** The job as its gateways see it: a served role's baseURL is its server's (children/serving.ts). */
+  job: CollabTrainingJob;
   ctx: OperatorContext;
   pods: PodView;
   stage: JobStage;
@@ -41,10 +42,12 @@ export function preflightPolicy(input: {
   desired: readonly DesiredPod[];
   /** Why readiness blocks pods, if it does: with a Secret missing, the preflight pod could not start either. */
   blockedBy: BlockedBy | undefined;
+  /** Every served role's server has a ready replica: until then a served role's check would only meet no server. */
+  serversReady: boolean;
 }): PreflightDecision {
-  const { observed, ctx, pods, stage, desired, blockedBy } = input;
-  const endpoints = checkedEndpoints(observed.job.spec);
-  const wanted = preflightPod(observed.job, ctx, observed.secretVersions);
+  const { observed, job, ctx, pods, stage, desired, blockedBy, serversReady } = input;
+  const endpoints = checkedEndpoints(job.spec);
+  const wanted = preflightPod(job, ctx, observed.secretVersions);
   const current = wanted ? pods.preflight.find((p) => podName(p) === wanted.metadata.name) : undefined;
   const deletePods = pods.preflight.filter((p) => p !== current && !isTerminating(p)).map(podName);
   const apply: ChildApply[] = [];
@@ -61,10 +64,11 @@ export function preflightPolicy(input: {
     deletePods.push(podName(current));
     condition = running(wanted.metadata.name, "it failed as a whole (evicted, or its node lost) and is made again");
   } else if (current) {
-    condition = verdictCondition(endpoints, current, observed);
+    condition = verdictCondition(endpoints, current, job);
   } else {
     const taken = pods.taken.has(wanted.metadata.name);
-    if (blockedBy !== "SecretNotFound" && !taken) {
+    const waitsForServers = !serversReady && endpoints.some((e) => serverOf(job, e.role) !== undefined);
+    if (blockedBy !== "SecretNotFound" && !taken && !waitsForServers) {
       apply.push({ kind: "Pod", name: wanted.metadata.name, object: wanted });
     }
     condition = running(
@@ -73,7 +77,9 @@ export function preflightPolicy(input: {
         ? "it starts once the Secrets exist (SecretsReady)"
         : taken
           ? "it starts once a pod of that name, left by an earlier job of the same name, is gone"
-          : "created",
+          : waitsForServers
+            ? "it starts once the served roles' servers have a ready replica (ServingReady)"
+            : "created",
     );
   }
   const missing = desired.some((d) => !pods.byName.has(d.metadata.name));
@@ -98,12 +104,12 @@ function running(pod: string, state: string): ConditionInput {
 }
 
 /** Each checked endpoint's verdict, from its container's latest termination message. */
-function verdictCondition(endpoints: readonly CheckedEndpoint[], pod: V1Pod, observed: Observed): ConditionInput {
+function verdictCondition(endpoints: readonly CheckedEndpoint[], pod: V1Pod, job: CollabTrainingJob): ConditionInput {
   const name = podName(pod);
   const results = endpoints.map((e) => ({ e, result: containerVerdict(pod, e) }));
   const failed = results.filter((r) => r.result.kind === "failed");
   const pending = results.filter((r) => r.result.kind === "pending");
-  const disabled = disabledNote(observed);
+  const disabled = disabledNote(job);
   if (failed.length > 0) {
     const first = failed[0]?.result as Failed;
     const messages = failed.map(({ e, result }) => describe(e, result as Failed));
@@ -191,8 +197,8 @@ function describe(e: CheckedEndpoint, result: Passed | Failed): string {
   return `${e.field}${at}: ${result.kind === "passed" ? result.verdict.message : result.message}${seconds}${key}`;
 }
 
-function disabledNote(observed: Observed): string[] {
-  const { spec } = observed.job;
+function disabledNote(job: CollabTrainingJob): string[] {
+  const { spec } = job;
   return [
     ...(spec.userSimulator.preflight ? [] : ["spec.userSimulator: not checked (preflight: false)"]),
     ...(spec.judge.preflight ? [] : ["spec.judge: not checked (preflight: false)"]),

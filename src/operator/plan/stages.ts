@@ -20,6 +20,9 @@ import type { PodView } from "./observed.ts";
 
 export type JobStage = "Preparing" | "FineTuning" | "Training";
 
+/** Stages whose pods take GPUs: they wait for the endpoint preflight and the served roles' servers. */
+export const GPU_STAGES: ReadonlySet<JobStage> = new Set(["FineTuning", "Training"]);
+
 export function currentStage(job: CollabTrainingJob, conditions: readonly Condition[]): JobStage {
   if (!isTrue(conditions, CONDITION.datasetReady)) return "Preparing";
   if (job.spec.sft.enabled && !isTrue(conditions, CONDITION.fineTuned)) return "FineTuning";

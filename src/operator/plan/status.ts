@@ -38,9 +38,11 @@ export function ownedStatus(input: {
   completionTime: string | undefined;
   gang?: Status["gang"];
   waiting?: string | undefined;
+  serving?: Status["serving"];
 }): OwnedStatus {
   const { job, conditions, phase, attempt, stage, counters, lastRestart, startTime, completionTime, gang, waiting } =
     input;
+  const { serving } = input;
   return {
     phase,
     observedGeneration: job.metadata.generation as number | undefined,
@@ -57,6 +59,7 @@ export function ownedStatus(input: {
     outputs: outputsOf(job),
     message: messageOf(phase, conditions),
     ...(waiting ? { waiting } : {}),
+    ...(serving ? { serving } : {}),
   };
 }
 
@@ -99,22 +102,24 @@ function roleCounts(job: CollabTrainingJob, pods: readonly V1Pod[], attempt: num
     });
 }
 
-/** The conditions whose message status.message shows, most important first. */
-const TOLD: [type: string, status: Condition["status"]][] = [
+/** The conditions whose message status.message shows, most important first (but for a few of their reasons). */
+const TOLD: [type: string, status: Condition["status"], unless?: string][] = [
   [CONDITION.failed, "True"],
   [CONDITION.childrenCreated, "False"],
   [CONDITION.secretsReady, "False"],
   [CONDITION.storageReady, "False"],
   [CONDITION.endpointsReady, "False"],
   [CONDITION.schedulingReady, "False"],
+  // A server scaled to zero with its job says nothing the phase does not.
+  [CONDITION.servingReady, "False", "ScaledToZero"],
   [CONDITION.queued, "True"],
   [CONDITION.waitingForCapacity, "True"],
   [CONDITION.podsScheduled, "False"],
 ];
 
 function messageOf(phase: Phase, conditions: Condition[]): string {
-  for (const [type, status] of TOLD) {
-    const c = conditions.find((x) => x.type === type && x.status === status);
+  for (const [type, status, unless] of TOLD) {
+    const c = conditions.find((x) => x.type === type && x.status === status && x.reason !== unless);
     if (c) return c.message;
   }
   const invalid = conditions.find((c) => c.type === CONDITION.stalled && c.reason === "InvalidSpec");
@@ -133,8 +138,11 @@ const WARN: Record<string, Condition["status"]> = {
   [CONDITION.waitingForCapacity]: "True",
   [CONDITION.failed]: "True",
 };
-/** Reasons that are a Warning whatever their condition: Kueue cannot admit the job, or does not manage its pods. */
-const WARN_REASONS = new Set(["Inadmissible", "NotManaged"]);
+/**
+ * Reasons that are a Warning whatever their condition: Kueue cannot admit the job, or does not manage its pods; a
+ * server whose replicas all went.
+ */
+const WARN_REASONS = new Set(["Inadmissible", "NotManaged", "ServerUnavailable"]);
 /**
  * kstatus bookkeeping, whose changes are told by the conditions that cause them; Admitted, which says what Queued
  * says (for `kubectl wait --for=condition=Admitted`); PodsScheduled, whose waits WaitingForCapacity tells (one Event

@@ -16,7 +16,7 @@
 // first ask; new slots and budget wait until every running pod's gateways have checked in (or LEASE_MS passed, when
 // any earlier holding has lapsed).
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Spec } from "../../api/schema.ts";
+import type { Endpoint, Spec } from "../../api/schema.ts";
 import { LABEL } from "../../children/meta.ts";
 import {
   type AllowanceAnswer,
@@ -47,12 +47,14 @@ export interface JobView {
   runningGatewayPods: ReadonlySet<string>;
   /** The usage ledger (durable): every gateway process's cumulative counters, as last reported. */
   ledger: ReadonlyMap<string, LedgerEntry>;
+  /** What the served roles' GPUs have cost so far (served-spend.ts); none when absent. */
+  servedCost?: number;
 }
 
 /** The job's terms from its spec. */
 export function jobTerms(spec: Pick<Spec, "userSimulator" | "judge" | "budget">): JobTerms {
   const prices = endpointPrices(spec);
-  const role = (endpoint: Spec["judge"], r: EndpointRole) => ({
+  const role = (endpoint: Endpoint, r: EndpointRole) => ({
     limits: {
       requestsPerMinute: endpoint.rateLimit.requestsPerMinute ?? 0,
       tokensPerMinute: endpoint.rateLimit.tokensPerMinute ?? 0,
@@ -395,9 +397,9 @@ export class JobAllowances {
     return fresh;
   }
 
-  /** The budget less what was spent, by the freshest usage. */
+  /** The budget less what was spent, by the freshest usage and the served roles' GPUs. */
   private remaining(view: JobView): BudgetAmount {
-    const spent = { tokens: 0, cost: 0 };
+    const spent = { tokens: 0, cost: view.servedCost ?? 0 };
     for (const { role, usage } of this.freshLedger(view.ledger).values()) {
       spent.tokens += totalTokens(usage);
       spent.cost += costOf(usage, view.terms.roles[role].prices);

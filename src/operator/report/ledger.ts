@@ -15,6 +15,7 @@ import { costOf, emptyUsage, type Prices, totalTokens, type UsageCounters } from
 import { setCondition } from "../../kube/conditions.ts";
 import { sameData } from "../../kube/json.ts";
 import { type ByEndpoint, forecastCondition, type Mark, money, paceOf, projectedNeed } from "./pace.ts";
+import type { ServedSpend } from "./served-spend.ts";
 
 /** ConfigMap-safe key of one gateway process. */
 export function ledgerKey(report: Pick<GatewayReport, "pod" | "role" | "startId">): string {
@@ -52,9 +53,18 @@ export function parseLedger(ledger: Record<string, string>): Map<string, LedgerE
 
 export type EndpointPrices = Record<EndpointRole, Prices | undefined>;
 
-/** Each endpoint's prices from the spec (undefined: it costs nothing). */
+/** An endpoint's token prices from its pricing: none when it has only perGpuHour (a served role). */
+function tokenPrices(pricing: Spec["judge"]["pricing"]): Prices | undefined {
+  if (pricing?.promptPerMillionTokens === undefined) return undefined;
+  return {
+    promptPerMillionTokens: pricing.promptPerMillionTokens,
+    completionPerMillionTokens: pricing.completionPerMillionTokens ?? 0,
+  };
+}
+
+/** Each endpoint's token prices from the spec (undefined: its tokens cost nothing). */
 export function endpointPrices(spec: Pick<Spec, "userSimulator" | "judge">): EndpointPrices {
-  return { "user-simulator": spec.userSimulator.pricing, judge: spec.judge.pricing };
+  return { "user-simulator": tokenPrices(spec.userSimulator.pricing), judge: tokenPrices(spec.judge.pricing) };
 }
 
 /** Each endpoint's counters summed over the ledger's gateway processes. */
@@ -66,23 +76,41 @@ function roleSums(entries: ReadonlyMap<string, LedgerEntry>): Record<EndpointRol
   return sums;
 }
 
-/** Tokens and spend by endpoint over the ledger: what a step mark records (pace.ts). */
-export function usageByEndpoint(entries: ReadonlyMap<string, LedgerEntry>, prices: EndpointPrices): ByEndpoint {
+/**
+ * Tokens and spend by endpoint: what a step mark records (pace.ts). The spend is the tokens at their prices and, for
+ * a served role, its server's GPU-hours at its perGpuHour (served), so a step's cost covers paid and served calls.
+ */
+export function usageByEndpoint(
+  entries: ReadonlyMap<string, LedgerEntry>,
+  prices: EndpointPrices,
+  served: ServedSpend = {},
+): ByEndpoint {
   const sums = roleSums(entries);
-  const of = (role: EndpointRole) => ({ tokens: totalTokens(sums[role]), cost: costOf(sums[role], prices[role]) });
+  const of = (role: EndpointRole) => ({
+    tokens: totalTokens(sums[role]),
+    cost: costOf(sums[role], prices[role]) + (served[role]?.cost ?? 0),
+  });
   return { "user-simulator": of("user-simulator"), judge: of("judge") };
 }
 
+/**
+ * status.usage: each endpoint's counters summed over the ledger, and its spend: its tokens at its token prices, and
+ * for a served role its server's GPU-hours at its perGpuHour (served).
+ */
 export function usageTotals(
+  spec: Pick<Spec, "userSimulator" | "judge">,
   entries: ReadonlyMap<string, LedgerEntry>,
-  prices: EndpointPrices,
+  served: ServedSpend,
 ): NonNullable<Status["usage"]> {
+  const prices = endpointPrices(spec);
   const sums = roleSums(entries);
-  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const priced = spec.userSimulator.pricing !== undefined || spec.judge.pricing !== undefined;
   const endpoint = (role: EndpointRole) => {
     const u = sums[role];
     const p = prices[role];
-    return { ...u, ...(p ? { cost: costOf(u, p) } : {}) };
+    const gpu = served[role];
+    const cost = p || gpu?.cost !== undefined ? costOf(u, p) + (gpu?.cost ?? 0) : undefined;
+    return { ...u, ...(cost !== undefined ? { cost } : {}), ...(gpu ? { gpuHours: gpu.gpuHours } : {}) };
   };
   const userSimulator = endpoint("user-simulator");
   const judge = endpoint("judge");
@@ -179,6 +207,8 @@ export interface ReportedEvent {
 export function reportedStatus(input: {
   job: { spec: Pick<Spec, "userSimulator" | "judge" | "budget">; status?: Status | undefined; generation?: number };
   ledger: ReadonlyMap<string, LedgerEntry>;
+  /** The served roles' GPU-hours and their cost, as of now. */
+  served: ServedSpend;
   refused: RefusedCall | undefined;
   progress: Progress | undefined;
   /** The step marks after this report (pace.ts). */
@@ -187,11 +217,10 @@ export function reportedStatus(input: {
 }): { status: ReportedStatus; changed: boolean; budgetExceeded: boolean; events: ReportedEvent[] } {
   const { job, ledger, refused, now } = input;
   const previous: Status = job.status ?? {};
-  const prices = endpointPrices(job.spec);
-  const usage = usageTotals(ledger, prices);
+  const usage = usageTotals(job.spec, ledger, input.served);
   // The head's gateway reports progress in the status's own shape; the other gateways report none.
   const progress = input.progress ?? previous.progress;
-  const priced = prices["user-simulator"] !== undefined || prices.judge !== undefined;
+  const priced = job.spec.userSimulator.pricing !== undefined || job.spec.judge.pricing !== undefined;
   const pace = paceOf(input.marks, progress?.totalSteps, priced);
   const before = (previous.conditions ?? []).filter((c) => REPORTED_CONDITIONS.includes(c.type));
   const conditions = [

@@ -35,6 +35,7 @@ import {
 import { MARKS_KEY, ParsedLedgers, parseMarks, recordLedger } from "./ledger-store.ts";
 import { nextMarks, paceWindow } from "./pace.ts";
 import { SerialByJob } from "./serial.ts";
+import { servedSpend } from "./served-spend.ts";
 
 /** A report is a few hundred bytes from a gateway on the pod network: a body that takes longer than this never ends. */
 const BODY_TIMEOUT_MS = 10_000;
@@ -210,6 +211,8 @@ async function apply(
   }
   const stored = caches.configMaps.get(namespace, childName.usage(name)) as V1ConfigMap | undefined;
   const entry = { [ledgerKey(report)]: ledgerEntry(report) };
+  const now = opts.now?.() ?? new Date();
+  const served = servedSpend(job.spec, job.status?.serving, now);
   // A step line's mark takes the freshest usage known: the ledger with this report, and what the gateways' asks say.
   const book = state.books.find(job.metadata.uid as string);
   const known = parseLedger({ ...stored?.data, ...entry });
@@ -217,7 +220,7 @@ async function apply(
   const marks = nextMarks(
     marksBefore,
     report.progress,
-    usageByEndpoint(book ? book.freshLedger(known) : known, endpointPrices(job.spec)),
+    usageByEndpoint(book ? book.freshLedger(known) : known, endpointPrices(job.spec), served),
     paceWindow(job.spec.rl.validateEvery),
   );
   const data = await recordLedger(
@@ -231,10 +234,11 @@ async function apply(
   const reported = reportedStatus({
     job: { spec: job.spec, status: job.status, generation: job.metadata.generation as number | undefined },
     ledger,
-    refused: book?.refusedCall(jobView(caches, job, ledger)),
+    served,
+    refused: book?.refusedCall(jobView(caches, job, ledger, now)),
     progress: report.progress,
     marks: parseMarks(data),
-    now: rfc3339(opts.now?.() ?? new Date()),
+    now: rfc3339(now),
   });
   if (reported.changed) {
     const written = await writeJobStatus(opts.kc, { namespace, name }, reported.status, PROGRESS_MANAGER, signal);
@@ -278,14 +282,20 @@ async function allowance(
   books.leading(now, opts.routing?.().leading ?? true);
   const outcome = books
     .book(job.metadata.uid as string, `${namespace}/${name}`, now)
-    .ask(now, request, jobView(caches, job, ledger));
+    .ask(now, request, jobView(caches, job, ledger, opts.now?.() ?? new Date()));
   if ("stale" in outcome) throw new HttpError(409, "an ask of this gateway newer than this one was answered already");
   return outcome.answer;
 }
 
 /** What the allowance books need to know of one job, from the caches. */
-function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>): JobView {
+function jobView(caches: Caches, job: CollabTrainingJob, ledger: Map<string, LedgerEntry>, now: Date): JobView {
   const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid: string };
   const pods = caches.pods.list(namespace, `${LABEL.job}=${name}`) as V1Pod[];
-  return { terms: jobTerms(job.spec), ...gatewayPods(pods, uid), ledger };
+  const served = Object.values(servedSpend(job.spec, job.status?.serving, now));
+  return {
+    terms: jobTerms(job.spec),
+    ...gatewayPods(pods, uid),
+    ledger,
+    servedCost: served.reduce((sum, s) => sum + (s?.cost ?? 0), 0),
+  };
 }

@@ -40,6 +40,19 @@ describe("gateway under upstream faults", () => {
     expect(usage()).toMatchObject({ retries: 2, errors: 1 });
   });
 
+  it("holds a served upstream's calls while no replica answers (--hold-unavailable): those tries are no retries", async () => {
+    pair = await startPair(["--retries", "1", "--hold-unavailable"]);
+    pair.upstream.script(...Array(5).fill({ kind: "status", status: 503 }));
+    const answer = await pair.client.chat.completions.create(ask);
+    expect(answer.choices[0]?.message.content).toContain("Sure");
+    expect(pair.upstream.requests).toHaveLength(6);
+    expect(usage()).toMatchObject({ requests: 1, errors: 0 });
+    // A server that answers with an error of its own is not unavailable: --retries applies.
+    pair.upstream.script(...Array(3).fill({ kind: "status", status: 500 }));
+    await expect(pair.client.chat.completions.create(ask)).rejects.toMatchObject({ status: 500 });
+    expect(pair.upstream.requests).toHaveLength(8);
+  });
+
   it("passes other 4xx through unchanged, without retrying", async () => {
     pair = await startPair();
     const error = { message: "context too long", type: "invalid_request_error", param: "messages", code: "ctx" };

@@ -40,7 +40,7 @@ export async function startPair(flags: string[] = [], env: Record<string, string
   );
   const logs: string[] = [];
   const gateway = await startGateway(config, {
-    backoff: { baseMs: 5, maxMs: 50 },
+    backoff: { baseMs: 5, maxMs: 50, holdMs: 20 },
     logDestination: { write: (line: string) => void logs.push(line) },
   });
   const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: JOB_TOKEN, maxRetries: 0 });

@@ -1,7 +1,7 @@
 // Properties and cases of the pure retry policy.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Failure, isRetryable, nextDelay, parseRetryAfter } from "../../../src/gateway/retry-policy.ts";
+import { type Failure, holdDelay, isRetryable, nextDelay, parseRetryAfter } from "../../../src/gateway/retry-policy.ts";
 
 const failureArb: fc.Arbitrary<Failure> = fc.oneof(
   fc.record({
@@ -73,5 +73,21 @@ describe("retry policy", () => {
     expect(parseRetryAfter(headers({ "retry-after-ms": "250", "retry-after": "7" }), now)).toBe(250);
     expect(parseRetryAfter(headers({ "retry-after": "soon" }), now)).toBeUndefined();
     expect(parseRetryAfter(headers({}), now)).toBeUndefined();
+  });
+
+  it("holds for a served upstream that is unavailable only: every holdMs (or its Retry-After), within the deadline", () => {
+    const held = { retries: 0, baseMs: 500, maxMs: 30_000, holdUnavailable: true, holdMs: 2_000 };
+    const cases: [Failure, number, number | null][] = [
+      [{ kind: "connection" }, 60_000, 2_000],
+      [{ kind: "timeout" }, 60_000, 2_000],
+      [{ kind: "status", status: 503, retryAfterMs: undefined }, 60_000, 2_000],
+      [{ kind: "status", status: 502, retryAfterMs: 5_000 }, 60_000, 5_000],
+      [{ kind: "status", status: 504, retryAfterMs: undefined }, 1_000, null],
+      [{ kind: "status", status: 500, retryAfterMs: undefined }, 60_000, null],
+      [{ kind: "status", status: 429, retryAfterMs: undefined }, 60_000, null],
+      [{ kind: "internal" }, 60_000, null],
+    ];
+    for (const [failure, remaining, delay] of cases) expect(holdDelay(held, failure, remaining)).toBe(delay);
+    expect(holdDelay({ ...held, holdUnavailable: false }, { kind: "connection" }, 60_000)).toBeNull();
   });
 });

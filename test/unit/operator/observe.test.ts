@@ -36,7 +36,8 @@ function cache(objects: KubernetesObject[]): Cache {
       .filter(Boolean)
       .every((term) => {
         const [k, v] = term.split("=");
-        return o.metadata?.labels?.[k as string] === v;
+        const value = o.metadata?.labels?.[k as string];
+        return v === undefined ? value !== undefined : value === v;
       });
   return {
     get: (ns, name) => objects.find((o) => o.metadata?.namespace === ns && o.metadata?.name === name),
@@ -61,6 +62,7 @@ function caches(more: Partial<Record<keyof Caches, KubernetesObject[]>> = {}): C
     "podEvents",
     "podGroups",
     "kueueWorkloads",
+    "deployments",
   ] as const;
   return Object.fromEntries(kinds.map((k) => [k, cache(more[k] ?? [])])) as unknown as Caches;
 }
@@ -153,6 +155,29 @@ describe("observe", () => {
       { name: "job-a1-u1", attempt: "1", deleting: true },
     ]);
     expect(seen).toMatchObject({ served, now: NOW });
+  });
+
+  it("sees the job's server objects with the hash of what was applied, and not other Deployments", () => {
+    const server = (name: string, hash?: string) => ({
+      metadata: meta(name, {
+        labels: { ...ofJob, "collabllm.io/server": "judge" },
+        ...(hash ? { annotations: { "collabllm.io/spec-hash": hash } } : {}),
+      }),
+    });
+    const seen = observe(
+      caches({
+        deployments: [server("job-judge-server", "d1"), { metadata: meta("unrelated", { labels: ofJob }) }],
+        services: [server("job-judge-server", "s1"), { metadata: meta("job-ray", { labels: ofJob }) }],
+      }),
+      key,
+      job(),
+      NOW,
+      served,
+    );
+    expect(seen.servers).toEqual([
+      { kind: "Deployment", name: "job-judge-server", specHash: "d1" },
+      { kind: "Service", name: "job-judge-server", specHash: "s1" },
+    ]);
   });
 
   it("says whether the children exist: the ConfigMap's data, the Service's selector, the token, the claim", () => {

@@ -196,6 +196,7 @@ export function world(job: CollabTrainingJob, pods: V1Pod[] = [], overrides: Par
     served: { kueue: false, podGroups: false },
     podGroups: [],
     kueueWorkloads: [],
+    servers: [],
     now: NOW,
     ...overrides,
   };

@@ -254,6 +254,28 @@ describe("job-wide budget", () => {
     expect(spent).toBeGreaterThan(0.5 - 4 * 0.002);
   });
 
+  it("counts what the served roles' GPUs cost against the cost budget: the paid calls get the rest", () => {
+    const budget = terms({ maxConcurrency: 16 }, { tokens: 0, cost: 0.5 });
+    const prices = { promptPerMillionTokens: 10, completionPerMillionTokens: 30 };
+    budget.roles = { "user-simulator": { ...budget.roles.judge, prices }, judge: { ...budget.roles.judge, prices } };
+    const sim = new GovernanceSim({
+      pods: 4,
+      terms: budget,
+      servedCost: 0.3,
+      delayMs: [1, 10],
+      loss: 0,
+      random: seeded(9),
+    });
+    sim.run(
+      90_000,
+      steady(10, (now) => [Math.floor(now / 10_000) % 4]),
+    );
+    expect(sim.refusedForBudget).toBeGreaterThan(0);
+    const spent = (sim.used.promptTokens * 10 + sim.used.completionTokens * 30) / 1_000_000;
+    expect(spent).toBeLessThanOrEqual(0.2 + 1e-9);
+    expect(spent).toBeGreaterThan(0.2 - 4 * 0.002);
+  });
+
   it("refuses calls once the budget cannot cover them, and resumes by itself when the budget is raised", () => {
     const sim = new GovernanceSim({
       pods: 4,

@@ -52,6 +52,8 @@ interface Message {
 export interface SimOptions {
   pods: number;
   terms: JobTerms;
+  /** What the served roles' GPUs have cost (JobView.servedCost). */
+  servedCost?: number;
   /** One-way network delay, ms (random in [min, max]). */
   delayMs: [number, number];
   /** Chance that an ask or its answer is lost. */
@@ -188,7 +190,13 @@ export class GovernanceSim {
 
   private view(): JobView {
     const pods = new Set(this.gateways.map((g) => g.pod));
-    return { terms: this.options.terms, livePods: pods, runningGatewayPods: pods, ledger: this.ledger };
+    return {
+      terms: this.options.terms,
+      livePods: pods,
+      runningGatewayPods: pods,
+      ledger: this.ledger,
+      ...(this.options.servedCost !== undefined ? { servedCost: this.options.servedCost } : {}),
+    };
   }
 
   private tick(): void {
