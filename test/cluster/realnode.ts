@@ -497,7 +497,11 @@ export async function upRealNode(bin: string): Promise<{ images: ReturnType<type
   await poll(async () => nodeReady(bin), 120_000, `node ${REAL_NODE} Ready`);
   advertiseGpus(bin);
   // The scheduler reads allocatable, which the kubelet derives from capacity at its next status update.
-  await poll(async () => allocatableGpus(bin) === String(REAL_NODE_GPUS), 60_000, `node ${REAL_NODE}'s GPUs allocatable`);
+  await poll(
+    async () => allocatableGpus(bin) === String(REAL_NODE_GPUS),
+    60_000,
+    `node ${REAL_NODE}'s GPUs allocatable`,
+  );
   return { images };
 }
 
