@@ -223,6 +223,23 @@ describe("the training gang waits for its servers", () => {
     expect(p.status.attempt).toBe(0);
   });
 
+  it("scales the server to zero once the job has failed, and then plans nothing more", () => {
+    const failed = {
+      ...training,
+      conditions: [
+        DATASET_READY,
+        { type: "Failed", status: "True", reason: "DeadlineExceeded", message: "", lastTransitionTime: at(-60) },
+      ],
+    } as Status;
+    const j = servedJob({}, {}, failed);
+    const p = plan(world(j, [serverPod("s-1")], { servers: seen(j) }), DEFAULT_OPERATOR_CONTEXT);
+    const d = p.apply.find((a) => a.kind === "Deployment")?.object as { spec: { replicas: number } };
+    expect(d.spec.replicas).toBe(0);
+    expect(p.status.phase).toBe("Failed");
+    const idle = plan(world(j, [], { servers: seen(j, false) }), DEFAULT_OPERATOR_CONTEXT);
+    expect(idle.apply).toEqual([]);
+  });
+
   it("scales the server to zero when the job is suspended", () => {
     const j = servedJob({}, { suspend: true }, training);
     const p = plan(world(j, [serverPod("s-1")], { servers: seen(j) }), DEFAULT_OPERATOR_CONTEXT);
