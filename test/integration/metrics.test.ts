@@ -103,6 +103,20 @@ describe("per-job metrics", () => {
     expect(text).toContain("# TYPE collab_job_api_requests_total counter");
     expect(text).not.toContain("job-a0-head"); // no pod name in any label
 
+    // The trainer's last step line, then its exit 0: a run that reached its total is one that succeeded.
+    const last = { ...report, progress: { ...report.progress, step: 60, stepOfTotal: "60/60" } };
+    await eventually("the last step's report taken", async () => {
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(last),
+      });
+      return r.status === 200;
+    });
+    await eventually(
+      "the last step on the status",
+      async () => (await getJob(ns, "job")).status?.progress?.step === 60,
+    );
     await finishPod(ns, "job-a0-head", "Succeeded");
     await waitForPhase(ns, "job", "Succeeded");
     const finished = await eventually("the finished job's metrics", async () => {
