@@ -193,19 +193,28 @@ export function positiveQuantity(what: string) {
 const DECIMAL_EXPONENT: Record<string, number> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 const BINARY_POWER: Record<string, bigint> = { Ki: 10n, Mi: 20n, Gi: 30n, Ti: 40n, Pi: 50n, Ei: 60n };
 
-/** Whether a quantity ParseQuantity accepts is a whole number (of bytes, for a size): 512m is 0.512, 0.5Gi is not. */
-export function isWholeQuantity(text: string): boolean {
+/** Sizes up to here are exact in a float, which is what the apiserver's CEL can check them with. */
+const BYTES_LIMIT = 2n ** 53n;
+
+/**
+ * Whether a quantity ParseQuantity accepts is a whole number of bytes below 2^53 (8Pi): 512m is 0.512, 0.5Gi is
+ * 536870912. Exact, with no power of ten computed past what can change the answer (1e-99999 is a fraction).
+ */
+export function isWholeByteSize(text: string): boolean {
   const m = QUANTITY.exec(text);
   if (!m) return false;
   const [, , digits, binary, decimal, exponent] = m;
   const [whole = "", fraction = ""] = (digits as string).split(".");
   // digits = N / 10^places; the value is N * 2^power * 10^(scale - places).
-  const n = BigInt(`${whole}${fraction}` || "0");
-  const power = binary ? (BINARY_POWER[binary] as bigint) : 0n;
-  const scale = BigInt(decimal ? (DECIMAL_EXPONENT[decimal] as number) : exponent ? Number(exponent) : 0);
-  const tens = scale - BigInt(fraction.length);
-  if (tens >= 0n) return true;
-  return (n << power) % 10n ** -tens === 0n;
+  const n = BigInt(`${whole}${fraction}` || "0") << (binary ? (BINARY_POWER[binary] as bigint) : 0n);
+  const scale = decimal ? (DECIMAL_EXPONENT[decimal] as number) : exponent ? Number(exponent) : 0;
+  const tens = scale - fraction.length;
+  if (n === 0n) return true;
+  if (tens >= 0) return tens <= 16 && n * 10n ** BigInt(tens) < BYTES_LIMIT;
+  const digitsOfN = n.toString().length;
+  if (-tens > digitsOfN) return false; // below one byte, and not zero
+  const divisor = 10n ** BigInt(-tens);
+  return n % divisor === 0n && n / divisor < BYTES_LIMIT;
 }
 
 /**
@@ -213,11 +222,11 @@ export function isWholeQuantity(text: string): boolean {
  * apiserver takes 512m for memory (0.512 bytes, which the kubelet rounds up to 1), almost always meant as 512Mi.
  */
 export function positiveByteQuantity(what: string) {
-  const message = `${what} must be a whole number of bytes, e.g. 512Mi or 64Gi (with m, 512m means 0.512 bytes)`;
+  const message = `${what} must be a whole number of bytes below 8Pi, e.g. 512Mi or 64Gi (with m, 512m means 0.512 bytes)`;
   const base = positiveQuantity(what);
   return base
     .superRefine((value, ctx) => {
-      if (typeof value === "string" && isPositiveQuantity(value) && !isWholeQuantity(value)) {
+      if (typeof value === "string" && isPositiveQuantity(value) && !isWholeByteSize(value)) {
         ctx.addIssue({ code: "custom", message });
       }
     })
@@ -226,7 +235,12 @@ export function positiveByteQuantity(what: string) {
       "x-kubernetes-validations": [
         ...((base.meta()?.["x-kubernetes-validations"] as object[] | undefined) ?? []),
         {
-          rule: "type(self) == int || !isQuantity(self) || quantity(self).isInteger()",
+          // isInteger() refuses whole sizes the parser keeps as fractions (.5Ti, 1500000000m). Below 2^53 a float is
+          // within one of the size, so the size is whole when it exactly equals one of the three integers nearest.
+          rule:
+            "type(self) == int || !isQuantity(self) || " +
+            "(quantity(self).asApproximateFloat() < 9007199254740992.0 && [-1, 0, 1].exists(d, " +
+            "quantity(self).sub(int(quantity(self).asApproximateFloat() + 0.5) + d).compareTo(quantity('0')) == 0))",
           message,
           reason: "FieldValueInvalid",
         },

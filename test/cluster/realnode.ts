@@ -412,6 +412,13 @@ async function nodeReady(bin: string): Promise<boolean> {
   return node.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 }
 
+function allocatableGpus(bin: string): string | undefined {
+  const node = JSON.parse(kubectl(bin, ["get", "node", REAL_NODE, "-o", "json"])) as {
+    status: { allocatable?: Record<string, string> };
+  };
+  return node.status.allocatable?.["nvidia.com/gpu"];
+}
+
 /** Advertises the node's GPUs the documented way for extended resources: a JSON patch of its status' capacity. */
 function advertiseGpus(bin: string): void {
   kubectl(bin, [
@@ -489,6 +496,12 @@ export async function upRealNode(bin: string): Promise<{ images: ReturnType<type
   await startProviders();
   await poll(async () => nodeReady(bin), 120_000, `node ${REAL_NODE} Ready`);
   advertiseGpus(bin);
+  // The scheduler reads allocatable, which the kubelet derives from capacity at its next status update.
+  await poll(
+    async () => allocatableGpus(bin) === String(REAL_NODE_GPUS),
+    60_000,
+    `node ${REAL_NODE}'s GPUs allocatable`,
+  );
   return { images };
 }
 

@@ -69,4 +69,4 @@ it("npm run start:local brings the quickstart job to Succeeded", async () => {
   expect(job.status.usage?.userSimulator?.requests).toBeGreaterThan(0);
   expect(job.status.usage?.judge?.requests).toBeGreaterThan(0);
   expect(stdout).toContain(`usage: ${job.status.usage?.totalTokens} tokens`);
-}, 320_000);
+}, 720_000);
