@@ -109,6 +109,6 @@ describe("admission by the real apiserver", () => {
     });
     expect(error).toBeUndefined();
     expect(updated?.spec.suspend).toBe(true);
-    expect(updated?.spec.budget).toEqual({ maxTokens: 1000 });
+    expect(updated?.spec.budget).toEqual({ maxTokens: 1000, onExhausted: "Release" });
   });
 });

@@ -55,14 +55,16 @@ describe("per-job metrics", () => {
         },
       },
     );
-    await eventually("the report taken", async () => {
-      const r = await fetch(url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: JSON.stringify(report),
+    const post = (what: string, body: unknown) =>
+      eventually(what, async () => {
+        const r = await fetch(url, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        return r.status === 200;
       });
-      return r.status === 200;
-    });
+    await post("the report taken", report);
     await eventually("progress on the status", async () => (await getJob(ns, "job")).status?.progress?.step === 5);
 
     const job = { namespace: ns, job: "job" };
@@ -103,6 +105,13 @@ describe("per-job metrics", () => {
     expect(text).toContain("# TYPE collab_job_api_requests_total counter");
     expect(text).not.toContain("job-a0-head"); // no pod name in any label
 
+    // The trainer's last step line, then its exit 0: a run that reached its total is one that succeeded.
+    const last = { ...report, progress: { ...report.progress, step: 60, stepOfTotal: "60/60" } };
+    await post("the last step's report taken", last);
+    await eventually(
+      "the last step on the status",
+      async () => (await getJob(ns, "job")).status?.progress?.step === 60,
+    );
     await finishPod(ns, "job-a0-head", "Succeeded");
     await waitForPhase(ns, "job", "Succeeded");
     const finished = await eventually("the finished job's metrics", async () => {
