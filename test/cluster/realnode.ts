@@ -405,18 +405,13 @@ function hostServices(): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
-async function nodeReady(bin: string): Promise<boolean> {
-  const node = JSON.parse(kubectl(bin, ["get", "node", REAL_NODE, "-o", "json"])) as {
-    status: { conditions?: { type: string; status: string }[]; capacity?: Record<string, string> };
-  };
-  return node.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-}
-
-function allocatableGpus(bin: string): string | undefined {
-  const node = JSON.parse(kubectl(bin, ["get", "node", REAL_NODE, "-o", "json"])) as {
-    status: { allocatable?: Record<string, string> };
-  };
-  return node.status.allocatable?.["nvidia.com/gpu"];
+function nodeStatus(bin: string): {
+  conditions?: { type: string; status: string }[];
+  allocatable?: Record<string, string>;
+} {
+  return (
+    JSON.parse(kubectl(bin, ["get", "node", REAL_NODE, "-o", "json"])) as { status: ReturnType<typeof nodeStatus> }
+  ).status;
 }
 
 /** Advertises the node's GPUs the documented way for extended resources: a JSON patch of its status' capacity. */
@@ -494,11 +489,15 @@ export async function upRealNode(bin: string): Promise<{ images: ReturnType<type
   startKubeProxy(nodeBin, kubeconfig);
   startCoreDns(nodeBin, kubeconfig);
   await startProviders();
-  await poll(async () => nodeReady(bin), 120_000, `node ${REAL_NODE} Ready`);
+  await poll(
+    async () => nodeStatus(bin).conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    120_000,
+    `node ${REAL_NODE} Ready`,
+  );
   advertiseGpus(bin);
   // The scheduler reads allocatable, which the kubelet derives from capacity at its next status update.
   await poll(
-    async () => allocatableGpus(bin) === String(REAL_NODE_GPUS),
+    async () => nodeStatus(bin).allocatable?.["nvidia.com/gpu"] === String(REAL_NODE_GPUS),
     60_000,
     `node ${REAL_NODE}'s GPUs allocatable`,
   );

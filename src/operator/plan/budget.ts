@@ -4,10 +4,11 @@
 // training on zeros with every GPU held; and a trainer that crashes on the refusals is restarted, from a checkpoint up
 // to saveEvery steps old, into the same refusal, until maxRestarts is spent. Here the budget ends the attempt instead,
 // before any failure it causes is judged (never counted against maxRestarts):
-// - onExhausted Stop: the job fails with reason BudgetExceeded, naming the last checkpoint;
-// - onExhausted Wait (the default): the attempt's pods go (GPUs released, nothing more spent), counted as neither a
-//   restart nor a disruption, and the next attempt waits until the budget is raised, then resumes from the latest
-//   checkpoint by itself.
+// - onExhausted Release (the default): the attempt's pods go (GPUs released, nothing more spent), counted as neither
+//   a restart nor a disruption, and the next attempt waits until the budget is raised, then resumes from the latest
+//   checkpoint by itself;
+// - onExhausted Wait: the pods are kept and the gateways refuse calls until a raise (veRL trains on the zeros);
+// - onExhausted Stop: the job fails with reason BudgetExceeded, naming the last checkpoint.
 // A report endpoint writes BudgetExceeded only when a gateway reports, and none does while the job waits: a raise is
 // seen here as a spec change since the condition was written (its observedGeneration) that leaves room above what was
 // used. The first report of the next attempt writes the condition again.
